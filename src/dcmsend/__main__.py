@@ -1,0 +1,3 @@
+from dcmsend.cli import run
+
+run()
