@@ -29,7 +29,7 @@ class Instance:
     context_id: int = 0
     network_ts: str = ""
     status: int | None = None  # DIMSE status of the response; None: no response (not sent)
-    processed: bool = False  # DCMTK's "already processed" flag (response received or pseudo-status set)
+    request_sent: bool = False  # DCMTK's RequestSent: response received, or a pseudo-status (0xFFFF/0xFFFE) set
 
     @property
     def uncompressed(self) -> bool:

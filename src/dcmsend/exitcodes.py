@@ -21,3 +21,34 @@ class Exit(Exception):
     def __init__(self, code: int):
         super().__init__(code)
         self.code = code
+
+
+class Condition:
+    """A DCMTK OFCondition: module, code and text; ``str()`` gives the ``mmmm:cccc text`` form used in dumps."""
+
+    __slots__ = ("module", "code", "text")
+
+    def __init__(self, module: int, code: int, text: str):
+        self.module = module
+        self.code = code
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"{self.module:04x}:{self.code:04x} {self.text}"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Condition) and (self.module, self.code) == (other.module, other.code)
+
+    def __hash__(self) -> int:
+        return hash((self.module, self.code))
+
+    def __repr__(self) -> str:
+        return f"Condition({str(self)!r})"
+
+
+class ConditionError(Exception):
+    """An operation failed with a DCMTK condition (the text is what DCMTK prints after ``...: ``)."""
+
+    def __init__(self, condition: Condition):
+        super().__init__(condition.text)
+        self.condition = condition
