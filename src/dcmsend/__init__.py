@@ -1,5 +1,60 @@
-"""dcmsend: a faithful, fast Python clone of DCMTK's dcmsend."""
+"""dcmsend: a faithful, fast Python clone of DCMTK's dcmsend.
+
+Command line: ``dcmsend [options] peer port dcmfile-in...`` (see ``dcmsend --help``).
+Python: :func:`send` runs the same stages as the command line and returns the transfer list with statuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 __version__ = "0.1.0"
 # Release date printed in the banner line, like DCMTK's "$dcmtk: dcmsend v3.6.7 2022-04-22 $".
 __date__ = "2026-11-25"
+
+__all__ = ["Result", "send", "send_files", "__version__"]
+
+
+@dataclass
+class Result:
+    """What :func:`send` returns: the exit code dcmsend would give and the transfer list (``Instance`` records with
+    association number, presentation context, network transfer syntax, dataset size and DIMSE status filled in)."""
+
+    exit_code: int
+    instances: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def send_files(peer: str, port: int, paths, **options) -> Result:
+    """Send DICOM files like ``dcmsend peer port paths...``.
+
+    ``paths`` is a path or a list of paths (files or directories).  Keyword options are the fields of
+    :class:`dcmsend.cmdline.Options` (for example ``scan_directories=True``, ``recurse=True``, ``no_halt=True``,
+    ``calling_aetitle="ME"``, ``called_aetitle="PACS"``, ``decompress="lossy"``, ``report_file="report.txt"``).
+    Log output goes through dcmsend's DCMTK-style logger (stderr, WARN by default).
+    """
+    from dcmsend import collect as _collect
+    from dcmsend import send as _send
+    from dcmsend.cmdline import Options
+    from dcmsend.exitcodes import Exit
+
+    if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
+        paths = [paths]
+    import os
+
+    opts = Options(peer=str(peer), port=int(port), files=[os.fsdecode(p) for p in paths], **options)
+    entries: list = []
+    try:
+        entries = _collect.collect(opts)
+        code = _send.transfer(opts, entries)
+    except Exit as exc:
+        code = exc.code
+    return Result(code, entries)
+
+
+# ``dcmsend.send`` is this function; once the stage module ``dcmsend.send`` is imported, the package attribute is that
+# module, which is made callable with the same signature (see the end of send.py).
+send = send_files
