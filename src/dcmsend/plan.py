@@ -1,13 +1,46 @@
 """Presentation-context planning and association rounds (DcmStorageSCU::addPresentationContexts).
 
-(Interface fixed; the body is being written.)
+One call plans one association round: starting at ``state.current`` it walks the transfer list, re-uses a
+context of this round for an entry of the same SOP class with a compatible transfer syntax, and otherwise
+adds a new context (IDs 1, 3, 5, ... 255, so at most 128 per round) whose proposed transfer syntaxes depend
+on the entry's transfer syntax, the decompression mode (-dn / +dls / +dly) and -nip.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dcmsend.collect import Instance
+from dcmsend import uids
+from dcmsend.collect import STATUS_NO_ACCEPTABLE_CONTEXT, Instance
+from dcmsend.exitcodes import Condition
+from dcmsend.log import DEBUG, NET
+
+# OFCondition module numbers (ofcond.h).
+_OFM_DCMDATA = 1
+_OFM_DCMNET = 6
+
+# dcmdata EC_UnsupportedEncoding: planning stopped on an entry without a possible proposal (halt mode).
+UNSUPPORTED_ENCODING = Condition(_OFM_DCMDATA, 15, "Unsupported compression or encryption")
+# dcmnet NET_EC_NoPresentationContextsDefined: nothing (more) to propose; the normal end of the rounds.
+NO_PRESENTATION_CONTEXTS_DEFINED = Condition(_OFM_DCMNET, 1005, "No Presentation Contexts defined")
+# dcmnet NET_EC_NoSOPInstancesToSend: the transfer list is empty.
+NO_SOP_INSTANCES_TO_SEND = Condition(_OFM_DCMNET, 1007, "No SOP instances to send")
+
+# Decompression modes (Options.decompress).
+DECOMPRESS_NEVER = "never"  # -dn
+DECOMPRESS_LOSSLESS = "lossless"  # +dls (default)
+DECOMPRESS_LOSSY = "lossy"  # +dly
+
+# DCMTK's ESC_unsupported case: a stream-compressed (deflate) syntax without zlib support.  We always have
+# zlib, so this stays True; it is a switch only so that the (unreachable) row can be tested.
+STREAM_COMPRESSION_SUPPORTED = True
+
+_MAX_CONTEXT_ID = 255
+
+_ALSO_UNCOMPRESSED = ("also propose the three uncompressed transfer syntaxes, "
+                      "because we can decompress the SOP instance (if required)")
+_DEFAULT_TS_NOTE = ("  (including the Default Transfer Syntax, which might result in a violation "
+                    "of the DICOM standard if it is not proposed in another presentation context)")
 
 
 @dataclass
@@ -28,7 +61,132 @@ class TransferState:
     contexts: list[PresentationContext] = field(default_factory=list)  # the current round's proposal
 
 
-def add_presentation_contexts(state: TransferState, options) -> object:
+def can_decompress(ts_uid: str) -> bool:
+    """Whether an instance in ``ts_uid`` can be converted to an uncompressed syntax by us.
+
+    For now this is DCMTK's set: the stream-compressed (deflate) syntaxes plus those with a registered
+    decoder in dcmsend 3.6.7 (JPEG 1, 2+4, 6+8, 10+12, 14, SV1; JPEG-LS; RLE).
+    """
+    ts = uids.transfer_syntax(ts_uid)
+    return ts is not None and (ts.deflated or ts.dcmtk_decoder)
+
+
+def _proposal(entry: Instance, options) -> list[str] | None:
+    """The transfer syntaxes for a new context for ``entry`` (logging as DCMTK does), or None: no proposal."""
+    ts_uid = entry.transfer_syntax_uid
+    ts = uids.transfer_syntax(ts_uid)
+    if ts is None:
+        NET.warn(f"transfer syntax is unknown, trying to propose only this one: {ts_uid}")
+        return [ts_uid]
+    if ts.deflated and not STREAM_COMPRESSION_SUPPORTED:
+        NET.error("transfer syntax uses an unsupported stream compression, "
+                  "so we cannot add a presentation context for this SOP instance")
+        return None
+    if not (ts.encapsulated or ts.deflated):
+        return list(uids.U3)
+    proposal = [ts_uid]
+    mode = getattr(options, "decompress", DECOMPRESS_LOSSLESS)
+    allow_illegal = not getattr(options, "no_illegal_proposal", False)
+    if not ts.lossy:
+        if mode == DECOMPRESS_NEVER:
+            if allow_illegal:
+                NET.warn("transfer syntax uses a lossless compression but we are not allowed to decompress it, "
+                         "so we are not proposing any uncompressed transfer syntax\n" + _DEFAULT_TS_NOTE)
+            else:
+                NET.error("transfer syntax uses a lossless compression but we are not allowed to decompress it, "
+                          "so we cannot add a presentation context for this SOP instance")
+                return None
+        elif can_decompress(ts_uid):
+            NET.debug(_ALSO_UNCOMPRESSED)
+            proposal.extend(uids.U3)
+        elif allow_illegal:
+            NET.warn("transfer syntax uses a lossless compression but we cannot decompress it, "
+                     "so we are not proposing any uncompressed transfer syntax\n" + _DEFAULT_TS_NOTE)
+        else:
+            NET.error("transfer syntax uses a lossless compression but we cannot decompress it, "
+                      "so we cannot add a presentation context for this SOP instance")
+            return None
+    elif mode == DECOMPRESS_LOSSY:
+        if can_decompress(ts_uid):
+            NET.debug(_ALSO_UNCOMPRESSED)
+            proposal.extend(uids.U3)
+        else:
+            NET.warn("transfer syntax uses a lossy compression but we cannot decompress it, "
+                     "so we are not proposing any uncompressed transfer syntax")
+    else:
+        NET.debug("transfer syntax uses a lossy compression but we are not allowed to decompress it, "
+                  "so we are not proposing any uncompressed transfer syntax")
+    return proposal
+
+
+def _reuse(entries: list[Instance], first: int, index: int) -> int:
+    """Search this round's earlier entries backwards for a context to re-use; return its ID or 0."""
+    entry = entries[index]
+    for j in range(index - 1, first - 1, -1):
+        other = entries[j]
+        if (other.sop_class_uid == entry.sop_class_uid
+                and ((other.uncompressed and entry.uncompressed)
+                     or other.transfer_syntax_uid == entry.transfer_syntax_uid)
+                and other.context_id > 0):
+            return other.context_id
+    return 0
+
+
+def add_presentation_contexts(state: TransferState, options) -> Condition | None:
     """Plan the next round into ``state.contexts``; return None (good) or an ``exitcodes.Condition``:
     ``NO_PRESENTATION_CONTEXTS_DEFINED`` (normal end) or ``UNSUPPORTED_ENCODING`` (halt mode)."""
-    raise NotImplementedError
+    entries = state.entries
+    state.contexts = []
+    if not entries:
+        return NO_SOP_INSTANCES_TO_SEND
+    halt = not getattr(options, "no_halt", False)
+    if state.context_counter == 0:
+        state.current = 0
+    first = state.current
+    next_id = 1
+    status: Condition | None = None
+    debug = NET.enabled(DEBUG)
+    index = first
+    while index < len(entries) and status is None and next_id <= _MAX_CONTEXT_ID:
+        entry = entries[index]
+        if not entry.request_sent:
+            if debug:
+                NET.debug("preparing presentation context for SOP Class / Transfer Syntax: "
+                          f"{uids.class_name_or_uid(entry.sop_class_uid)} / {uids.ts_name(entry.transfer_syntax_uid)}")
+            entry.context_id = 0
+            if index != first:
+                reused = _reuse(entries, first, index)
+                if reused:
+                    NET.debug("same SOP Class UID and compatible Transfer Syntax UID as for another SOP instance, "
+                              f"reusing the presentation context with ID {reused}")
+                    entry.context_id = reused
+            if entry.context_id == 0:
+                proposal = _proposal(entry, options)
+                if proposal is not None:
+                    state.contexts.append(PresentationContext(next_id, entry.sop_class_uid, proposal))
+                    NET.debug(f"added new presentation context with ID {next_id}")
+                    entry.context_id = next_id
+                    next_id += 2
+                    state.context_counter += 1
+                else:
+                    entry.request_sent = True
+                    entry.status = STATUS_NO_ACCEPTABLE_CONTEXT
+                    if halt:
+                        status = UNSUPPORTED_ENCODING
+        index += 1
+    if next_id == 1 and status is None:
+        return NO_PRESENTATION_CONTEXTS_DEFINED
+    return status
+
+
+def mark_all_rejected(state: TransferState) -> None:
+    """All proposed contexts were rejected (DcmStorageSCU::negotiateAssociation): mark this round's entries,
+    from ``state.current`` up to the first one already processed or without a context, with 0xFFFF."""
+    entries = state.entries
+    while state.current < len(entries):
+        entry = entries[state.current]
+        if entry.request_sent or entry.context_id == 0:
+            break
+        entry.request_sent = True
+        entry.status = STATUS_NO_ACCEPTABLE_CONTEXT
+        state.current += 1
