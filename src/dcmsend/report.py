@@ -1,0 +1,201 @@
+"""The C-STORE status texts, the status summary and the detailed report file (+crf), as DCMTK 3.6.7 writes them
+(DU_cstoreStatusString, DcmStorageSCU::getStatusSummary and ::createReportFile)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+
+from dcmsend import exitcodes, uids
+from dcmsend.collect import STATUS_INVALID_DATASET_PTR, STATUS_NO_ACCEPTABLE_CONTEXT
+from dcmsend.log import NET
+
+# DIMSE status codes of the storage service (dimse.h).
+SUCCESS = 0x0000
+REFUSED_SOP_CLASS_NOT_SUPPORTED = 0x0122
+REFUSED_OUT_OF_RESOURCES = 0xA700  # high byte
+ERROR_DATASET_DOES_NOT_MATCH = 0xA900  # high byte
+ERROR_CANNOT_UNDERSTAND = 0xC000  # high nibble
+WARNING_COERCION = 0xB000
+WARNING_DATASET_DOES_NOT_MATCH = 0xB007
+WARNING_ELEMENTS_DISCARDED = 0xB006
+
+_EXACT_TEXTS = {
+    SUCCESS: "Success",
+    REFUSED_SOP_CLASS_NOT_SUPPORTED: "Refused: SOPClassNotSupported",
+    WARNING_COERCION: "Warning: CoercionOfDataElements",
+    WARNING_DATASET_DOES_NOT_MATCH: "Warning: DataSetDoesNotMatchSOPClass",
+    WARNING_ELEMENTS_DISCARDED: "Warning: ElementsDiscarded",
+}
+
+
+def status_text(status: int) -> str:
+    """DU_cstoreStatusString (3.6.5 and later)."""
+    text = _EXACT_TEXTS.get(status)
+    if text is not None:
+        return text
+    if status & 0xFF00 == REFUSED_OUT_OF_RESOURCES:
+        return "Refused: OutOfResources"
+    if status & 0xFF00 == ERROR_DATASET_DOES_NOT_MATCH:
+        return "Error: DataSetDoesNotMatchSOPClass"
+    if status & 0xF000 == ERROR_CANNOT_UNDERSTAND:
+        return "Error: CannotUnderstand"
+    return f"Unknown Status: 0x{status:x}"
+
+
+def _is_warning(status: int) -> bool:
+    """DICOM_WARNING_STATUS (dimse.h, 3.6.7)."""
+    return status & 0xF000 == 0xB000 or status in (0x0001, 0x0107, 0x0116)
+
+
+def summary_text(state) -> str:
+    """getStatusSummary: the text starting with "Status Summary", no final newline."""
+    entries = state.entries
+    sent = success = warning = error = refused = unknown = pending = invalid = 0
+    for entry in entries:
+        if not entry.request_sent:
+            continue
+        sent += 1
+        status = entry.status or 0
+        if status & 0xFF00 == REFUSED_OUT_OF_RESOURCES or status == REFUSED_SOP_CLASS_NOT_SUPPORTED:
+            refused += 1
+        elif status & 0xFF00 == ERROR_DATASET_DOES_NOT_MATCH or status & 0xF000 == ERROR_CANNOT_UNDERSTAND:
+            error += 1
+        elif _is_warning(status):
+            warning += 1
+        elif status == SUCCESS:
+            success += 1
+        elif status == STATUS_NO_ACCEPTABLE_CONTEXT:
+            sent -= 1
+            pending += 1
+        elif status == STATUS_INVALID_DATASET_PTR:
+            sent -= 1
+            invalid += 1
+        else:
+            unknown += 1
+    lines = [
+        "Status Summary",
+        "--------------",
+        f"Number of associations   : {state.association_counter}",
+        f"Number of pres. contexts : {state.context_counter}",
+        f"Number of SOP instances  : {len(entries)}",
+    ]
+    optional = [
+        ("- sent to the peer       : ", sent),
+        ("  * with status SUCCESS  : ", success),
+        ("  * with status WARNING  : ", warning),
+        ("  * with status ERROR    : ", error),
+        ("  * with status REFUSED  : ", refused),
+        ("  * with unknown status  : ", unknown),
+        ("- NOT sent to the peer   : ", len(entries) - sent),
+        ("  * no acceptable pres.  : ", pending),
+        ("  * invalid dataset ptr. : ", invalid),
+    ]
+    lines.extend(f"{label}{count}" for label, count in optional if count > 0)
+    return "\n".join(lines)
+
+
+def _dimse_status(entry) -> str:
+    if not entry.request_sent:
+        return "<not sent>"
+    status = entry.status or 0
+    if status == STATUS_NO_ACCEPTABLE_CONTEXT:
+        return "<no acceptable presentation context>"
+    if status == STATUS_INVALID_DATASET_PTR:
+        return "<invalid dataset pointer>"
+    return f"0x{status:04x} ({status_text(status)})"
+
+
+def report_text(state, options, now: datetime) -> str:
+    """The complete report file contents (no final newline)."""
+    out = [
+        "Detailed Report on the Transfer of Instances",
+        "============================================",
+        "",
+        f"Communication Peer : {options.peer}:{options.port}",
+        f"AE Titles used     : {options.calling_aetitle} -> {options.called_aetitle}",
+        f"Current Date/Time  : {now:%Y-%m-%d %H:%M:%S}",
+        "",
+        "",
+    ]
+    for number, entry in enumerate(state.entries, 1):
+        out.append(f"Number        : {number}")
+        if entry.path:
+            out.append(f"Filename      : {entry.path}")
+        out.append(f"SOP Instance  : {entry.sop_instance_uid}")
+        out.append(f"SOP Class     : {entry.sop_class_uid} = {uids.uid_name(entry.sop_class_uid) or 'unknown'}")
+        out.append(f"Original Xfer : {entry.transfer_syntax_uid} = {uids.ts_name(entry.transfer_syntax_uid)}")
+        out.append(f"Dataset Size  : {entry.dataset_size} bytes")
+        out.append(f"Association   : {entry.association}")
+        out.append(f"Pres. Context : {entry.context_id}")
+        network = f"{entry.network_ts} = {uids.ts_name(entry.network_ts)}" if entry.network_ts else ""
+        out.append(f"Network Xfer  : {network}")
+        out.append(f"DIMSE Status  : {_dimse_status(entry)}")
+        out.append("")
+    out.append("")
+    out.append(summary_text(state))
+    return "\n".join(out)
+
+
+def _new_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _write_atomically(filename: str, data: bytes) -> bool:
+    """Replace ``filename`` by ``data`` via a temporary file in the same directory (falling back to writing in
+    place where only that is possible, as a plain truncating open would).  False if DCMTK's open would fail."""
+    target = os.path.realpath(filename)  # write through a symbolic link, as an ofstream does
+    if os.path.isdir(target):
+        return False
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+        exists = True
+    except OSError:
+        mode, exists = _new_file_mode(), False
+    if exists and not os.access(target, os.W_OK):
+        return False
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".dcmsend-report-", suffix=".tmp", dir=os.path.dirname(target) or ".")
+    except OSError:
+        fd, tmp = -1, ""
+    if fd < 0:
+        try:
+            with open(target, "wb") as f:
+                f.write(data)
+        except OSError:
+            return False
+        return True
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+    return True
+
+
+def write_report(state, options) -> int | None:
+    """createReportFile for ``options.report_file``: log, write; return None or exit code 43 (after the E line).
+
+    Nothing is done for an empty file name (dcmsend only asks for a report when +crf names a file).  The caller
+    logs the status summary afterwards (``APP.info("\\n" + summary_text(state))`` when INFO is enabled)."""
+    filename = options.report_file
+    if not filename:
+        return None
+    NET.info("creating detailed report on the transfer ...")
+    NET.debug(f"creating report file '{filename}'")
+    if os.path.exists(filename) and not os.path.isdir(filename):
+        NET.warn(f"file '{filename}' already exists, overwriting")
+    text = report_text(state, options, datetime.now())
+    if not _write_atomically(filename, text.encode("utf-8", "surrogateescape")):
+        NET.error(f"cannot write detailed report to file '{filename}'")
+        return exitcodes.CANNOT_WRITE_REPORT_FILE
+    return None
