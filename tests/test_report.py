@@ -304,3 +304,59 @@ def test_report_matches_real_dcmsend_statuses(tmp_path):
     ours = rebuild(real, files, PEER_STATUSES, options(peer="127.0.0.1", port=port), 1)
     assert "with unknown status" in real
     assert_same_report(ours, real)
+
+
+def _write_small(path, cls, uid, ts=LEE):
+    ds = Dataset()
+    ds.SOPClassUID = cls
+    ds.SOPInstanceUID = uid
+    ds.PatientName = "ROUNDS^TEST"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = cls
+    ds.file_meta.MediaStorageSOPInstanceUID = uid
+    ds.file_meta.TransferSyntaxUID = ts
+    ds.save_as(path, enforce_file_format=True)
+    return str(path)
+
+
+@requires_dcmtk
+def test_rounds_with_all_rejected_association_match_real_dcmsend(tmp_path):
+    """128 private classes (all rejected by storescp) then a CT: association #1 is all-rejected, #2 sends the CT.
+    Our side drives plan.py round by round like dcmsend's loop, marking with mark_all_rejected."""
+    from dcmsend.plan import NO_PRESENTATION_CONTEXTS_DEFINED, mark_all_rejected
+
+    root = "1.2.826.0.1.3680043.9.7433"
+    files = [_write_small(tmp_path / f"p{k:03d}.dcm", f"{root}.5.{k}", f"{root}.6.{k}") for k in range(128)]
+    files.append(_write_small(tmp_path / "ct.dcm", CT, f"{root}.6.999"))
+    with Peer(str(tmp_path / "received")) as peer:
+        real, _ = run_real(tmp_path, peer.port, files, ["-nuc"])
+    _, fields, _ = parse_report(real)
+    o = SimpleNamespace(decompress="lossless", no_illegal_proposal=False, no_halt=True)
+    entries = [Instance(f, READ_FILE_ONLY, m.MediaStorageSOPClassUID, m.MediaStorageSOPInstanceUID,
+                        m.TransferSyntaxUID) for f, m in
+               ((f, pydicom.dcmread(f, stop_before_pixels=True).file_meta) for f in files)]
+    state = TransferState(entries)
+    rounds = 0
+    while (cond := add_presentation_contexts(state, o)) is None:
+        state.association_counter += 1
+        rounds += 1
+        first = state.current
+        planned = [k for k in range(first, len(entries)) if entries[k].context_id and not entries[k].request_sent]
+        if all(fields[k]["Association"] == "0" for k in planned):
+            mark_all_rejected(state)
+            continue
+        while state.current < len(entries):
+            e, f = entries[state.current], fields[state.current]
+            if not e.request_sent:
+                if e.context_id == 0:
+                    break
+                e.dataset_size = int(f["Dataset Size"].split()[0])
+                e.association = state.association_counter
+                e.network_ts = f["Network Xfer"].split(" = ")[0]
+                assert f["DIMSE Status"] == "0x0000 (Success)"
+                e.request_sent, e.status = True, 0
+            state.current += 1
+    assert cond == NO_PRESENTATION_CONTEXTS_DEFINED and rounds == 2
+    ours = report_text(state, options(peer="127.0.0.1", port=peer.port), datetime.now())
+    assert "Number of pres. contexts : 129" in real
+    assert_same_report(ours, real)
