@@ -1,11 +1,35 @@
-"""DCMTK-style command-line engine and the dcmsend option table.
+"""DCMTK-style command-line engine (OFCommandLine / OFConsoleApplication) and the dcmsend option table.
 
-(Placeholder: the engine is being written; ``Options`` below is the stable interface for the other stages.)
+The option table below is data: ``--help``, the manual page (``python -m dcmsend.manpage``) and the parser are all
+generated from it.  :func:`evaluate` does the whole option processing of dcmsend 3.6.7 in DCMTK's order and returns
+the :class:`Options` record the other stages read; on ``--help``/``--version``/errors it prints what DCMTK prints and
+raises :class:`dcmsend.exitcodes.Exit`.
+
+This module must stay cheap to import: no pydicom, pynetdicom or numpy here (``--list-decoders`` imports pydicom's
+decoder registry lazily).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
+
+from dcmsend import __date__, __version__, exitcodes
+from dcmsend.exitcodes import Exit
+
+PROGRAM = "dcmsend"
+DESCRIPTION = "Simple DICOM storage SCU (sender)"
+BANNER = f"$dcmsend: {PROGRAM} v{__version__} {__date__} $"
+
+APPLICATION_TITLE = "DCMSEND"
+PEER_APPLICATION_TITLE = "ANY-SCP"
+DEFAULT_ACSE_TIMEOUT = 30
+DEFAULT_MAX_PDU = 16384
+MIN_PDU = 4096
+MAX_PDU = 131072
+
+ULONG_MAX = 2**64 - 1
 
 
 @dataclass
@@ -16,7 +40,8 @@ class Options:
     port: int = 0
     files: list[str] = field(default_factory=list)
     # input
-    read_mode: str = "fileonly"  # collect.READ_FILE ('file', +f) / READ_FILE_ONLY ('fileonly', +fo) / READ_DATASET ('dataset', -f)
+    # collect.READ_FILE ('file', +f) / READ_FILE_ONLY ('fileonly', +fo) / READ_DATASET ('dataset', -f)
+    read_mode: str = "fileonly"
     read_from_dicomdir: bool = False  # +rd
     scan_directories: bool = False  # +sd
     scan_pattern: str = ""  # +sp ('' = no pattern)
@@ -39,3 +64,687 @@ class Options:
     verbose_pc: bool = False  # +v
     # output
     report_file: str = ""  # +crf ('' = no report)
+    # not an option: the program name as typed (argv[0]) and the expanded argument list
+    program_name: str = "dcmsend"
+    arguments: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The option table (data).  Order = help order.  Texts are the program's own help texts (they must match DCMTK's).
+# ---------------------------------------------------------------------------------------------------------------
+
+LONGCOL = 21
+SHORTCOL = 4
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    help: str
+    mode: str = "mandatory"  # 'mandatory' / 'multi-mandatory'
+
+
+@dataclass(frozen=True)
+class Group:
+    title: str
+    long_width: int = 0  # 0 = the command line's default columns
+    short_width: int = 0
+
+
+@dataclass(frozen=True)
+class SubGroup:
+    title: str
+
+
+@dataclass(frozen=True)
+class Opt:
+    long: str
+    short: str
+    help: str
+    value: str = ""  # value description ('' = the option takes no value)
+    exclusive: bool = False
+    manual: str = ""  # extra sentence for the manual page only
+
+    @property
+    def nvalues(self) -> int:
+        return 1 if self.value else 0
+
+
+PARAMS = (
+    Param("peer", "hostname of DICOM peer"),
+    Param("port", "tcp/ip port number of peer"),
+    Param("dcmfile-in", "DICOM file or directory to be transmitted", "multi-mandatory"),
+)
+PARAM_COLUMN = LONGCOL + SHORTCOL + 4
+
+_PDU_RANGE = f"[n]umber of bytes: integer ({MIN_PDU}..{MAX_PDU})"
+
+TABLE: tuple[Group | SubGroup | Opt, ...] = (
+    Group("general options:", LONGCOL, SHORTCOL + 2),
+    Opt("--help", "-h", "print this help text and exit", exclusive=True),
+    Opt("--version", "", "print version information and exit", exclusive=True),
+    Opt("--list-decoders", "", "list transfer syntaxes of decoders and exit", exclusive=True),
+    Opt("--arguments", "", "print expanded command line arguments"),
+    Opt("--quiet", "-q", "quiet mode, print no warnings and errors"),
+    Opt("--verbose", "-v", "verbose mode, print processing details"),
+    Opt("--debug", "-d", "debug mode, print debug information"),
+    Opt("--log-level", "-ll", "(fatal, error, warn, info, debug, trace)\nuse level l for the logger",
+        "[l]evel: string constant"),
+    Opt("--log-config", "-lc", "use config file f for the logger", "[f]ilename: string"),
+    Opt("--verbose-pc", "+v", "show presentation contexts in verbose mode"),
+    Group("input options:"),
+    SubGroup("input file format:"),
+    Opt("--read-file", "+f", "read file format or data set"),
+    Opt("--read-file-only", "+fo", "read file format only (default)"),
+    Opt("--read-dataset", "-f", "read data set without file meta information"),
+    SubGroup("input files:"),
+    Opt("--read-from-dicomdir", "+rd", "read information on input files from DICOMDIR"),
+    Opt("--scan-directories", "+sd", "scan directories for input files (dcmfile-in)"),
+    Opt("--scan-pattern", "+sp", "pattern for filename matching (wildcards)",
+        "[p]attern: string (only w/ --scan-directories)"),
+    Opt("--no-recurse", "-r", "do not recurse within directories (default)"),
+    Opt("--recurse", "+r", "recurse within specified directories"),
+    Group("processing options:"),
+    SubGroup("transfer syntax conversion:"),
+    Opt("--decompress-never", "-dn", "never decompress compressed data sets"),
+    Opt("--decompress-lossless", "+dls", "only decompress lossless compression (default)"),
+    Opt("--decompress-lossy", "+dly", "decompress both lossy and lossless compression"),
+    SubGroup("deflate compression level:"),
+    Opt("--compression-level", "+cl", "0=uncompressed, 1=fastest, 9=best compression",
+        "[l]evel: integer (default: 6)"),
+    SubGroup("other processing options:"),
+    Opt("--no-halt", "-nh", "do not halt on first invalid input file\nor if unsuccessful store encountered"),
+    Opt("--no-illegal-proposal", "-nip",
+        "do not propose any presentation context that\ndoes not contain the default TS (if needed)"),
+    Opt("--no-uid-checks", "-nuc", "do not check UID values of input files"),
+    Group("network options:"),
+    SubGroup("application entity titles:"),
+    Opt("--aetitle", "-aet", f"set my calling AE title (default: {APPLICATION_TITLE})", "[a]etitle: string"),
+    Opt("--call", "-aec", f"set called AE title of peer (default: {PEER_APPLICATION_TITLE})", "[a]etitle: string"),
+    SubGroup("association handling:"),
+    Opt("--multi-associations", "+ma",
+        "use multiple associations (one after the other)\nif needed to transfer the instances (default)"),
+    Opt("--single-association", "-ma", "always use a single association"),
+    SubGroup("other network options:"),
+    Opt("--timeout", "-to", "timeout for connection requests", "[s]econds: integer (default: unlimited)"),
+    Opt("--acse-timeout", "-ta", "timeout for ACSE messages", f"[s]econds: integer (default: {DEFAULT_ACSE_TIMEOUT})"),
+    Opt("--dimse-timeout", "-td", "timeout for DIMSE messages", "[s]econds: integer (default: unlimited)"),
+    Opt("--max-pdu", "-pdu", f"set max receive pdu to n bytes (default: {DEFAULT_MAX_PDU})", _PDU_RANGE),
+    Opt("--max-send-pdu", "", "restrict max send pdu to n bytes", _PDU_RANGE),
+    Group("output options:"),
+    SubGroup("general:"),
+    Opt("--create-report-file", "+crf",
+        "create a detailed report on the transfer\n(if successful) and write it to text file f", "[f]ilename: string"),
+)
+
+OPTIONS: tuple[Opt, ...] = tuple(e for e in TABLE if isinstance(e, Opt))
+_BY_NAME: dict[str, Opt] = {}
+for _o in OPTIONS:
+    _BY_NAME[_o.long] = _o
+    if _o.short:
+        _BY_NAME[_o.short] = _o
+del _o
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Help text (OFCommandLine::getSyntaxString / getParamString / getOptionString)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def header() -> str:
+    """OFConsoleApplication::printHeader without host information."""
+    return f"{BANNER}\n\n{PROGRAM}: {DESCRIPTION}\n"
+
+
+def syntax_string() -> str:
+    out = " [options]" if OPTIONS else ""
+    for p in PARAMS:
+        out += f" {p.name}..." if p.mode == "multi-mandatory" else f" {p.name}"
+    return out
+
+
+def param_string() -> str:
+    width = max([PARAM_COLUMN] + [len(p.name) for p in PARAMS])
+    out = "parameters:\n"
+    for p in PARAMS:
+        text = p.help.replace("\n", "\n" + " " * (2 + width + 2))
+        out += "  " + p.name.ljust(width) + "  " + text + "\n"
+    return out
+
+
+def option_string() -> str:
+    out = []
+    entries = list(TABLE)
+    short_size, long_size, indent = SHORTCOL, LONGCOL, 0
+    new_group = True
+    for i, e in enumerate(entries):
+        if new_group:
+            # column widths per run of options up to the next (sub)group entry
+            j = i
+            while j < len(entries) and isinstance(entries[j], Opt):
+                short_size = max(short_size, len(entries[j].short))
+                long_size = max(long_size, len(entries[j].long))
+                j += 1
+            new_group = False
+        if isinstance(e, Group):
+            new_group = True
+            long_size = e.long_width or LONGCOL
+            short_size = e.short_width or SHORTCOL
+            out.append(e.title + "\n")
+            indent = 2
+        elif isinstance(e, SubGroup):
+            new_group = True
+            long_size, short_size = LONGCOL, SHORTCOL
+            out.append("  " + e.title + "\n")
+            indent = 4
+        else:
+            line = " " * indent
+            if short_size > 0:
+                line += e.short.ljust(short_size) + "  "
+            line += e.long.ljust(long_size) + "  "
+            if e.value:
+                line += e.value + "\n" + " " * (indent + short_size + long_size + 2)
+                if short_size > 0:
+                    line += "  "
+            line += e.help.replace("\n", "\n" + " " * (indent + short_size + long_size + 4))
+            out.append(line + "\n")
+    return "".join(out)
+
+
+def usage_text() -> str:
+    """What ``--help`` (and a call without arguments) writes to stdout."""
+    text = header() + f"usage: {PROGRAM}" + syntax_string() + "\n"
+    ps = param_string()
+    if ps:
+        text += "\n" + ps
+    os_ = option_string()
+    if os_:
+        text += "\n" + os_
+    return text + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Output helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _write(stream, text: str) -> None:
+    """Write ``text`` as the bytes it came from (arguments may hold undecodable bytes, kept as surrogates)."""
+    buf = getattr(stream, "buffer", None)
+    if buf is None:
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()
+    buf.write(text.encode(sys.getfilesystemencoding(), "surrogateescape"))
+    buf.flush()
+
+
+class _App:
+    """OFConsoleApplication: error output, quiet mode."""
+
+    def __init__(self) -> None:
+        self.quiet = False
+
+    def usage(self) -> None:
+        _write(sys.stdout, usage_text())
+        raise Exit(exitcodes.NO_ERROR)
+
+    def error(self, message: str) -> None:
+        if not self.quiet:
+            _write(sys.stderr, header() + "error: " + message + "\n")
+        raise Exit(exitcodes.COMMANDLINE_SYNTAX_ERROR)
+
+    def check_dependence(self, sub: str, base: str, condition: bool) -> None:
+        if not condition:
+            self.error(f"{sub} only allowed with {base}")
+
+    def check_conflict(self, first: str, second: str, condition: bool) -> None:
+        if condition:
+            self.error(f"{first} not allowed with {second}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command files and tokenising (OFCommandLine::parseLine / parseCommandFile / parseArgumentList)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class CommandFileError(Exception):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def split_command_file(data: bytes) -> list[str]:
+    """The words of a command file (§3.6): whitespace-separated, '"'/"'" blocks, no escapes, no nesting."""
+    words: list[bytes] = []
+    value = bytearray()
+    block = 0
+    for c in data:
+        if c in (0x22, 0x27):  # " or '
+            if block == c:
+                words.append(bytes(value))  # closing the block: emitted even when empty
+                value.clear()
+                block = 0
+            elif block == 0:
+                block = c
+            else:
+                value.append(c)
+        elif c in (0x20, 0x09, 0x0A, 0x0D):
+            if block == 0:
+                if value:
+                    words.append(bytes(value))
+                    value.clear()
+            else:
+                value.append(c)
+        else:
+            value.append(c)
+    if value:
+        words.append(bytes(value))
+    return [os.fsdecode(w) for w in words]
+
+
+def expand_command_files(args: list[str]) -> list[str]:
+    """Replace every ``@file`` argument (``@`` plus at least one character) by the words of that file."""
+    out: list[str] = []
+    for arg in args:
+        if len(arg) >= 2 and arg[0] == "@":
+            name = arg[1:]
+            try:
+                with open(name, "rb") as fh:
+                    data = fh.read()
+            except IsADirectoryError:
+                data = b""  # an ifstream on a directory opens, then reads nothing
+            except OSError:
+                raise CommandFileError(name) from None
+            out.extend(split_command_file(data))
+        else:
+            out.append(arg)
+    return out
+
+
+def is_option(arg: str) -> bool:
+    """OFCommandLine::checkOption: length >= 2, starts with + or -, second character not a digit."""
+    return len(arg) >= 2 and arg[0] in "+-" and not ("0" <= arg[1] <= "9")
+
+
+class ParseError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class CommandLine:
+    """The parsed argument list with DCMTK's search semantics (rightmost wins, option blocks)."""
+
+    def __init__(self, program: str, args: list[str]):
+        self.program = program
+        self.args: list[str] = []  # options stored under their long names, values and parameters as given
+        self.option_pos: list[int] = []
+        self.param_pos: list[int] = []
+        self.exclusive = False
+        self._block_mode = False
+        self._block_k: int | None = None
+        self._cur = -1  # index into args (ArgumentIterator)
+        self._cur_opt = -1  # index into args of the current option
+        self._parse(args)
+
+    def _parse(self, args: list[str]) -> None:
+        remaining = len(args)
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if not is_option(arg):
+                self.param_pos.append(len(self.args))
+                self.args.append(arg)
+            else:
+                opt = _BY_NAME.get(arg)
+                if opt is None:
+                    self.args.append(arg)
+                    raise ParseError(f"Unknown option {arg}")
+                self.option_pos.append(len(self.args))
+                self.args.append(opt.long)
+                if opt.exclusive:
+                    self.exclusive = True
+                n = opt.nvalues
+                if n >= remaining:
+                    raise ParseError(f"Missing value for option {opt.long}")
+                for _ in range(n):
+                    i += 1
+                    self.args.append(args[i])
+                    remaining -= 1
+            i += 1
+            remaining -= 1
+
+    # -- searching -------------------------------------------------------------------------------------------
+    def begin_block(self) -> None:
+        self._block_mode = True
+        self._block_k = None
+
+    def end_block(self) -> None:
+        self._block_mode = False
+
+    def find(self, long_name: str) -> bool:
+        """OFCommandLine::findOption (FOM_Normal): search from the right; in a block stop at the last hit."""
+        for k in range(len(self.option_pos) - 1, -1, -1):
+            if self._block_mode and k == self._block_k:
+                return False
+            pos = self.option_pos[k]
+            if self.args[pos] == long_name:
+                self._cur = self._cur_opt = pos
+                self._block_k = k
+                return True
+        return False
+
+    def value(self) -> str:
+        self._cur += 1
+        return self.args[self._cur]
+
+    @property
+    def current_option(self) -> str:
+        return self.args[self._cur_opt]
+
+    def value_uint(self, low: int, high: int | None = None) -> tuple[int, str | None]:
+        """getValueAndCheckMin(Max) for OFCmdUnsignedInt; returns (value, error text or None)."""
+        text = self.value()
+        v = scan_ulong(text)
+        opt = self.current_option
+        suffix = f" ({text})" if text else ""
+        if v is None or text.lstrip(" ")[:1] == "-":
+            return 0, f"Invalid value for option {opt}{suffix}"
+        if v < low:
+            return v, f"Invalid value for option {opt}" + (f" (underflow: {text})" if text else "")
+        if high is not None and v > high:
+            return v, f"Invalid value for option {opt}" + (f" (overflow: {text})" if text else "")
+        return v, None
+
+    def param(self, pos: int) -> str:
+        return self.args[self.param_pos[pos - 1]]
+
+    def param_uint(self, pos: int, low: int, high: int) -> tuple[int, str | None]:
+        """getParamAndCheckMinMax for OFCmdUnsignedInt (no minus check: '-5' wraps around)."""
+        text = self.param(pos)
+        v = scan_ulong(text)
+        if v is None:
+            return 0, "Invalid parameter value " + text
+        if v < low:
+            return v, "Invalid parameter value " + (f"{text} (underflow)" if text else "")
+        if v > high:
+            return v, "Invalid parameter value " + (f"{text} (overflow)" if text else "")
+        return v, None
+
+
+_C_SPACE = " \t\n\v\f\r"
+
+
+def scan_ulong(text: str) -> int | None:
+    """C ``sscanf(text, "%lu")``: leading white space, optional sign, decimal digits, any trailing garbage.
+
+    Out-of-range values saturate to ULONG_MAX; a minus sign negates modulo 2**64 (as strtoul does).
+    """
+    i, n = 0, len(text)
+    while i < n and text[i] in _C_SPACE:
+        i += 1
+    neg = False
+    if i < n and text[i] in "+-":
+        neg = text[i] == "-"
+        i += 1
+    j = i
+    while j < n and "0" <= text[j] <= "9":
+        j += 1
+    if j == i:
+        return None
+    v = int(text[i:j])
+    if v > ULONG_MAX:
+        return ULONG_MAX
+    return (-v) % (ULONG_MAX + 1) if neg else v
+
+
+def _sint32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - 0x100000000 if v & 0x80000000 else v
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# --version and --list-decoders
+# ---------------------------------------------------------------------------------------------------------------
+
+_LIBRARIES = ("pydicom", "pynetdicom", "numpy", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg",
+              "pylibjpeg-rle")
+
+
+def version_text() -> str:
+    """DCMTK's ``--version`` layout; our version, Python and our libraries instead of DCMTK's build lines."""
+    import locale
+    import platform
+    import zlib
+    from importlib import metadata
+
+    host = f"{platform.machine() or 'unknown'}-{platform.system() or 'unknown'}"
+    encoding = locale.getpreferredencoding(False) or "system default (unknown)"
+    lines = [BANNER, "", f"{PROGRAM}: {DESCRIPTION}", "", f"Host type: {host}", f"Character encoding: {encoding}",
+             f"Python: {platform.python_implementation()} {platform.python_version()}", "",
+             "External libraries used:", f"- ZLIB, Version {zlib.ZLIB_RUNTIME_VERSION}"]
+    for name in _LIBRARIES:
+        try:
+            lines.append(f"- {name}, Version {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return "\n".join(lines) + "\n"
+
+
+def decoder_transfer_syntaxes() -> list[str]:
+    """Names (DCMTK's) of the encapsulated transfer syntaxes our installed pixel-data decoders really handle."""
+    from dcmsend import uids
+
+    names = [uids.ts_name(uids.DEFLATED)]  # zlib is always there
+    try:
+        from pydicom.pixels.decoders.base import get_decoder
+    except Exception:  # pragma: no cover - pydicom missing or too old
+        return names
+    for ts in uids.TRANSFER_SYNTAXES.values():
+        if not ts.encapsulated:
+            continue
+        try:
+            if get_decoder(ts.uid).is_available:
+                names.append(ts.name)
+        except Exception:
+            continue
+    return names
+
+
+def list_decoders_text() -> str:
+    from dcmsend import uids
+
+    lines = [BANNER, "", f"{PROGRAM}: {DESCRIPTION}", "", "Transfer syntaxes supported natively:"]
+    lines += [f"- {uids.ts_name(uid)}" for uid in (uids.LEI, uids.LEE, uids.BEE)]
+    lines += ["", "Transfer syntaxes supported by decoders:"]
+    lines += [f"- {name}" for name in decoder_transfer_syntaxes()]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# evaluate()
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _configure_logger(cmd: CommandLine, app: _App) -> None:
+    """OFLog::configureFromCommandLine."""
+    from dcmsend import log
+
+    level: int | None = None
+    cmd.begin_block()
+    if cmd.find("--debug"):
+        level = log.DEBUG
+    if cmd.find("--verbose"):
+        level = log.INFO
+    if cmd.find("--quiet"):
+        level = log.FATAL
+    cmd.end_block()
+
+    log_level_text = ""
+    if cmd.find("--log-level"):
+        app.check_conflict("--log-level", "--verbose, --debug or --quiet", level is not None)
+        log_level_text = cmd.value()
+        level = log.level_from_name(log_level_text)
+        if level is None:
+            app.error("Invalid log level for --log-level option")
+
+    if cmd.find("--log-config"):
+        app.check_conflict("--log-config", "--log-level", log_level_text != "")
+        app.check_conflict("--log-config", "--verbose, --debug or --quiet", level is not None)
+        path = cmd.value()
+        try:
+            props = log.read_config_file(path)
+        except log.ConfigError as exc:
+            app.error(str(exc))
+        log.configure_from_properties(props, cmd.program)
+    else:
+        log.set_level(log.WARN if level is None else level)
+
+    if not log.root().enabled(log.ERROR):
+        app.quiet = True
+        log.set_loglog_quiet(True)
+    else:
+        log.set_loglog_quiet(False)
+
+    if cmd.find("--arguments"):
+        text = f"calling '{cmd.program}' with {len(cmd.args)} arguments: "
+        text += "".join(f"'{a}' " for a in cmd.args if a)
+        log.root().force_log(log.INFO, text + "\n")
+
+
+def evaluate(argv: list[str]) -> Options:
+    """Process the whole dcmsend command line (``argv[0]`` = program name as typed); see the module docstring."""
+    program = argv[0] if argv else PROGRAM
+    app = _App()
+    try:
+        args = expand_command_files(list(argv[1:]))
+    except CommandFileError as exc:
+        app.error(f"Cannot open command file '{exc.name}'")
+    try:
+        cmd = CommandLine(program, args)
+    except ParseError as exc:
+        app.error(exc.message)
+    if not cmd.args:
+        app.usage()
+    if cmd.exclusive:
+        if cmd.find("--help"):
+            app.usage()
+        if cmd.find("--version"):
+            _write(sys.stdout, version_text())
+            raise Exit(exitcodes.NO_ERROR)
+        if cmd.find("--list-decoders"):
+            _write(sys.stdout, list_decoders_text())
+            raise Exit(exitcodes.NO_ERROR)
+    elif len(cmd.param_pos) < len(PARAMS):
+        app.error(f"Missing parameter {PARAMS[len(cmd.param_pos)].name}")
+
+    opts = Options(program_name=program, arguments=list(cmd.args))
+
+    # general options
+    _configure_logger(cmd, app)
+    from dcmsend.log import APP, INFO
+
+    if cmd.find("--verbose-pc"):
+        app.check_dependence("--verbose-pc", "verbose mode", APP.enabled(INFO))
+        opts.verbose_pc = True
+
+    # input options
+    cmd.begin_block()
+    if cmd.find("--read-file"):
+        opts.read_mode = "file"
+    if cmd.find("--read-file-only"):
+        opts.read_mode = "fileonly"
+    if cmd.find("--read-dataset"):
+        opts.read_mode = "dataset"
+    cmd.end_block()
+    if cmd.find("--read-from-dicomdir"):
+        opts.read_from_dicomdir = True
+    if cmd.find("--scan-directories"):
+        opts.scan_directories = True
+    if cmd.find("--scan-pattern"):
+        app.check_dependence("--scan-pattern", "--scan-directories", opts.scan_directories)
+        opts.scan_pattern = cmd.value()
+    cmd.begin_block()
+    if cmd.find("--no-recurse"):
+        opts.recurse = False
+    if cmd.find("--recurse"):
+        app.check_dependence("--recurse", "--scan-directories", opts.scan_directories)
+        opts.recurse = True
+    cmd.end_block()
+
+    # processing options
+    cmd.begin_block()
+    if cmd.find("--decompress-never"):
+        opts.decompress = "never"
+    if cmd.find("--decompress-lossless"):
+        opts.decompress = "lossless"
+    if cmd.find("--decompress-lossy"):
+        opts.decompress = "lossy"
+    cmd.end_block()
+    if cmd.find("--compression-level"):
+        v, err = cmd.value_uint(0, 9)
+        if err:
+            app.error(err)
+        opts.compression_level = v
+    if cmd.find("--no-halt"):
+        opts.no_halt = True
+    if cmd.find("--no-illegal-proposal"):
+        opts.no_illegal_proposal = True
+    if cmd.find("--no-uid-checks"):
+        opts.no_uid_checks = True
+
+    # network options
+    if cmd.find("--aetitle"):
+        opts.calling_aetitle = cmd.value()
+    if cmd.find("--call"):
+        opts.called_aetitle = cmd.value()
+    cmd.begin_block()
+    if cmd.find("--multi-associations"):
+        opts.multi_associations = True
+    if cmd.find("--single-association"):
+        opts.multi_associations = False
+    cmd.end_block()
+    if cmd.find("--timeout"):
+        v, err = cmd.value_uint(1)
+        if err:
+            app.error(err)
+        # dcmConnectionTimeout is a Sint32; a negative value means a blocking connect
+        t = _sint32(v)
+        opts.connect_timeout = t if t >= 0 else None
+    if cmd.find("--acse-timeout"):
+        v, err = cmd.value_uint(1)
+        if err:
+            app.error(err)
+        opts.acse_timeout = v & 0xFFFFFFFF
+    if cmd.find("--dimse-timeout"):
+        v, err = cmd.value_uint(1)
+        if err:
+            app.error(err)
+        opts.dimse_timeout = v & 0xFFFFFFFF
+    if cmd.find("--max-pdu"):
+        v, err = cmd.value_uint(MIN_PDU, MAX_PDU)
+        if err:
+            app.error(err)
+        opts.max_pdu = v
+    if cmd.find("--max-send-pdu"):
+        v, err = cmd.value_uint(MIN_PDU, MAX_PDU)
+        if err:
+            app.error(err)
+        opts.max_send_pdu = v
+
+    # output options
+    if cmd.find("--create-report-file"):
+        opts.report_file = cmd.value()
+
+    # parameters
+    opts.peer = cmd.param(1)
+    v, err = cmd.param_uint(2, 1, 65535)
+    if err:
+        app.error(err)
+    opts.port = v
+    opts.files = [cmd.param(i) for i in range(3, len(cmd.param_pos) + 1)]
+
+    APP.debug(BANNER + "\n")
+    return opts
