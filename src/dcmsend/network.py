@@ -1,0 +1,1031 @@
+"""Our own synchronous DICOM association client: the DcmSCU / ASC / DIMSE / DUL layers dcmsend needs.
+
+Blocking sockets with timeouts, no threads.  PDUs are encoded and parsed here with ``struct`` (the PDU layout of
+PS3.8 §9.3); DIMSE command sets are Implicit VR Little Endian with group length, as DCMTK writes them.  Data sets
+are streamed from a file-like object (``readinto``) into one reused buffer and sent PDV by PDV, so a data set is
+never held in memory as a whole.
+
+The log lines, their levels and the condition texts follow DCMTK 3.6.7 (``scu.cc``, ``assoc.cc``, ``dimdump.cc``,
+``dulfsm.cc``, ``cond.cc``), including the DEBUG-level dump of the A-ASSOCIATE-AC PDU bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+
+from dcmsend import __version__, uids
+from dcmsend.exitcodes import Condition
+from dcmsend.log import DATA, DEBUG, INFO, NET
+
+# ---------------------------------------------------------------------------------------------------------------
+# Identification
+
+IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.7731." + ".".join(str(int(p)) for p in __version__.split(".")
+                                                                        if p.isdigit())
+IMPLEMENTATION_VERSION_NAME = ("DCMSEND_PY_" + "".join(p for p in __version__.split(".") if p.isdigit()))[:16]
+APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
+
+# ASC_MAXIMUMPDUSIZE: cap for an unlimited (0) or larger peer maximum, in DCMTK's "Max Send PDV" computation.
+ASC_MAXIMUMPDUSIZE = 131072
+ASC_MINIMUMPDUSIZE = 4096
+# Our real cap for one outgoing P-DATA PDU when the peer announces "unlimited" (0).
+UNLIMITED_PDU_CAP = 1 << 20
+SOCKET_TIMEOUT = 60  # DCMTK's fixed send/receive socket timeouts (dcmSocketSendTimeout / dcmSocketReceiveTimeout)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Conditions (dcmnet module 6; texts from cond.cc)
+
+_NET = 6
+
+
+def _c(code: int, text: str) -> Condition:
+    return Condition(_NET, code, text)
+
+
+NORMAL = Condition(0, 0, "Normal")
+ASC_BADPRESENTATIONCONTEXTID = _c(0x101, "ASC Bad presentation context ID")
+DIMSE_BADCOMMANDTYPE = _c(0x201, "DIMSE Bad command type")
+DIMSE_BADMESSAGE = _c(0x203, "DIMSE Badly formed message")
+DIMSE_ILLEGALASSOCIATION = _c(0x205, "DIMSE Caller passed in an illegal association")
+DIMSE_NODATAAVAILABLE = _c(0x207, "DIMSE No data available (timeout in non-blocking mode)")
+DIMSE_NOVALIDPRESENTATIONCONTEXTID = _c(0x208, "DIMSE No valid Presentation Context ID")
+DIMSE_PARSEFAILED = _c(0x20B, "DIMSE Failed to parse received message")
+DIMSE_READPDVFAILED = _c(0x20C, "DIMSE Read PDV failed")
+DIMSE_RECEIVEFAILED = _c(0x20D, "DIMSE Failed to receive message")
+DIMSE_SENDFAILED = _c(0x20E, "DIMSE Failed to send message")
+DIMSE_UNEXPECTEDPDVTYPE = _c(0x20F, "DIMSE Unexpected PDV type")
+DUL_ASSOCIATIONREJECTED = _c(0x301, "DUL Association Rejected")
+DUL_PDATAPDUARRIVED = _c(0x316, "DUL P-Data PDU arrived")
+DUL_PEERABORTEDASSOCIATION = _c(0x317, "Peer aborted Association (or never connected)")
+DUL_PEERREQUESTEDRELEASE = _c(0x319, "DUL Peer Requested Release")
+DUL_READTIMEOUT = _c(0x31A, "DUL network read timeout")
+NET_EC_INVALID_SOP_CLASS_UID = _c(1000, "Invalid SOP Class UID")
+NET_EC_INVALID_SOP_INSTANCE_UID = _c(1002, "Invalid SOP Instance UID")
+NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS = _c(1006, "No acceptable Presentation Contexts")
+NET_EC_ALREADY_CONNECTED = _c(1010, "Already connected")
+EC_ILLEGAL_CALL = Condition(1, 0x27, "Illegal call, perhaps wrong parameters")
+
+_FSM_ERROR = 0x303
+_ILLEGAL_PDU = 0x307
+_ILLEGAL_PDU_LENGTH = 0x308
+_ILLEGAL_SERVICE_PARAMETER = 0x30C
+_TCP_INIT_ERROR = 0x31C
+_TCP_IO_ERROR = 0x31D
+_UNKNOWN_HOST = 0x320
+_UNRECOGNIZED_PDU_TYPE = 0x321
+_UNSUPPORTED_TS = 0x212
+
+
+def push(outer: Condition, inner: Condition) -> Condition:
+    """DimseCondition::push: the outer text, a newline, then the inner condition in ``mmmm:cccc text`` form."""
+    return Condition(outer.module, outer.code, f"{outer.text}\n{inner}")
+
+
+def fsm_error(state: int, event: int) -> Condition:
+    return _c(_FSM_ERROR, f"DUL Finite State Machine Error: No action defined, state {state} event {event}")
+
+
+# DUL state-machine events (dulfsm.h) used in the "No action defined" texts.
+EV_P_DATA_REQ = 8
+EV_A_RELEASE_REQ = 10
+EV_A_ABORT_REQ = 14
+
+# Protocol states we model (PS3.8 Sta1, Sta6, Sta8, Sta13).
+STA_IDLE = 1
+STA_OPEN = 6
+STA_PEER_RELEASE = 8
+STA_ABORTING = 13
+
+# ---------------------------------------------------------------------------------------------------------------
+# DIMSE status texts
+
+STATUS_SUCCESS = 0x0000
+
+
+def cstore_status_string(status: int) -> str:
+    """DU_cstoreStatusString (the "Received C-STORE Response (...)" text, DCMTK 3.6.7)."""
+    fixed = {0x0000: "Success", 0x0122: "Refused: SOPClassNotSupported", 0xB000: "Warning: CoercionOfDataElements",
+             0xB007: "Warning: DataSetDoesNotMatchSOPClass", 0xB006: "Warning: ElementsDiscarded"}
+    if status in fixed:
+        return fixed[status]
+    if status & 0xFF00 == 0xA700:
+        return "Refused: OutOfResources"
+    if status & 0xFF00 == 0xA900:
+        return "Error: DataSetDoesNotMatchSOPClass"
+    if status & 0xF000 == 0xC000:
+        return "Error: CannotUnderstand"
+    return f"Unknown Status: 0x{status:x}"
+
+
+def _status_class(status: int) -> str:
+    if status == 0:
+        return "Success"
+    if (status & 0xF000) in (0xA000, 0xC000) or ((status & 0xFF00) == 0x0100 and status not in (0x0107, 0x0116)) \
+            or (status & 0xFF00) == 0x0200:
+        return "Failure"
+    if (status & 0xF000) == 0xB000 or status in (0x0001, 0x0107, 0x0116):
+        return "Warning"
+    if status == 0xFE00:
+        return "Cancel"
+    if status in (0xFF00, 0xFF01):
+        return "Pending"
+    return "Unknown Status Code (non-standard)"
+
+
+def cstore_status_dump(status: int) -> str:
+    """DIMSE_printCStoreStatusString (the status line of the INCOMING DIMSE dump)."""
+    fixed = {0x0000: "Success", 0x0122: "Refused: SOP Class not supported", 0x0124: "Refused: Not authorized",
+             0x0117: "Invalid SOP Class", 0x0210: "Duplicate invocation", 0x0211: "Unrecognized operation",
+             0x0212: "Mistyped argument"}
+    if status in fixed:
+        text = fixed[status]
+    elif status & 0xFF00 == 0xA700:
+        text = "Refused: Out of resources"
+    elif status & 0xFF00 == 0xA900:
+        text = "Error: Data Set does not match SOP Class"
+    elif status & 0xF000 == 0xC000:
+        text = "Error: Cannot understand"
+    elif status == 0xB000:
+        text = "Warning: Coercion of Data Elements"
+    elif status == 0xB007:
+        text = "Warning: Data Set does not match SOP Class"
+    elif status == 0xB006:
+        text = "Warning: Elements discarded"
+    else:
+        text = _status_class(status)
+    return f"0x{status:04x}: {text}"
+
+
+# Accepted transfer syntaxes the DIMSE layer can send in (dimse.cc getTransferSyntax).
+_J = "1.2.840.10008.1.2.4."
+DIMSE_SUPPORTED_TS = frozenset(
+    [uids.LEI, uids.LEE, uids.BEE, uids.DEFLATED, "1.2.840.10008.1.2.5"]
+    + [_J + str(n) for n in range(50, 67)]
+    + [_J + n for n in ("70", "80", "81", "90", "91", "92", "93", "100", "101", "102", "103", "104", "105", "106",
+                        "107", "108")])
+
+# ---------------------------------------------------------------------------------------------------------------
+# Presentation contexts / association parameters
+
+
+@dataclass
+class ContextResult:
+    id: int
+    abstract_syntax: str
+    proposed: list[str]
+    result: int | None = None  # None: not (yet) negotiated; 0 acceptance, 1 user rejection, 2 no reason, 3, 4
+    transfer_syntax: str = ""  # the accepted one
+
+    @property
+    def accepted(self) -> bool:
+        return self.result == 0
+
+
+_RESULT_TEXT = {0: "Accepted", 1: "User Rejection", 2: "No Reason", 3: "Abstract Syntax Not Supported",
+                4: "Transfer Syntaxes Not Supported", None: "Proposed"}
+
+
+@dataclass
+class AssociationParameters:
+    calling_ae: str
+    called_ae: str
+    max_pdu: int
+    contexts: list[ContextResult] = field(default_factory=list)
+    their_impl_uid: str = ""
+    their_impl_version: str = ""
+    their_max_pdu: int = 0
+
+
+def dump_parameters(params: AssociationParameters, direction: str) -> str:
+    """ASC_dumpParameters (``direction`` is "RQ" or "AC")."""
+    lines = [f"====================== BEGIN A-ASSOCIATE-{direction} =====================",
+             f"Our Implementation Class UID:      {IMPLEMENTATION_CLASS_UID}",
+             f"Our Implementation Version Name:   {IMPLEMENTATION_VERSION_NAME}",
+             f"Their Implementation Class UID:    {params.their_impl_uid}",
+             f"Their Implementation Version Name: {params.their_impl_version}",
+             f"Application Context Name:    {APPLICATION_CONTEXT}",
+             f"Calling Application Name:    {params.calling_ae}",
+             f"Called Application Name:     {params.called_ae}",
+             f"Responding Application Name: {params.called_ae}",
+             f"Our Max PDU Receive Size:    {params.max_pdu}",
+             f"Their Max PDU Receive Size:  {params.their_max_pdu}",
+             "Presentation Contexts:"]
+    for cx in params.contexts:
+        lines.append(f"  Context ID:        {cx.id} ({_RESULT_TEXT.get(cx.result, '--Invalid Result/Reason--')})")
+        lines.append(f"    Abstract Syntax: {uids.uid_display(cx.abstract_syntax)}")
+        lines.append("    Proposed SCP/SCU Role: Default")
+        if cx.result is not None:
+            lines.append("    Accepted SCP/SCU Role: Default")
+        if cx.result == 0:
+            lines.append(f"    Accepted Transfer Syntax: {uids.uid_display(cx.transfer_syntax)}")
+        if cx.result is None:
+            lines.append("    Proposed Transfer Syntax(es):")
+            lines.extend(f"      {uids.uid_display(ts)}" for ts in cx.proposed)
+    lines += ["Requested Extended Negotiation: none",
+              "Accepted Extended Negotiation:  none",
+              "Requested User Identity Negotiation: none",
+              "User Identity Negotiation Response:  none",
+              f"======================= END A-ASSOCIATE-{direction} ======================"]
+    return "\n".join(lines)
+
+
+def dump_pdu(kind: str, data: bytes) -> str:
+    """dulfsm.cc dump_pdu: header line plus at most 512 bytes as hex, 16 per line."""
+    out = [f"PDU Type: {kind}, PDU Length: {len(data) - 6} + 6 bytes PDU header\n"]
+    if len(data) > 512:
+        out.append("Only dumping 512 bytes.\n")
+        data = data[:512]
+    for i, b in enumerate(data):
+        out.append(f"  {b:02x}")
+        if (i + 1) % 16 == 0:
+            out.append("\n")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# PDU encoding / parsing
+
+
+def _ae(title: str) -> bytes:
+    return title.encode("latin-1", "replace")[:16].ljust(16, b" ")
+
+
+def _item(item_type: int, payload: bytes) -> bytes:
+    return struct.pack(">BBH", item_type, 0, len(payload)) + payload
+
+
+def encode_associate_rq(params: AssociationParameters) -> bytes:
+    body = bytearray(struct.pack(">HH", 1, 0))
+    body += _ae(params.called_ae) + _ae(params.calling_ae) + bytes(32)
+    body += _item(0x10, APPLICATION_CONTEXT.encode())
+    for cx in params.contexts:
+        sub = _item(0x30, cx.abstract_syntax.encode("latin-1"))
+        for ts in cx.proposed:
+            sub += _item(0x40, ts.encode("latin-1"))
+        body += _item(0x20, struct.pack(">BBBB", cx.id, 0, 0, 0) + sub)
+    user = _item(0x51, struct.pack(">I", params.max_pdu))
+    user += _item(0x52, IMPLEMENTATION_CLASS_UID.encode())
+    user += _item(0x55, IMPLEMENTATION_VERSION_NAME.encode())
+    body += _item(0x50, user)
+    return struct.pack(">BBI", 1, 0, len(body)) + bytes(body)
+
+
+def _uid_text(raw: bytes) -> str:
+    return raw.rstrip(b"\0 ").decode("latin-1")
+
+
+class PduError(Exception):
+    pass
+
+
+def parse_associate_ac(body: bytes, params: AssociationParameters) -> None:
+    """Fill the negotiation result of ``params`` from an A-ASSOCIATE-AC body (after the 6-byte header)."""
+    if len(body) < 68:
+        raise PduError("short A-ASSOCIATE-AC")
+    pos = 68
+    by_id = {cx.id: cx for cx in params.contexts}
+    while pos + 4 <= len(body):
+        item_type, _, length = struct.unpack_from(">BBH", body, pos)
+        payload = body[pos + 4:pos + 4 + length]
+        if len(payload) < length:
+            raise PduError("truncated item")
+        pos += 4 + length
+        if item_type == 0x21:
+            if length < 4:
+                raise PduError("short presentation context item")
+            cid, _, result, _ = struct.unpack_from(">BBBB", payload, 0)
+            ts = ""
+            sub = 4
+            while sub + 4 <= len(payload):
+                st, _, sl = struct.unpack_from(">BBH", payload, sub)
+                if st == 0x40:
+                    ts = _uid_text(payload[sub + 4:sub + 4 + sl])
+                sub += 4 + sl
+            cx = by_id.get(cid)
+            if cx is not None:
+                cx.result = result
+                cx.transfer_syntax = ts if result == 0 else ""
+        elif item_type == 0x50:
+            sub = 0
+            while sub + 4 <= len(payload):
+                st, _, sl = struct.unpack_from(">BBH", payload, sub)
+                value = payload[sub + 4:sub + 4 + sl]
+                if st == 0x51 and sl == 4:
+                    params.their_max_pdu = struct.unpack(">I", value)[0]
+                elif st == 0x52:
+                    params.their_impl_uid = _uid_text(value)
+                elif st == 0x55:
+                    params.their_impl_version = value.rstrip(b"\0 ").decode("latin-1")
+                sub += 4 + sl
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DIMSE command sets (Implicit VR Little Endian)
+
+
+def _elem(tag: int, value: bytes) -> bytes:
+    return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
+
+
+def _ui(text: str) -> bytes:
+    raw = text.encode("latin-1")
+    return raw + b"\0" if len(raw) % 2 else raw
+
+
+def encode_cstore_rq(message_id: int, sop_class: str, sop_instance: str, priority: int = 0) -> bytes:
+    elems = (_elem(0x00000002, _ui(sop_class)) + _elem(0x00000100, struct.pack("<H", 0x0001))
+             + _elem(0x00000110, struct.pack("<H", message_id)) + _elem(0x00000700, struct.pack("<H", priority))
+             + _elem(0x00000800, struct.pack("<H", 0x0000)) + _elem(0x00001000, _ui(sop_instance)))
+    return _elem(0x00000000, struct.pack("<I", len(elems))) + elems
+
+
+@dataclass
+class Command:
+    """A parsed incoming DIMSE command set."""
+
+    elements: dict[int, bytes]
+
+    def us(self, tag: int) -> int | None:
+        v = self.elements.get(tag)
+        return struct.unpack_from("<H", v)[0] if v is not None and len(v) >= 2 else None
+
+    def text(self, tag: int) -> str | None:
+        v = self.elements.get(tag)
+        return None if v is None else v.rstrip(b"\0 ").decode("latin-1")
+
+
+def parse_command(data: bytes) -> Command:
+    elements: dict[int, bytes] = {}
+    pos = 0
+    while pos + 8 <= len(data):
+        group, elem, length = struct.unpack_from("<HHI", data, pos)
+        pos += 8
+        if length == 0xFFFFFFFF or pos + length > len(data):
+            raise PduError("bad command element")
+        elements[(group << 16) | elem] = data[pos:pos + length]
+        pos += length
+    if pos != len(data):
+        raise PduError("trailing bytes in command")
+    return Command(elements)
+
+
+# Command elements that DIMSE_parseCmdObject consumes for a C-STORE-RSP; anything else is status detail.
+_CSTORE_RSP_KNOWN = {0x00000000, 0x00000002, 0x00000100, 0x00000120, 0x00000800, 0x00000900, 0x00001000}
+_DETAIL_VR = {0x00000901: ("AT", "OffendingElement"), 0x00000902: ("LO", "ErrorComment"),
+              0x00000903: ("US", "ErrorID"), 0x00001000: ("UI", "AffectedSOPInstanceUID")}
+
+
+def dump_status_detail(cmd: Command) -> str | None:
+    """DcmObject::PrintHelper of the status detail left in a response command (or None if there is none)."""
+    rest = [(t, v) for t, v in sorted(cmd.elements.items()) if t not in _CSTORE_RSP_KNOWN]
+    if not rest:
+        return None
+    lines = ["", "# Dicom-Data-Set", "# Used TransferSyntax: Little Endian Implicit"]
+    for tag, value in rest:
+        vr, name = _DETAIL_VR.get(tag, ("UN", "Unknown Tag & Data"))
+        if vr == "US" and len(value) >= 2:
+            shown = " ".join(str(x) for x in struct.unpack(f"<{len(value) // 2}H", value[:len(value) // 2 * 2]))
+            vm = len(value) // 2
+        elif vr == "AT" and len(value) >= 4:
+            tags = [struct.unpack_from("<HH", value, i) for i in range(0, len(value) - 3, 4)]
+            shown = "\\".join(f"({g:04x},{e:04x})" for g, e in tags)
+            vm = len(tags)
+        elif vr in ("LO", "UI"):
+            text = value.rstrip(b"\0 " if vr == "LO" else b"\0").decode("latin-1")
+            shown = f"[{text}]"
+            vm = len(text.split("\\")) if text else 0
+        else:
+            shown = "\\".join(f"{b:02x}" for b in value[:40]) + ("..." if len(value) > 40 else "")
+            vm = 1 if value else 0
+        if len(shown) > 70:
+            shown = shown[:67] + "..."
+        pad = " " * max(0, 40 - len(shown))
+        lines.append(f"({tag >> 16:04x},{tag & 0xFFFF:04x}) {vr} {shown}{pad} # {len(value):3d},{vm:2d} {name}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def dump_outgoing_store(cid: int, message_id: int, sop_class: str, sop_instance: str) -> str:
+    name = uids.uid_name(sop_class)
+    return ("===================== OUTGOING DIMSE MESSAGE ====================\n"
+            "Message Type                  : C-STORE RQ\n"
+            f"Presentation Context ID       : {cid}\n"
+            f"Message ID                    : {message_id}\n"
+            f"Affected SOP Class UID        : {name or sop_class}\n"
+            f"Affected SOP Instance UID     : {sop_instance}\n"
+            "Data Set                      : present\n"
+            "Priority                      : medium\n"
+            "======================= END DIMSE MESSAGE =======================")
+
+
+def dump_incoming_store_rsp(cid: int, cmd: Command) -> str:
+    sop_class = cmd.text(0x00000002)
+    sop_instance = cmd.text(0x00001000)
+    dataset_type = cmd.us(0x00000800)
+    shown_class = "none" if sop_class is None else (uids.uid_name(sop_class) or sop_class)
+    return ("===================== INCOMING DIMSE MESSAGE ====================\n"
+            "Message Type                  : C-STORE RSP\n"
+            f"Presentation Context ID       : {cid}\n"
+            f"Message ID Being Responded To : {cmd.us(0x00000120) or 0}\n"
+            f"Affected SOP Class UID        : {shown_class}\n"
+            f"Affected SOP Instance UID     : {'none' if sop_instance is None else sop_instance}\n"
+            f"Data Set                      : {'none' if dataset_type == 0x0101 else 'present'}\n"
+            f"DIMSE Status                  : {cstore_status_dump(cmd.us(0x00000900) or 0)}\n"
+            "======================= END DIMSE MESSAGE =======================")
+
+
+_COMMAND_NAMES = {0x0001: "C-STORE RQ", 0x8001: "C-STORE RSP", 0x0010: "C-GET RQ", 0x8010: "C-GET RSP",
+                  0x0020: "C-FIND RQ", 0x8020: "C-FIND RSP", 0x0021: "C-MOVE RQ", 0x8021: "C-MOVE RSP",
+                  0x0030: "C-ECHO RQ", 0x8030: "C-ECHO RSP", 0x0FFF: "C-CANCEL RQ"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The association
+
+
+class _Closed(Exception):
+    """The transport connection ended (EOF, reset, socket timeout): DCMTK's DUL_NETWORKCLOSED."""
+
+
+class _Timeout(Exception):
+    """No data within the given time: DCMTK's DUL_READTIMEOUT."""
+
+
+def _errno_text(err: int) -> str:
+    return os.strerror(err) if err else "Success"
+
+
+def _parse_int_env(text: str) -> int | None:
+    """sscanf("%d") on an environment value (leading blanks and sign allowed, trailing garbage ignored)."""
+    m = re.match(r"\s*([+-]?\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+class Association:
+    """One network association (DcmSCU's m_net + m_params + m_assoc)."""
+
+    def __init__(self, options, contexts):
+        self.options = options
+        self.params = AssociationParameters(
+            calling_ae=options.calling_aetitle, called_ae=options.called_aetitle, max_pdu=options.max_pdu,
+            contexts=[ContextResult(cx.id, cx.abstract_syntax, list(cx.transfer_syntaxes)) for cx in contexts])
+        self.sock: socket.socket | None = None
+        self.state = 0  # 0: no DUL association (never connected); otherwise a STA_* value
+        self.next_message_id = 1
+        self.send_pdv_length = 0  # DCMTK's sendPDVLength (for the log line)
+        self.fragment_max = 0  # what we really put into one PDV
+        self._buffer: bytearray | None = None
+        self._rx = bytearray()
+        self._pending_pdvs: list[tuple[int, int, bytes]] = []
+
+    # -- state ---------------------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        """DcmSCU::isConnected: a DUL association exists (even after the peer aborted it)."""
+        return self.state != 0
+
+    def accepted_context(self, context_id: int) -> ContextResult | None:
+        for cx in self.params.contexts:
+            if cx.id == context_id:
+                return cx if cx.accepted else None
+        return None
+
+    # -- socket helpers ------------------------------------------------------------------------------------
+    def _close_transport(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock = None
+
+    def _wait_readable(self, timeout: float | None) -> bool:
+        if self._rx:
+            return True
+        if self.sock is None:
+            return True
+        if timeout is None:
+            return True
+        try:
+            r, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+        except (OSError, ValueError):
+            return True
+        return bool(r)
+
+    def _recv_exact(self, n: int, deadline: float | None) -> bytes:
+        while len(self._rx) < n:
+            if self.sock is None:
+                raise _Closed()
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._wait_readable(remaining):
+                    raise _Timeout()
+            try:
+                chunk = self.sock.recv(max(65536, n - len(self._rx)))
+            except (socket.timeout, OSError) as exc:
+                raise _Closed() from exc
+            if not chunk:
+                raise _Closed()
+            self._rx += chunk
+        data = bytes(self._rx[:n])
+        del self._rx[:n]
+        return data
+
+    def _read_pdu(self, timeout: float | None) -> tuple[int, bytes, bytes]:
+        """(type, whole PDU bytes, body).  Raises _Closed, _Timeout or ConditionError-like Condition."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        head = self._recv_exact(6, deadline)
+        pdu_type = head[0]
+        if pdu_type not in (1, 2, 3, 4, 5, 6, 7):
+            raise _ConditionRaised(_c(_UNRECOGNIZED_PDU_TYPE, f"Unrecognized PDU type: {pdu_type:2x}"))
+        length = struct.unpack_from(">I", head, 2)[0]
+        if pdu_type == 4 and length > max(self.params.max_pdu, 0) + 6 + 1024 * 1024 * 64:
+            raise _ConditionRaised(_c(_ILLEGAL_PDU_LENGTH, f"DUL Illegal PDU Length {length}."))
+        body = self._recv_exact(length, deadline)
+        return pdu_type, head + body, body
+
+    def _send_all(self, parts: list, routine: str) -> Condition | None:
+        try:
+            if len(parts) == 1:
+                self.sock.sendall(parts[0])
+            else:
+                total = sum(len(p) for p in parts)
+                sent = self.sock.sendmsg(parts)
+                if sent < total:
+                    self.sock.sendall(b"".join(bytes(p) for p in parts)[sent:])
+        except (socket.timeout, OSError) as exc:
+            err = exc.errno if isinstance(exc, OSError) and exc.errno else errno.ETIMEDOUT
+            return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(err)}) occurred in routine: {routine}")
+        return None
+
+    # -- association request -------------------------------------------------------------------------------
+    def request(self) -> Condition | None:
+        """ASC_requestAssociation as DcmSCU::negotiateAssociation uses it (logging included)."""
+        opts = self.options
+        text = "Request Parameters:\n" + dump_parameters(self.params, "RQ")
+        if opts.verbose_pc:
+            NET.info(text)
+        else:
+            NET.debug(text)
+        NET.info("Requesting Association")
+        cond = self._request()
+        if cond is not None:
+            if cond == DUL_ASSOCIATIONREJECTED:
+                NET.debug("Association Rejected:\n" + self._reject_text)
+            else:
+                NET.debug(f"Association Request Failed: {cond}")
+            return cond
+        text = "Association Parameters Negotiated:\n" + dump_parameters(self.params, "AC")
+        if opts.verbose_pc:
+            NET.info(text)
+        else:
+            NET.debug(text)
+        if not any(cx.accepted for cx in self.params.contexts):
+            NET.error("No Acceptable Presentation Contexts")
+            return NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS
+        NET.info(f"Association Accepted (Max Send PDV: {self.send_pdv_length})")
+        return None
+
+    _reject_text = ""
+
+    def _connect(self) -> Condition | None:
+        opts = self.options
+        address = f"{opts.peer}:{opts.port}"
+        m = re.match(r"([^:]+):\s*([+-]?\d+)", address)
+        if not m:
+            return _c(_ILLEGAL_SERVICE_PARAMETER, f"Illegal service parameter: {address}")
+        node, port = m.group(1), int(m.group(2)) & 0xFFFF
+        try:
+            socket.inet_aton(node)
+            if node.strip() == "255.255.255.255":
+                raise OSError
+            host = socket.inet_ntoa(socket.inet_aton(node))
+            family = socket.AF_INET
+        except OSError:
+            try:
+                infos = socket.getaddrinfo(node, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                infos = []
+            if not infos:
+                return _c(_UNKNOWN_HOST, f"Attempt to connect to unknown host: {node}")
+            family, host = infos[0][0], infos[0][4][0]
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            return _c(_TCP_INIT_ERROR, f"TCP Initialization Error: {_errno_text(exc.errno or 0)}")
+        timeout = opts.connect_timeout
+        try:
+            if timeout is None or timeout < 0:
+                sock.connect((host, port))
+            else:
+                sock.setblocking(False)
+                err = sock.connect_ex((host, port))
+                if err in (errno.EINPROGRESS, errno.EWOULDBLOCK):
+                    _, w, _ = select.select([], [sock], [], timeout)
+                    if not w:
+                        sock.close()
+                        return _c(_TCP_INIT_ERROR,
+                                  f"TCP Initialization Error: {_errno_text(errno.EINPROGRESS)} (Timeout)")
+                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    sock.close()
+                    return _c(_TCP_INIT_ERROR, f"TCP Initialization Error: {_errno_text(err)}")
+                sock.setblocking(True)
+        except OSError as exc:
+            sock.close()
+            return _c(_TCP_INIT_ERROR, f"TCP Initialization Error: {_errno_text(exc.errno or 0)}")
+        self.sock = sock
+        self.state = STA_OPEN  # provisional; a DUL association exists from here on
+        NET.debug(f"setting network send timeout to {SOCKET_TIMEOUT} seconds")
+        NET.debug(f"setting network receive timeout to {SOCKET_TIMEOUT} seconds")
+        sock.settimeout(SOCKET_TIMEOUT)
+        buffer_length = os.environ.get("TCP_BUFFER_LENGTH")
+        if buffer_length is not None:
+            value = _parse_int_env(buffer_length)
+            if value is None:
+                NET.warn(f"DULFSM: cannot parse environment variable TCP_BUFFER_LENGTH={buffer_length}")
+            else:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, value)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, value)
+                    NET.debug(f"DULFSM: setting TCP buffer length to {value} bytes")
+                except OSError as exc:
+                    NET.warn("DULFSM: setTCPBufferLength: cannot set TCP buffer length socket option: "
+                             + _errno_text(exc.errno or 0))
+        nodelay_env = os.environ.get("TCP_NODELAY")
+        nodelay = 1  # our default (documented improvement): Nagle off
+        if nodelay_env is not None:
+            value = _parse_int_env(nodelay_env)
+            if value is None:
+                NET.warn(f"DULFSM: cannot parse environment variable TCP_NODELAY={nodelay_env}")
+            else:
+                nodelay = value
+                if value:
+                    NET.debug(f"DULFSM: disabling Nagle algorithm as requested at runtime (TCP_NODELAY={nodelay_env})")
+        if nodelay:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        return None
+
+    def _request(self) -> Condition | None:
+        cond = self._connect()
+        if cond is not None:
+            self.state = 0
+            return cond
+        NET.debug("Constructing Associate RQ PDU")
+        err = self._send_all([encode_associate_rq(self.params)], "sendAssociationRQTCP")
+        if err is not None:
+            self._close_transport()
+            self.state = 0
+            return err
+        try:
+            pdu_type, raw, body = self._read_pdu(self.options.acse_timeout if self.options.acse_timeout else None)
+        except _Closed:
+            self._close_transport()
+            self.state = 0
+            return DUL_PEERABORTEDASSOCIATION
+        except _Timeout:
+            self._close_transport()
+            self.state = 0
+            return DUL_READTIMEOUT
+        except _ConditionRaised as exc:
+            self._close_transport()
+            self.state = 0
+            return exc.condition
+        if pdu_type == 2:
+            NET.debug(dump_pdu("Associate Accept", raw))
+            NET.debug("Parsing an A-ASSOCIATE PDU")
+            try:
+                parse_associate_ac(body, self.params)
+            except PduError:
+                self._close_transport()
+                self.state = 0
+                return _c(_ILLEGAL_PDU, "DUL Illegal or ill-formed PDU")
+            self.state = STA_OPEN
+            self._compute_lengths()
+            return None
+        if pdu_type == 3:
+            self._close_transport()
+            self.state = 0
+            self._reject_text = self._reject_parameters(body)
+            return DUL_ASSOCIATIONREJECTED
+        if pdu_type == 7:
+            self._close_transport()
+            self.state = 0
+            return DUL_PEERABORTEDASSOCIATION
+        # any other PDU: AA-8, an A-ABORT is sent and the request fails
+        self._send_abort(source=2, reason=2)
+        self._close_transport()
+        self.state = 0
+        return _c(0x31F, "Received unexpected PDU")
+
+    @staticmethod
+    def _reject_parameters(body: bytes) -> str:
+        result, source, reason = (body[1], body[2], body[3]) if len(body) >= 4 else (1, 1, 1)
+        lines = []
+        if result not in (1, 2):
+            NET.error(f"Received invalid A-ASSOCIATE-RJ reject result 0x{result:04x}, using default.")
+            result = 1
+        if source not in (1, 2, 3):
+            NET.error(f"Received invalid A-ASSOCIATE-RJ reject source 0x{source:04x}, using default.")
+            source = 1
+        code = reason | ((source & 0xFF) << 8)
+        reasons = {0x0101: "No Reason", 0x0102: "App Context Name Not Supported",
+                   0x0103: "Calling AE Title Not Recognized", 0x0107: "Called AE Title Not Recognized",
+                   0x0201: "No Reason", 0x0202: "Protocol Version Not Supported",
+                   0x0301: "Temporary Congestion", 0x0302: "Local Limit Exceeded"}
+        if code not in reasons:
+            NET.error(f"Received invalid A-ASSOCIATE-RJ reject reason 0x{code:04x}, using default.")
+            code = 0x0101
+        lines.append("Result: " + ("Rejected Permanent" if result == 1 else "Rejected Transient") + ", Source: "
+                     + {1: "Service User", 2: "Service Provider (ACSE Related)",
+                        3: "Service Provider (Presentation Related)"}[source])
+        lines.append("Reason: " + reasons[code])
+        return "\n".join(lines)
+
+    def _compute_lengths(self) -> None:
+        peer = self.params.their_max_pdu
+        send_len = ASC_MAXIMUMPDUSIZE if peer < 1 or peer > ASC_MAXIMUMPDUSIZE else peer
+        if send_len % 2:
+            NET.warn(f"ASSOC: PDV send length {send_len} is odd (using {send_len - 1})")
+            send_len -= 1
+        send_len -= 12
+        if send_len < 12:
+            NET.warn("ASSOC: PDV send length too small, using DUL to split larger PDVs.")
+            send_len = ASC_MINIMUMPDUSIZE - 12
+        self.send_pdv_length = send_len
+        # What we really send per PDV: the peer's limit (PDU variable field = 6 + fragment) and --max-send-pdu.
+        limit = UNLIMITED_PDU_CAP if peer == 0 else max(peer, 18)
+        fragment = limit - 6
+        max_send = getattr(self.options, "max_send_pdu", None)
+        if max_send:
+            fragment = min(fragment, max_send - 12)
+        fragment &= ~1
+        self.fragment_max = max(fragment, 2)
+
+    # -- data transfer -------------------------------------------------------------------------------------
+    def _write_pdv(self, context_id: int, flags: int, data) -> Condition | None:
+        n = len(data)
+        header = struct.pack(">BBIIBB", 4, 0, n + 6, n + 2, context_id, flags)
+        return self._send_all([header, data] if n else [header], "writeDataPDU")
+
+    def _p_data_allowed(self) -> Condition | None:
+        if self.state in (STA_OPEN, STA_PEER_RELEASE):
+            return None
+        return push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
+
+    def send_store(self, context_id: int, message_id: int, sop_class: str, sop_instance: str,
+                   stream, size: int) -> Condition | None:
+        """Send a C-STORE-RQ command and the data set read from ``stream`` (``size`` bytes)."""
+        cx = self.accepted_context(context_id)
+        if cx is None:
+            return ASC_BADPRESENTATIONCONTEXTID
+        if cx.transfer_syntax not in DIMSE_SUPPORTED_TS:
+            sub = _c(_UNSUPPORTED_TS, f"DIMSE Unsupported transfer syntax: {cx.transfer_syntax}")
+            return push(DIMSE_RECEIVEFAILED, sub)
+        if size == 0:
+            NET.warn(f"DIMSE Warning: ({self.params.calling_ae},{self.params.called_ae}): "
+                     "sendMessage: dataset is empty")
+            return DIMSE_SENDFAILED
+        cond = self._p_data_allowed()
+        if cond is not None:
+            return cond
+        command = encode_cstore_rq(message_id, sop_class, sop_instance)
+        err = self._write_pdv(context_id, 0x03, command)
+        if err is not None:
+            return self._send_failed(err)
+        frag = self.fragment_max
+        if self._buffer is None or len(self._buffer) < frag:
+            self._buffer = bytearray(frag)
+        view = memoryview(self._buffer)
+        remaining = size
+        while remaining > 0:
+            want = min(frag, remaining)
+            got = 0
+            while got < want:
+                n = stream.readinto(view[got:want])
+                if not n:
+                    break
+                got += n
+            if got < want:
+                # the source ended early: nothing sensible can follow on this association
+                NET.warn(f"DIMSE Warning: ({self.params.calling_ae},{self.params.called_ae}): "
+                         "writeBlock Failed (I/O suspension or premature end of stream)")
+                return DIMSE_SENDFAILED
+            remaining -= got
+            chunk = view[:got]
+            flags = 0x02 if remaining == 0 else 0x00
+            if got % 2:
+                # only possible at the very end of a deflated stream: pad like DCMTK
+                self._buffer[got] = 0
+                chunk = view[:got + 1]
+            if self.state not in (STA_OPEN, STA_PEER_RELEASE):
+                return push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
+            err = self._write_pdv(context_id, flags, chunk)
+            if err is not None:
+                return self._send_failed(err)
+        return None
+
+    def _send_failed(self, err: Condition) -> Condition:
+        return push(DIMSE_SENDFAILED, err)
+
+    def _next_pdv(self, dimse_timeout: float | None) -> tuple[int, int, bytes]:
+        """DIMSE_readNextPDV: (context id, message control header, data) or raise _ConditionRaised."""
+        if self._pending_pdvs:
+            return self._pending_pdvs.pop(0)
+        if self.state not in (STA_OPEN, STA_PEER_RELEASE, STA_ABORTING) or self.sock is None:
+            if self.state == STA_IDLE or self.sock is None:
+                raise _ConditionRaised(push(DIMSE_READPDVFAILED, fsm_error(self.state or 1, 9)))
+        if dimse_timeout is not None and not self._wait_readable(dimse_timeout):
+            raise _ConditionRaised(DIMSE_NODATAAVAILABLE)
+        try:
+            pdu_type, _raw, body = self._read_pdu(None)
+        except _Closed:
+            self._close_transport()
+            self.state = STA_IDLE
+            raise _ConditionRaised(DUL_PEERABORTEDASSOCIATION) from None
+        except _ConditionRaised as exc:
+            raise _ConditionRaised(push(DIMSE_READPDVFAILED, exc.condition)) from None
+        if pdu_type == 4 and self.state == STA_OPEN:
+            pdvs = []
+            pos = 0
+            while pos + 6 <= len(body):
+                length = struct.unpack_from(">I", body, pos)[0]
+                if length < 2 or pos + 4 + length > len(body):
+                    raise _ConditionRaised(push(DIMSE_READPDVFAILED, _c(_ILLEGAL_PDU, "DUL Illegal or ill-formed PDU")))
+                pdvs.append((body[pos + 4], body[pos + 5], body[pos + 6:pos + 4 + length]))
+                pos += 4 + length
+            if not pdvs:
+                raise _ConditionRaised(push(DIMSE_READPDVFAILED, _c(0x313, "DUL No PDVs available in current buffer")))
+            self._pending_pdvs = pdvs[1:]
+            return pdvs[0]
+        if pdu_type == 5 and self.state == STA_OPEN:
+            self.state = STA_PEER_RELEASE
+            raise _ConditionRaised(DUL_PEERREQUESTEDRELEASE)
+        if pdu_type == 7:
+            self._close_transport()
+            self.state = STA_IDLE
+            raise _ConditionRaised(DUL_PEERABORTEDASSOCIATION)
+        # AA-8: unexpected PDU, we send an A-ABORT and go to Sta13
+        self._send_abort(source=2, reason=2)
+        self.state = STA_ABORTING
+        raise _ConditionRaised(push(DIMSE_READPDVFAILED, NORMAL))
+
+    def receive_command(self, dimse_timeout: float | None) -> tuple[int, Command] | Condition:
+        """DIMSE_receiveCommand: (presentation context id, command) or the failure condition."""
+        data = bytearray()
+        pid = 0
+        count = 0
+        while True:
+            try:
+                cid, mch, frag = self._next_pdv(dimse_timeout)
+            except _ConditionRaised as exc:
+                cond = exc.condition
+                if cond.code == DIMSE_READPDVFAILED.code and cond.module == _NET:
+                    return push(DIMSE_RECEIVEFAILED, cond)
+                return cond
+            if count == 0:
+                pid = cid
+            elif cid != pid:
+                sub = _c(0x206, f"DIMSE: Different PresIDs inside Command Set: {pid} != {cid}")
+                return push(DIMSE_RECEIVEFAILED, sub)
+            if len(frag) % 2:
+                return _c(0x20D, f"DIMSE: Odd Fragment Length: {len(frag)}")
+            data += frag
+            count += 1
+            if not mch & 0x01:
+                # a data set PDV where a command was expected
+                sub = _c(0x20F, "DIMSE: Command PDV Expected")
+                return push(DIMSE_RECEIVEFAILED, sub)
+            if mch & 0x02:
+                break
+        DATA.debug('DcmDataset::read() TransferSyntax="Little Endian Implicit"')
+        cx = None
+        for c in self.params.contexts:
+            if c.id == pid:
+                cx = c if c.accepted else None
+        if cx is None:
+            return push(DIMSE_RECEIVEFAILED, ASC_BADPRESENTATIONCONTEXTID)
+        try:
+            cmd = parse_command(bytes(data))
+        except PduError:
+            return push(DIMSE_RECEIVEFAILED, _c(0x20B, "DIMSE: receiveCommand: cmdSet->read() Failed"))
+        return pid, cmd
+
+    # -- release / abort -----------------------------------------------------------------------------------
+    def release(self) -> Condition | None:
+        """ASC_releaseAssociation: A-RELEASE-RQ, then wait (ACSE timeout) for the A-RELEASE-RP."""
+        if self.state != STA_OPEN:
+            return fsm_error(self.state, EV_A_RELEASE_REQ)
+        err = self._send_all([struct.pack(">BBIxxxx", 5, 0, 4)], "sendReleaseRQTCP")
+        if err is not None:
+            return err
+        self.state = 7
+        timeout = self.options.acse_timeout or None
+        while True:
+            try:
+                pdu_type, _raw, _body = self._read_pdu(timeout)
+            except _Closed:
+                self._close_transport()
+                self.state = STA_IDLE
+                return DUL_PEERABORTEDASSOCIATION
+            except _Timeout:
+                self._close_transport()
+                self.state = STA_IDLE
+                return DUL_READTIMEOUT
+            except _ConditionRaised as exc:
+                return exc.condition
+            if pdu_type == 6:
+                self._close_transport()
+                self.state = 0
+                return None
+            if pdu_type == 7:
+                self._close_transport()
+                self.state = STA_IDLE
+                return DUL_PEERABORTEDASSOCIATION
+            if pdu_type == 4:
+                return DUL_PDATAPDUARRIVED
+            if pdu_type == 5:
+                # release collision (AR-8): answer it and finish
+                self._send_all([struct.pack(">BBIxxxx", 6, 0, 4)], "sendReleaseRPTCP")
+                continue
+            self._send_abort(source=2, reason=2)
+            self.state = STA_ABORTING
+            return None
+
+    def _send_abort(self, source: int = 0, reason: int = 0) -> None:
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendall(struct.pack(">BBIBBBB", 7, 0, 4, 0, 0, source, reason))
+        except OSError:
+            pass
+
+    def abort(self) -> Condition | None:
+        """ASC_abortAssociation: send an A-ABORT and wait for the peer to close the connection."""
+        if self.state in (0, STA_IDLE) or self.sock is None:
+            return fsm_error(self.state or STA_IDLE, EV_A_ABORT_REQ)
+        self._send_abort()
+        self.state = STA_ABORTING
+        timeout = self.options.acse_timeout or 30
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._wait_readable(remaining):
+                    break
+                if self._rx:
+                    self._rx.clear()
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+        except OSError:
+            pass
+        self._close_transport()
+        self.state = STA_IDLE
+        return None
+
+    def free(self) -> None:
+        """freeNetwork: drop everything (the transport is closed without any PDU)."""
+        self._close_transport()
+        self.state = 0
+        self._buffer = None
+
+
+class _ConditionRaised(Exception):
+    def __init__(self, condition: Condition):
+        super().__init__(condition.text)
+        self.condition = condition
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DcmSCU-level helpers used by send.py
+
+
+def init_network(options) -> Condition | None:
+    """The checks of DcmSCU::initNetwork that can fail in dcmsend (host name lengths)."""
+    if len(options.peer) + 5 + 1 > 63:
+        NET.error(f"Maximum length of peer host name '{options.peer}' is longer than maximum of 57 characters")
+        return EC_ILLEGAL_CALL
+    local = socket.gethostname()
+    if len(local) + 1 > 63:
+        NET.error(f"Maximum length of local host name '{local}' is longer than maximum of 62 characters")
+        return EC_ILLEGAL_CALL
+    return None
+
+
+def log_enabled_debug() -> bool:
+    return NET.enabled(DEBUG)
+
+
+def log_enabled_info() -> bool:
+    return NET.enabled(INFO)

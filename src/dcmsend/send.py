@@ -1,0 +1,349 @@
+"""The sending phase: dcmsend.cc's association loop after the input phase, DcmStorageSCU::negotiateAssociation and
+sendSOPInstances, and DcmSCU::sendSTORERequest, over our own association client (:mod:`dcmsend.network`).
+
+``transfer(options, entries) -> exit code``.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+from dcmsend import convert, network, plan, report, uids
+from dcmsend.collect import STATUS_NO_ACCEPTABLE_CONTEXT
+from dcmsend.exitcodes import (
+    CANNOT_ADD_PRESENTATION_CONTEXT,
+    CANNOT_INITIALIZE_NETWORK,
+    CANNOT_NEGOTIATE_ASSOCIATION,
+    CANNOT_SEND_REQUEST,
+    NO_ERROR,
+    Condition,
+    ConditionError,
+)
+from dcmsend.log import APP, DATA, DEBUG, INFO, NET, WARN
+from dcmsend.network import (
+    DIMSE_BADCOMMANDTYPE,
+    DIMSE_ILLEGALASSOCIATION,
+    DIMSE_NOVALIDPRESENTATIONCONTEXTID,
+    DIMSE_SENDFAILED,
+    DUL_PEERABORTEDASSOCIATION,
+    DUL_PEERREQUESTEDRELEASE,
+    NET_EC_ALREADY_CONNECTED,
+    NET_EC_INVALID_SOP_CLASS_UID,
+    NET_EC_INVALID_SOP_INSTANCE_UID,
+    NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS,
+)
+
+_RELEASE, _ABORT, _PEER_RELEASE, _PEER_ABORTED = range(4)
+
+
+def _xfer_key(ts_uid: str) -> str | None:
+    """DCMTK compares E_TransferSyntax values: every unknown UID is the same EXS_Unknown."""
+    return ts_uid if uids.transfer_syntax(ts_uid) is not None else None
+
+
+class _Scu:
+    """What DcmSCU keeps between calls: the network/association structures and their lifetime."""
+
+    def __init__(self, options):
+        self.options = options
+        self.assoc: network.Association | None = None
+        self.allocated = False  # m_net / m_params / m_assoc exist
+
+    @property
+    def connected(self) -> bool:
+        return self.assoc is not None and self.assoc.connected
+
+    def free_network(self) -> None:
+        if self.allocated:
+            NET.debug("Cleaning up internal association and network structures")
+        if self.assoc is not None:
+            self.assoc.free()
+        self.assoc = None
+        self.allocated = False
+
+    def init_network(self, contexts) -> Condition | None:
+        if self.connected:
+            return NET_EC_ALREADY_CONNECTED
+        self.free_network()
+        self.allocated = True
+        cond = network.init_network(self.options)
+        if cond is not None:
+            return cond
+        self.assoc = network.Association(self.options, contexts)
+        NET.debug(f"Configured a total of {len(contexts)} presentation contexts for SCU")
+        return None
+
+    def negotiate(self) -> Condition | None:
+        if self.connected:
+            return NET_EC_ALREADY_CONNECTED
+        return self.assoc.request()
+
+    def close(self, kind: int) -> None:
+        if not self.connected:
+            NET.warn("Closing of association requested but no association active (ignored)")
+            return
+        if kind == _RELEASE:
+            NET.info("Releasing Association")
+            cond = self.assoc.release()
+            if cond is not None:
+                NET.error(f"Association Release Failed: {cond}")
+                return
+        elif kind in (_ABORT, _PEER_RELEASE):
+            if kind == _PEER_RELEASE:
+                NET.error("Protocol Error: Peer requested release (Aborting)")
+            NET.info("Aborting Association")
+            cond = self.assoc.abort()
+            if cond is not None:
+                NET.error(f"Association Abort Failed: {cond}")
+        else:
+            NET.info("Peer Aborted Association")
+        self.free_network()
+
+    def release(self) -> None:
+        if self.connected:
+            self.close(_RELEASE)
+
+    def shutdown(self) -> None:
+        """DcmSCU's destructor (runs when dcmsend returns from main)."""
+        if self.connected:
+            self.close(_ABORT)
+        else:
+            self.free_network()
+
+
+def transfer(options, entries: list) -> int:
+    """Run the association rounds for the transfer list; return dcmsend's exit code."""
+    state = plan.TransferState(entries)
+    scu = _Scu(options)
+    try:
+        return _run(scu, state, options)
+    finally:
+        scu.shutdown()
+
+
+def _run(scu: _Scu, state, options) -> int:
+    multi = options.multi_associations
+    if multi:
+        APP.debug("multiple associations allowed (option --multi-associations used)")
+    else:
+        APP.debug("only a single associations allowed (option --single-association used)")
+    while True:
+        status = plan.add_presentation_contexts(state, options)
+        if status is not None:
+            break
+        if multi:
+            if APP.enabled(DEBUG):
+                APP.debug("-" * 65 + f"\nstarting association #{state.association_counter + 1}")
+            else:
+                APP.info(f"starting association #{state.association_counter + 1}")
+        APP.info("initializing network ...")
+        status = scu.init_network(state.contexts)
+        if status is not None:
+            APP.fatal(f"cannot initialize network: {status.text}")
+            return CANNOT_INITIALIZE_NETWORK
+        APP.info("negotiating network association ...")
+        status = _negotiate(scu, state)
+        if status is not None:
+            if status == NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS:
+                APP.error(f"cannot negotiate network association: {status.text}")
+                remaining = sum(1 for e in state.entries if not e.request_sent)
+                if remaining > 0:
+                    APP.warn(f"trying to continue with a new association in order to send the remaining {remaining}"
+                             " SOP instances")
+            else:
+                APP.fatal(f"cannot negotiate network association: {status.text}")
+                return CANNOT_NEGOTIATE_ASSOCIATION
+        if status is None:
+            APP.info("sending SOP instances ...")
+            status = _send_instances(scu, state, options)
+            if status is not None:
+                APP.fatal(f"cannot send SOP instance: {status.text}")
+                if status == DUL_PEERREQUESTEDRELEASE:
+                    scu.close(_PEER_RELEASE)
+                elif status == DUL_PEERABORTEDASSOCIATION:
+                    scu.close(_PEER_ABORTED)
+                return CANNOT_SEND_REQUEST
+        scu.release()
+        if not multi:
+            break
+    if status is not None and status != plan.NO_PRESENTATION_CONTEXTS_DEFINED:
+        APP.error(f"cannot add presentation contexts: {status.text}")
+        return CANNOT_ADD_PRESENTATION_CONTEXT
+    if options.report_file:
+        code = report.write_report(state, options)
+        if code is not None:
+            return code
+    if APP.enabled(INFO):
+        APP.info("\n" + report.summary_text(state))
+    return NO_ERROR
+
+
+def _negotiate(scu: _Scu, state) -> Condition | None:
+    """DcmStorageSCU::negotiateAssociation."""
+    status = scu.negotiate()
+    if status == NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS:
+        plan.mark_all_rejected(state)
+    state.association_counter += 1
+    return status
+
+
+def _send_instances(scu: _Scu, state, options) -> Condition | None:
+    """DcmStorageSCU::sendSOPInstances."""
+    entries = state.entries
+    halt = not options.no_halt
+    status: Condition | None = None
+    while state.current < len(entries) and status is None:
+        entry = entries[state.current]
+        if not entry.request_sent:
+            if entry.context_id == 0:
+                break
+            NET.debug(f"sending SOP instance from file: {entry.path}")
+            loaded = None
+            try:
+                loaded = convert.load(entry)
+            except ConditionError as exc:
+                status = exc.condition
+                NET.error(f"cannot send SOP instance from file: {entry.path}: {status.text}")
+            if loaded is not None:
+                try:
+                    status = _store_loaded(scu, state, entry, loaded, options)
+                finally:
+                    loaded.close()
+            if status is None:
+                entry.request_sent = True
+            else:
+                if status == DIMSE_NOVALIDPRESENTATIONCONTEXTID:
+                    entry.request_sent = True
+                    entry.status = STATUS_NO_ACCEPTABLE_CONTEXT
+                if not halt and status != DIMSE_ILLEGALASSOCIATION:
+                    status = None
+        state.current += 1
+    return status
+
+
+def _store_loaded(scu: _Scu, state, entry, loaded, options) -> Condition | None:
+    if NET.enabled(WARN):
+        NET.debug("checking whether SOP Class UID and SOP Instance UID in dataset are consistent with transfer list")
+        DATA.debug("getting SOP Class UID, SOP Instance UID and Transfer Syntax UID from DICOM dataset")
+        if entry.sop_class_uid != loaded.sop_class_uid:
+            NET.warn("SOP Class UID in dataset differs from the one in the transfer list")
+            NET.debug(f"- SOP Class UID in DICOM dataset: {loaded.sop_class_uid}")
+            NET.debug(f"- SOP Class UID in transfer list: {entry.sop_class_uid}")
+        if entry.sop_instance_uid != loaded.sop_instance_uid:
+            NET.warn("SOP Instance UID in dataset differs from the one in the transfer list")
+            NET.debug(f"- SOP Instance UID in DICOM dataset: {loaded.sop_instance_uid}")
+            NET.debug(f"- SOP Instance UID in transfer list: {entry.sop_instance_uid}")
+    entry.dataset_size = loaded.dataset_size()
+    status, network_ts = _send_store_request(scu, entry, loaded, options)
+    entry.association = state.association_counter
+    entry.network_ts = network_ts
+    return status
+
+
+def _send_store_request(scu: _Scu, entry, loaded, options) -> tuple[Condition | None, str]:
+    """DcmSCU::sendSTORERequest (plus the DIMSE send checks); returns (condition, network transfer syntax)."""
+    original = loaded.original_ts
+    if not scu.connected:
+        return DIMSE_ILLEGALASSOCIATION, original
+    assoc = scu.assoc
+    message_id = assoc.next_message_id
+    assoc.next_message_id = (message_id + 1) & 0xFFFF
+    sop_class = loaded.sop_class_uid
+    sop_instance = loaded.sop_instance_uid
+    cid = entry.context_id
+    if not sop_class or not sop_instance:
+        NET.error("Cannot send SOP instance, missing information:")
+        NET.error(f"  SOP Class UID    : {sop_class}")
+        NET.error(f"  SOP Instance UID : {sop_instance}")
+        NET.error(f"  Transfer Syntax  : {uids.ts_name(original)}")
+        NET.error(f"  Pres. Context ID : {cid}")
+        return (NET_EC_INVALID_SOP_CLASS_UID if not sop_class else NET_EC_INVALID_SOP_INSTANCE_UID), original
+    current = original
+    stream = None
+    size = 0
+    pcid = cid
+    if options.decompress != "never":
+        cx = assoc.accepted_context(cid)
+        if cx is None or not cx.transfer_syntax:
+            pcid = 0
+        else:
+            if cx.abstract_syntax != sop_class:
+                NET.warn(f"Inappropriate presentation context with ID {cid}: abstract syntax does not match SOP class UID")
+            if _xfer_key(cx.transfer_syntax) != _xfer_key(original):
+                NET.info(f"Converting transfer syntax: {uids.ts_name(original)} -> {uids.ts_name(cx.transfer_syntax)}")
+                try:
+                    stream, size = loaded.encode(cx.transfer_syntax, options)
+                except ConditionError as exc:
+                    NET.error(f"No conversion to transfer syntax {uids.ts_name(cx.transfer_syntax)} possible!")
+                    return exc.condition, current
+                current = cx.transfer_syntax
+    if pcid == 0:
+        NET.error("No presentation context found for sending C-STORE with SOP Class / Transfer Syntax: "
+                  f"{uids.class_name_or_uid(sop_class)} / {uids.ts_name(original)}")
+        return DIMSE_NOVALIDPRESENTATIONCONTEXTID, current
+    if NET.enabled(DEBUG):
+        NET.info("Sending C-STORE Request")
+        NET.debug(network.dump_outgoing_store(pcid, message_id, sop_class, sop_instance))
+    else:
+        NET.info(f"Sending C-STORE Request (MsgID {message_id}, {uids.modality_code(sop_class)})")
+    status, current = _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream, size, current,
+                                  options)
+    if status is not None:
+        NET.error(f"Failed sending C-STORE request: {status}")
+        return status, current
+    result = assoc.receive_command(options.dimse_timeout or None)
+    if isinstance(result, Condition):
+        NET.error(f"Failed receiving DIMSE response: {result}")
+        return result, current
+    pid, cmd = result
+    command_field = cmd.us(0x00000100)
+    if command_field == 0x8001:
+        response_status = cmd.us(0x00000900) or 0
+        if NET.enabled(DEBUG):
+            NET.info("Received C-STORE Response")
+            NET.debug(network.dump_incoming_store_rsp(pid, cmd))
+        else:
+            NET.info(f"Received C-STORE Response ({network.cstore_status_string(response_status)})")
+    else:
+        NET.error(f"Expected C-STORE response but received DIMSE command 0x{(command_field or 0):04x}")
+        return DIMSE_BADCOMMANDTYPE, current
+    entry.status = response_status
+    detail = network.dump_status_detail(cmd)
+    if detail is not None:
+        NET.debug("Response has status detail:\n" + detail)
+    return None, current
+
+
+def _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream, size, current, options):
+    """DcmSCU::sendDIMSEMessage / DIMSE_sendMessage: context checks, encoding in the accepted syntax, sending."""
+    if not assoc.connected:
+        return DIMSE_ILLEGALASSOCIATION, current
+    cx = assoc.accepted_context(pcid)
+    if cx is None:
+        return network.ASC_BADPRESENTATIONCONTEXTID, current
+    target = cx.transfer_syntax
+    if stream is None:
+        try:
+            stream, size = loaded.encode(target, options)
+        except ConditionError:
+            NET.warn(f"DIMSE Warning: ({options.calling_aetitle},{options.called_aetitle}): sendMessage: unable to "
+                     f"convert dataset from '{uids.ts_name(loaded.original_ts)}' transfer syntax to "
+                     f"'{uids.ts_name(target)}'")
+            return DIMSE_SENDFAILED, current
+    status = assoc.send_store(pcid, message_id, sop_class, sop_instance, stream, size)
+    if status is None:
+        current = target
+    return status, current
+
+
+# ``dcmsend.send`` (the package attribute) becomes this module once imported; keep it callable like the public
+# function ``dcmsend.send_files`` it replaces.
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        from dcmsend import send_files
+
+        return send_files(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
