@@ -1,0 +1,972 @@
+"""The data-set side of sending: load an instance as DCMTK's ``DcmFileFormat::loadFile`` does, report its size as
+``DcmDataset::calcElementLength`` does, and produce the bytes the DIMSE layer of DCMTK 3.6.7 puts on the wire.
+
+DCMTK writes a data set for the network with explicit-length sequences and items, existing group length elements
+recalculated (none added), all Data Set Trailing Padding (FFFC,FFFC) elements removed, elements in tag order, and the
+encapsulated Pixel Data always with undefined length.  A Deflated data set is deflated again (raw zlib stream, level
+``+cl``) and padded to an even length.
+
+The implementation is a small header walker over the data set (memory-mapped file, values are skipped, never read):
+it gives the UIDs, the dataset size and a list of *pieces* (literal header bytes and byte ranges of the source) that
+make up the encoded data set in the wanted transfer syntax.  For the common case (network TS equal to the file's TS,
+data set already written the way DCMTK writes it) the pieces collapse into a single range of the file, which is
+streamed with ``os.pread``.  Changes between the uncompressed syntaxes (implicit/explicit VR, byte order) are done by
+the walker too (VRs of implicit data sets come from the data dictionary, values of multi-byte VRs are byte-swapped).
+Only decompression of encapsulated pixel data uses pydicom (and its pixel data plugins).
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+
+from dcmsend import collect, uids
+from dcmsend.exitcodes import Condition, ConditionError
+from dcmsend.log import DATA
+
+# ---------------------------------------------------------------------------------------------------------------------
+# DCMTK conditions (module OFM_dcmdata = 1) used while reading.
+
+_DCMDATA = 1
+EC_InvalidStream = Condition(_DCMDATA, 4, "Invalid stream")
+EC_StreamNotifyClient = Condition(_DCMDATA, 10, "I/O suspension or premature end of stream")
+EC_CannotChangeRepresentation = Condition(_DCMDATA, 14, "Pixel representation cannot be changed")
+EC_UnsupportedEncoding = Condition(_DCMDATA, 15, "Unsupported compression or encryption")
+EC_ElemLengthLargerThanItem = Condition(
+    _DCMDATA, 27, "Length of element larger than explicit length of surrounding item")
+EC_FileMetaInfoHeaderMissing = Condition(_DCMDATA, 28, "File meta information header missing")
+EC_ItemDelimitationItemMissing = Condition(_DCMDATA, 38, "Item Delimitation Item missing")
+EC_SequDelimitationItemMissing = Condition(_DCMDATA, 34, "Sequence Delimitation Item missing")
+EC_UndefinedLengthOBOW = Condition(
+    _DCMDATA, 51, "Illegal element with OB or OW Value Representation and undefined length encountered")
+EC_PixelDataExplLengthIllegal = Condition(
+    _DCMDATA, 53, "Pixel data in top level dataset in compressed Transfer Syntax uses explicit length")
+EC_CorruptedData = Condition(_DCMDATA, 6, "Corrupted data")
+EC_InvalidFilename = Condition(_DCMDATA, 19, "Invalid filename")  # only the text matters here
+
+DCM_MAX_READ_LENGTH = 4096  # values longer than this are not loaded by loadFile (read later on demand)
+UNDEFINED = 0xFFFFFFFF
+
+PIXEL_DATA = 0x7FE00010
+SOP_CLASS_UID = 0x00080016
+SOP_INSTANCE_UID = 0x00080018
+TRAILING_PADDING = 0xFFFCFFFC
+ITEM = 0xFFFEE000
+ITEM_DELIM = 0xFFFEE00D
+SEQ_DELIM = 0xFFFEE0DD
+PIXEL_REPRESENTATION = 0x00280103
+WAVEFORM_BITS_ALLOCATED = 0x5400_1004
+
+# VRs DCMTK knows as standard; the ones with a 4-byte length field in explicit VR.
+STANDARD_VRS = frozenset(
+    "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UR US UT UV UN".split())
+EXTENDED_VRS = frozenset("OB OD OF OL OV OW SQ SV UC UR UT UN UV".split())
+STRING_VRS = frozenset("AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT".split())
+# Non-standard (DCMTK internal) VRs and the VR written for them (DcmVR::getValidEVR).
+_VALID_VR = {"xs": "US", "lt": "OW", "ox": "OB", "px": "OB", "up": "UL", "??": "UN", "?2": "UN", "na": "UN"}
+_LOWER_VRS = frozenset(["ox", "px", "xs", "lt", "na", "up", "pi"])
+# Byte width of one value for the byte-order change (1: no swapping).
+_SWAP_WIDTH = {"AT": 2, "OW": 2, "SS": 2, "US": 2, "xs": 2, "lt": 2, "FL": 4, "OF": 4, "OL": 4, "SL": 4, "UL": 4,
+               "up": 4, "FD": 8, "OD": 8, "OV": 8, "SV": 8, "UV": 8}
+# Value width used by DCMTK's "Length of element ... is not a multiple of" warning (fixed-size VRs > 1 byte).
+_VALUE_WIDTH = {"AT": 2, "OW": 2, "SS": 2, "US": 2, "FL": 4, "OF": 4, "OL": 4, "SL": 4, "UL": 4, "FD": 8, "OD": 8,
+                "OV": 8, "SV": 8, "UV": 8}
+# ZeroVelocityPixelValue is (0018,9812); PixelPaddingRangeLimit (0028,0121); Histogram First/Last Bin (0060,3004/6)
+_XS_PIXREP_TAGS = frozenset([0x00280120, 0x00280121, 0x00603004, 0x00603006, 0x00189812, 0x00280106, 0x00280107,
+                             0x00280108, 0x00280109, 0x00283002, 0x00409211, 0x00409216])
+# WaveformData (5400,1010), WaveformPaddingValue (5400,100A), ChannelMinimumValue (003A,0220), ChannelMaximumValue
+# (003A,0221)
+_WAVEFORM_OX_TAGS = frozenset([0x54001010, 0x5400100A, 0x003A0220, 0x003A0221])
+
+
+def _valid_vr(vr: str) -> str:
+    return vr if vr in STANDARD_VRS else _VALID_VR.get(vr, "UN")
+
+
+def tag_text(tag: int) -> str:
+    return f"({tag >> 16:04x},{tag & 0xFFFF:04x})"
+
+
+def tag_name(tag: int) -> str:
+    """The attribute name DCMTK prints (its dictionary names are pydicom's keywords for standard tags)."""
+    group, elem = tag >> 16, tag & 0xFFFF
+    if elem == 0 and group != 0:
+        return "GenericGroupLength"
+    if group & 1:
+        if 0x10 <= elem <= 0xFF:
+            return "PrivateCreator"
+        return "Unknown Tag & Data"
+    try:
+        from pydicom.datadict import keyword_for_tag
+        return keyword_for_tag(tag) or "Unknown Tag & Data"
+    except Exception:  # pragma: no cover - pydicom is always there
+        return "Unknown Tag & Data"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data dictionary (for implicit VR data sets): DCMTK's VRs, taken from pydicom's dictionaries.
+
+_VR_CACHE: dict[int, str] = {}
+
+
+def _dict_vr(tag: int) -> str:
+    vr = _VR_CACHE.get(tag)
+    if vr is not None:
+        return vr
+    group, elem = tag >> 16, tag & 0xFFFF
+    if elem == 0:
+        vr = "UL"
+    elif group & 1:
+        vr = "LO" if 0x10 <= elem <= 0xFF else "??"
+    else:
+        from pydicom.datadict import get_entry
+        try:
+            raw = get_entry(tag)[0]
+        except KeyError:
+            raw = "??"
+        vr = _map_multi_vr(tag, raw)
+    _VR_CACHE[tag] = vr
+    return vr
+
+
+def _map_multi_vr(tag: int, raw: str) -> str:
+    if " or " not in raw:
+        return raw if raw in STANDARD_VRS else "??"
+    if tag == PIXEL_DATA:
+        return "OW"  # DcmPixelData read in implicit VR: OW
+    parts = set(raw.replace(" ", "").split("or"))
+    if parts == {"US", "SS"}:
+        return "xs"
+    if parts == {"OB", "OW"}:
+        return "ox"
+    if "OW" in parts:
+        return "lt"
+    return sorted(parts)[0]
+
+
+def _private_vr(tag: int, creator: str) -> str | None:
+    try:
+        from pydicom.datadict import private_dictionary_VR
+        raw = private_dictionary_VR(tag, creator)
+    except Exception:
+        return None
+    return _map_multi_vr(tag, raw)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The parsed structure.
+
+
+class Elem:
+    __slots__ = ("tag", "vr", "length", "pos", "hdr_pos", "items", "frags", "little", "used", "tail")
+
+    def __init__(self, tag, vr, length, pos, hdr_pos, little=True):
+        self.tag = tag
+        self.vr = vr  # DCMTK's VR of the element (may be a non-standard one such as 'xs', '??', 'px')
+        self.length = length  # value length as DCMTK has it after loading (see _normalise)
+        self.pos = pos  # source offset of the value
+        self.hdr_pos = hdr_pos
+        self.used = length  # bytes of the source value that are part of the value
+        self.tail = b""  # bytes appended to them (padding)
+        self.items: list[Item] | None = None  # sequence items
+        self.frags: list[tuple[int, int, int]] | None = None  # pixel items: (header pos, value pos, length)
+        self.little = little  # byte order of the value in the source
+
+
+class Item:
+    __slots__ = ("elems", "hdr_pos")
+
+    def __init__(self, hdr_pos):
+        self.elems: list[Elem] = []
+        self.hdr_pos = hdr_pos
+
+
+@dataclass(frozen=True)
+class Encoding:
+    explicit: bool
+    little: bool
+
+    @staticmethod
+    def of(ts_uid: str) -> Encoding:
+        if ts_uid == uids.LEI:
+            return Encoding(False, True)
+        if ts_uid == uids.BEE:
+            return Encoding(True, False)
+        if ts_uid == "1.2.840.113619.5.2":  # GE private: implicit LE (pixel data big endian, not handled)
+            return Encoding(False, True)
+        return Encoding(True, True)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Reading.
+
+
+class _Parser:
+    def __init__(self, buf, start: int, enc: Encoding, ts_uid: str):
+        self.buf = buf
+        self.start = start
+        self.size = len(buf)
+        self.enc = enc
+        self.ts_uid = ts_uid
+
+    # errors -------------------------------------------------------------------------------------------------------
+    def _too_large(self, tag: int, length: int, value_pos: int):
+        remaining = max(0, self.size - value_pos)
+        name = tag_name(tag)
+        if remaining == 0 or length > DCM_MAX_READ_LENGTH:
+            DATA.error(f"DcmElement: {name} {tag_text(tag)} larger ({length}) than remaining bytes in file")
+            raise ConditionError(EC_StreamNotifyClient)
+        DATA.error(f"DcmElement: {name} {tag_text(tag)} larger ({length}) than remaining bytes ({remaining}) in file,"
+                   " premature end of stream")
+        raise ConditionError(EC_InvalidStream)
+
+    # one element header -------------------------------------------------------------------------------------------
+    def _header(self, pos: int, explicit: bool, little: bool, private_creators: dict, item: list[Elem] | None):
+        """Returns (tag, vr, length, header length) or raises; vr None for items/delimiters."""
+        buf = self.buf
+        avail = self.size - pos
+        if avail < (6 if explicit else 4):
+            raise ConditionError(EC_StreamNotifyClient)
+        group, elem = struct.unpack_from("<HH" if little else ">HH", buf, pos)
+        tag = (group << 16) | elem
+        if group == 0xFFFE and elem in (0xE000, 0xE00D, 0xE0DD):
+            if avail < 8:
+                raise ConditionError(EC_StreamNotifyClient)
+            (length,) = struct.unpack_from("<L" if little else ">L", buf, pos + 4)
+            return tag, None, length, 8
+        if explicit:
+            raw = bytes(buf[pos + 4:pos + 6])
+            vr = raw.decode("latin-1")
+            if vr not in STANDARD_VRS:
+                if vr in _LOWER_VRS:
+                    extended = vr in ("ox", "px", "lt")
+                elif vr.isascii() and vr.isalpha() and vr.isupper():
+                    vr, extended = "??", True  # DCMTK's EVR_UNKNOWN: a "future" VR with 4-byte length
+                else:
+                    vr, extended = "?2", False  # EVR_UNKNOWN2B
+                shown = "".join(chr(c) if c >= 32 else " " for c in raw)
+                DATA.warn(f"DcmItem: Non-standard VR '{shown}' ({raw[0]:02x}\\{raw[1]:02x}) encountered while parsing"
+                          f" element {tag_text(tag)}, assuming {4 if extended else 2} byte length field")
+                if tag == PIXEL_DATA and raw == b"OX":
+                    DATA.warn(f"DcmItem: Non-standard VR 'OX' is known to be wrongly used for PixelData "
+                              f"{tag_text(tag)}, setting VR to 'OW'")
+                    vr = "OW"
+            else:
+                extended = vr in EXTENDED_VRS
+            hlen = 12 if extended else 8
+            if avail < hlen:
+                raise ConditionError(EC_StreamNotifyClient)
+            if extended:
+                (length,) = struct.unpack_from("<L" if little else ">L", buf, pos + 8)
+            else:
+                (length,) = struct.unpack_from("<H" if little else ">H", buf, pos + 6)
+                width = _VALUE_WIDTH.get(vr, 1)
+                if width > 1 and length % width:
+                    DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of {width} (VR={vr})")
+            if extended and length != UNDEFINED:
+                width = _VALUE_WIDTH.get(vr, 1)
+                if width > 1 and length % width:
+                    DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of {width} (VR={vr})")
+            elif extended and length == UNDEFINED and _VALUE_WIDTH.get(vr, 1) > 1:
+                DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of "
+                          f"{_VALUE_WIDTH[vr]} (VR={vr})")
+        else:
+            if avail < 8:
+                raise ConditionError(EC_StreamNotifyClient)
+            (length,) = struct.unpack_from("<L" if little else ">L", buf, pos + 4)
+            hlen = 8
+            vr = _dict_vr(tag)
+            if (group & 1) and elem >= 0x1000:
+                creator = private_creators.get((group, elem >> 8))
+                if creator is not None:
+                    pvr = _private_vr(tag, creator)
+                    if pvr:
+                        vr = pvr
+            vr = self._check_and_update_vr(tag, vr, item or [], little)
+        if (length & 1) and length != UNDEFINED:
+            DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is odd")
+        return tag, vr, length, hlen
+
+    def _check_and_update_vr(self, tag: int, vr: str, item: list[Elem], little: bool) -> str:
+        if vr == "ox" and tag in _WAVEFORM_OX_TAGS:
+            bits = self._find_us(item, WAVEFORM_BITS_ALLOCATED, little)
+            if bits is not None:
+                new = "OB" if bits == 8 else "OW"
+                DATA.debug(f"DcmItem::checkAndUpdateVR() setting undefined VR of {tag_name(tag)} {tag_text(tag)} to "
+                           f"'{new}' because WaveformBitsAllocated (5400,1004) has a value "
+                           + ("of 8" if bits == 8 else "that is different from 8"))
+                return new
+        elif vr == "xs" and tag in _XS_PIXREP_TAGS:
+            rep = self._find_us(item, PIXEL_REPRESENTATION, little)
+            if rep is not None:
+                new = "SS" if rep == 1 else "US"
+                DATA.debug(f"DcmItem::checkAndUpdateVR() setting undefined VR of {tag_name(tag)} {tag_text(tag)} to "
+                           f"'{new}' because PixelRepresentation (0028,0103) has a value "
+                           + ("of 1" if rep == 1 else "that is different from 1"))
+                return new
+        elif vr == "ox" and ((tag & 0xFF00FFFF) == 0x60003000 or tag == PIXEL_DATA):
+            DATA.debug(f"DcmItem::checkAndUpdateVR() setting undefined VR of {tag_name(tag)} {tag_text(tag)} to 'OW'")
+            return "OW"
+        elif vr == "ox" and (tag & 0xFF00FFFF) == 0x50003000:
+            DATA.debug(f"DcmItem::checkAndUpdateVR() setting undefined VR of {tag_name(tag)} {tag_text(tag)} to 'OB'")
+            return "OB"
+        return vr
+
+    def _find_us(self, item: list[Elem], tag: int, little: bool) -> int | None:
+        for e in reversed(item):
+            if e.tag == tag:
+                if e.length >= 2 and e.length != UNDEFINED:
+                    return struct.unpack_from("<H" if little else ">H", self.buf, e.pos)[0]
+                return None
+            if e.tag < tag:
+                return None
+        return None
+
+    # items --------------------------------------------------------------------------------------------------------
+    def parse_elements(self, pos: int, end: int | None, explicit: bool, little: bool, top: bool,
+                       undefined_item: bool) -> tuple[list[Elem], int]:
+        """Read the elements of the data set (``top``) or an item: up to ``end`` (explicit length) or up to the item
+        delimiter (``undefined_item``) or to the end of the data (data set)."""
+        elems: list[Elem] = []
+        last_tag = -1
+        creators: dict = {}
+        size = self.size
+        limit = size if end is None else end
+        while True:
+            if pos >= limit:
+                if undefined_item:
+                    # end of data inside an undefined-length item
+                    raise ConditionError(EC_StreamNotifyClient)
+                break
+            hdr_pos = pos
+            tag, vr, length, hlen = self._header(pos, explicit, little, creators, elems)
+            pos += hlen
+            if vr is None:  # item / delimiter tags
+                if tag == ITEM_DELIM:
+                    if undefined_item:
+                        return elems, pos
+                    break  # DCMTK stops reading this item/data set here (EC_ItemEnd)
+                if tag == SEQ_DELIM:
+                    DATA.error(f"DcmItem: Parse error in sequence item, found {tag_text(tag)} instead of item "
+                               "delimiter (fffe,e00d)")
+                    raise ConditionError(EC_ItemDelimitationItemMissing)
+                DATA.error(f"DcmItem: Parse error in sequence item, found {tag_text(tag)} instead of item "
+                           "delimiter (fffe,e00d)")
+                raise ConditionError(EC_ItemDelimitationItemMissing)
+            if end is not None and length != UNDEFINED and pos + length > end:
+                DATA.warn(f"DcmItem: Element {tag_name(tag)} {tag_text(tag)} larger ({length}) than remaining bytes "
+                          f"({end - pos}) of surrounding item")
+                raise ConditionError(EC_ElemLengthLargerThanItem)
+            e = Elem(tag, vr, length, pos, hdr_pos, little)
+            if vr == "SQ" or (length == UNDEFINED and tag != PIXEL_DATA and vr not in ("OB", "OW", "px", "ox")):
+                if vr == "UN" and explicit:
+                    DATA.warn(f"Found element {tag_text(tag)} with VR UN and undefined length, reading a sequence with"
+                              " transfer syntax LittleEndianImplicit (CP-246)")
+                    e.vr = "SQ"
+                    e.items, pos = self.parse_sequence(pos, length, False, True, tag)
+                else:
+                    e.vr = "SQ"
+                    e.items, pos = self.parse_sequence(pos, length, explicit, little, tag)
+            elif length == UNDEFINED:
+                if tag != PIXEL_DATA:
+                    raise ConditionError(EC_UndefinedLengthOBOW)
+                e.frags, pos = self.parse_pixel_items(pos, little)
+            else:
+                if pos + length > size:
+                    self._too_large(tag, length, pos)
+                pos += length
+                if length:
+                    self._normalise(e)
+                if (group := tag >> 16) & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
+                    creators[(group, tag & 0xFFFF)] = _strip(bytes(self.buf[e.pos:e.pos + length]))
+            group = tag >> 16
+            if group in (0x0001, 0x0002, 0x0003, 0x0005, 0x0007, 0xFFFF):
+                DATA.warn(f"DcmItem: Invalid Element {tag_text(tag)} found in data set")
+            if tag > last_tag:
+                elems.append(e)
+                last_tag = tag
+            else:
+                keys = [x.tag for x in elems]
+                i = bisect.bisect_left(keys, tag)
+                if i < len(elems) and elems[i].tag == tag:
+                    DATA.warn(f"DcmItem: Element {tag_text(tag)} found twice in one data set or item, ignoring "
+                              "second entry")
+                else:
+                    elems.insert(i, e)
+        return elems, pos
+
+    def _normalise(self, e: Elem) -> None:
+        """The value as DCMTK has it after loading: strings lose trailing padding and get an even length
+        (DcmByteString::postLoadValue / makeDicomByteString); odd OB/UN values get a zero pad byte."""
+        vr = e.vr
+        length = e.length
+        if vr in STRING_VRS:
+            pad = 0 if vr == "UI" else 0x20
+            buf = self.buf
+            n = length
+            if n & 1:
+                if pad != 0:  # the added zero byte is no padding character: nothing is stripped
+                    e.tail = b"\0"
+                    e.length = n + 1
+                    return
+            while n > 0 and buf[e.pos + n - 1] == pad:
+                n -= 1
+            if n & 1:
+                e.used, e.tail, e.length = n, bytes([pad]), n + 1
+            else:
+                e.used, e.tail, e.length = n, b"", n
+        elif (length & 1) and vr in ("OB", "UN", "??", "?2", "ox", "px"):
+            e.tail = b"\0"
+            e.length = length + 1
+
+    def parse_sequence(self, pos: int, length: int, explicit: bool, little: bool, tag: int):
+        items: list[Item] = []
+        end = None if length == UNDEFINED else pos + length
+        while True:
+            if end is not None and pos >= end:
+                return items, pos
+            if self.size - pos < 8:
+                raise ConditionError(EC_StreamNotifyClient)
+            group, elem, ilen = struct.unpack_from("<HHL" if little else ">HHL", self.buf, pos)
+            itag = (group << 16) | elem
+            if itag == SEQ_DELIM:
+                if end is None:
+                    return items, pos + 8
+                # a sequence delimiter inside an explicit-length sequence: DCMTK ends the sequence here
+                return items, pos + 8
+            if itag != ITEM:
+                DATA.warn(f"DcmSequenceOfItems: Parse error in sequence {tag_text(tag)}, found {tag_text(itag)} "
+                          "instead of item tag (fffe,e000)")
+                raise ConditionError(EC_SequDelimitationItemMissing if end is None else EC_CorruptedData)
+            item = Item(pos)
+            pos += 8
+            if ilen == UNDEFINED:
+                item.elems, pos = self.parse_elements(pos, None, explicit, little, False, True)
+            else:
+                iend = pos + ilen
+                if end is not None and iend > end:
+                    iend = iend  # DCMTK reads the item as announced
+                item.elems, pos = self.parse_elements(pos, iend, explicit, little, False, False)
+                pos = max(pos, iend) if pos <= iend else pos
+            items.append(item)
+
+    def parse_pixel_items(self, pos: int, little: bool):
+        frags: list[tuple[int, int, int]] = []
+        while True:
+            if self.size - pos < 8:
+                raise ConditionError(EC_StreamNotifyClient)
+            group, elem, ilen = struct.unpack_from("<HHL" if little else ">HHL", self.buf, pos)
+            itag = (group << 16) | elem
+            if itag == SEQ_DELIM:
+                return frags, pos + 8
+            if itag != ITEM or ilen == UNDEFINED:
+                DATA.warn(f"DcmSequenceOfItems: Parse error in sequence (7fe0,0010), found {tag_text(itag)} instead "
+                          "of item tag (fffe,e000)")
+                raise ConditionError(EC_SequDelimitationItemMissing)
+            if pos + 8 + ilen > self.size:
+                self._too_large(ITEM, ilen, pos + 8)
+            frags.append((pos, pos + 8, ilen))
+            pos += 8 + ilen
+
+
+def _strip(raw: bytes) -> str:
+    return raw.decode("latin-1").rstrip("\0 ").lstrip(" ")
+
+
+def _uid_value(buf, e: Elem | None) -> str:
+    """DCMTK's findAndGetOFString for a UI element: first value, padding removed."""
+    if e is None or e.items is not None or e.frags is not None or e.length in (0, UNDEFINED):
+        return ""
+    raw = bytes(buf[e.pos:e.pos + e.length]).decode("latin-1")
+    first = raw.split("\\", 1)[0]
+    return first.rstrip("\0 ")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Lengths (calcElementLength with explicit-length sequences).
+
+
+def _header_len(vr: str, length: int, explicit: bool) -> int:
+    if not explicit:
+        return 8
+    valid = _valid_vr(vr)
+    if valid in EXTENDED_VRS or length > 0xFFFF:
+        return 12
+    return 8
+
+
+def _calc_len(elems: list[Elem], explicit: bool, writing: bool, memo: dict) -> int:
+    """Sum of calcElementLength of ``elems``.  ``writing``: as computed for writing (padding removed, group
+    lengths 4 bytes)."""
+    total = 0
+    for e in elems:
+        total += _elem_len(e, explicit, writing, memo)
+    return total
+
+
+def _elem_len(e: Elem, explicit: bool, writing: bool, memo: dict) -> int:
+    if writing and e.tag == TRAILING_PADDING:
+        return 0
+    key = id(e)
+    got = memo.get(key)
+    if got is not None:
+        return got
+    if e.items is not None:
+        content = 0
+        for it in e.items:
+            content += 8 + _calc_len(it.elems, explicit, writing, memo)
+        n = (12 if explicit else 8) + content
+    elif e.frags is not None:
+        n = (12 if explicit else 8) + sum(8 + f[2] for f in e.frags) + 8
+    elif writing and (e.tag & 0xFFFF) == 0 and e.tag != 0:
+        n = 12
+    else:
+        n = _header_len(e.vr, e.length, explicit) + e.length
+    memo[key] = n
+    return n
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Writing: a list of pieces.
+
+
+class _Pieces:
+    """Output under construction: literal bytes and (swapped) ranges of the source."""
+
+    __slots__ = ("parts", "buf")
+
+    def __init__(self, buf):
+        self.parts: list = []  # bytes | (pos, n, width)
+        self.buf = buf
+
+    def lit(self, data: bytes, src_pos: int | None = None) -> None:
+        if src_pos is not None and bytes(self.buf[src_pos:src_pos + len(data)]) == data:
+            self.rng(src_pos, len(data))
+            return
+        if self.parts and isinstance(self.parts[-1], bytearray):
+            self.parts[-1] += data
+        else:
+            self.parts.append(bytearray(data))
+
+    def rng(self, pos: int, n: int, width: int = 1) -> None:
+        if n == 0:
+            return
+        if self.parts:
+            last = self.parts[-1]
+            if isinstance(last, tuple) and last[2] == width and last[0] + last[1] == pos:
+                self.parts[-1] = (last[0], last[1] + n, width)
+                return
+        self.parts.append((pos, n, width))
+
+    def size(self) -> int:
+        return sum(len(p) if isinstance(p, bytearray) else p[1] for p in self.parts)
+
+
+def _tag_bytes(tag: int, little: bool) -> bytes:
+    return struct.pack("<HH" if little else ">HH", tag >> 16, tag & 0xFFFF)
+
+
+def _elem_header(tag: int, vr: str, length: int, enc: Encoding) -> bytes:
+    little = enc.little
+    if not enc.explicit:
+        return _tag_bytes(tag, little) + struct.pack("<L" if little else ">L", length)
+    out_vr = _valid_vr(vr)
+    if out_vr not in EXTENDED_VRS and length > 0xFFFF and length != UNDEFINED:
+        out_vr = "UN"
+    if out_vr in EXTENDED_VRS:
+        return _tag_bytes(tag, little) + out_vr.encode() + b"\0\0" + struct.pack("<L" if little else ">L", length)
+    return _tag_bytes(tag, little) + out_vr.encode() + struct.pack("<H" if little else ">H", length)
+
+
+def _emit(out: _Pieces, elems: list[Elem], enc: Encoding, memo: dict) -> None:
+    little = enc.little
+    i = 0
+    n = len(elems)
+    while i < n:
+        e = elems[i]
+        tag = e.tag
+        if tag == TRAILING_PADDING:
+            i += 1
+            continue
+        if (tag & 0xFFFF) == 0 and e.items is None and e.frags is None:
+            # group length: recalculated over the rest of the group
+            group = tag >> 16
+            glen = 0
+            j = i + 1
+            while j < n and (elems[j].tag >> 16) == group:
+                glen += _elem_len(elems[j], enc.explicit, True, memo)
+                j += 1
+            if e.vr not in ("UL", "up"):
+                DATA.warn("DcmItem: Group Length with VR other than UL found, corrected")
+            hdr = _elem_header(tag, "UL", 4, enc) + struct.pack("<L" if little else ">L", glen)
+            out.lit(hdr, e.hdr_pos)
+        elif e.items is not None:
+            content = sum(8 + _calc_len(it.elems, enc.explicit, True, memo) for it in e.items)
+            out.lit(_elem_header(tag, "SQ", content, enc), e.hdr_pos)
+            for it in e.items:
+                ilen = _calc_len(it.elems, enc.explicit, True, memo)
+                out.lit(_tag_bytes(ITEM, little) + struct.pack("<L" if little else ">L", ilen), it.hdr_pos)
+                _emit(out, it.elems, enc, memo)
+        elif e.frags is not None:
+            out.lit(_elem_header(tag, "OB", UNDEFINED, enc), e.hdr_pos)
+            for hpos, vpos, flen in e.frags:
+                out.lit(_tag_bytes(ITEM, little) + struct.pack("<L" if little else ">L", flen), hpos)
+                out.rng(vpos, flen)
+            out.lit(_tag_bytes(SEQ_DELIM, little) + b"\0\0\0\0", None)
+        else:
+            out.lit(_elem_header(tag, e.vr, e.length, enc), e.hdr_pos)
+            width = _SWAP_WIDTH.get(e.vr, 1) if e.little != little else 1
+            if width > 1 and e.length % width:
+                width = 1 if e.length < width else width
+            out.rng(e.pos, e.used, width)
+            if e.tail:
+                out.lit(e.tail)
+        i += 1
+
+
+class PiecesReader:
+    """A read-only binary stream (``readinto``/``read``) over pieces of a source file or buffer."""
+
+    def __init__(self, parts: list, fd: int | None, buf, total: int):
+        self._parts = parts
+        self._fd = fd
+        self._buf = buf
+        self._index = 0
+        self._offset = 0
+        self.total = total
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        view = memoryview(b).cast("B")
+        want = len(view)
+        done = 0
+        while done < want and self._index < len(self._parts):
+            part = self._parts[self._index]
+            if isinstance(part, (bytes, bytearray)):
+                plen = len(part)
+                k = min(plen - self._offset, want - done)
+                view[done:done + k] = part[self._offset:self._offset + k]
+            else:
+                pos, plen, width = part
+                k = min(plen - self._offset, want - done)
+                if width > 1:
+                    # keep whole values together for swapping
+                    start = self._offset
+                    stop = start + k
+                    k = (stop // width) * width - start if stop < plen else k
+                    if k <= 0:
+                        k = min(width, plen - start)
+                        if done + k > want:
+                            break
+                self._copy(view, done, pos + self._offset, k, width)
+            done += k
+            self._offset += k
+            if self._offset >= plen:
+                self._index += 1
+                self._offset = 0
+        self.position += done
+        return done
+
+    def _copy(self, view, at: int, src: int, k: int, width: int) -> None:
+        if self._fd is not None:
+            got = 0
+            while got < k:
+                chunk = os.preadv(self._fd, [view[at + got:at + k]], src + got)
+                if chunk <= 0:
+                    raise ConditionError(EC_StreamNotifyClient)
+                got += chunk
+        else:
+            view[at:at + k] = self._buf[src:src + k]
+        if width > 1:
+            import numpy as np
+            arr = np.frombuffer(view[at:at + k], dtype=f"u{width}")
+            view[at:at + k] = arr.byteswap().tobytes()
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.total - self.position
+        b = bytearray(n)
+        got = self.readinto(b)
+        return bytes(b[:got])
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Loading.
+
+
+def _os_error_text(exc: OSError) -> str:
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc)
+
+
+def _read_meta(fh, path: str, require: bool) -> tuple[int, str] | None:
+    """Offset of the data set and the transfer syntax from the meta header; None if there is no DICM prefix."""
+    head = fh.read(132)
+    if len(head) < 132 or head[128:132] != b"DICM":
+        if require:
+            raise ConditionError(EC_FileMetaInfoHeaderMissing)
+        return None
+    pos = 132
+    ts = ""
+    group_end = None
+    while True:
+        fh.seek(pos)
+        hdr = fh.read(12)
+        if len(hdr) < 8:
+            break
+        group, elem = struct.unpack_from("<HH", hdr)
+        if group != 0x0002 or (group_end is not None and pos >= group_end):
+            break
+        vr = hdr[4:6]
+        if vr in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OL", b"OD", b"OV", b"SV", b"UV"):
+            (length,) = struct.unpack_from("<L", hdr, 8)
+            vpos = pos + 12
+        elif vr.isalpha() and vr.isupper():
+            (length,) = struct.unpack_from("<H", hdr, 6)
+            vpos = pos + 8
+        else:  # implicit VR meta header
+            (length,) = struct.unpack_from("<L", hdr, 4)
+            vpos = pos + 8
+        fh.seek(vpos)
+        value = fh.read(length)
+        if elem == 0x0000 and length == 4:
+            group_end = vpos + 4 + struct.unpack("<L", value)[0]
+        elif elem == 0x0010:
+            ts = value.decode("latin-1").rstrip("\0 ")
+        pos = vpos + length
+    return pos, ts
+
+
+def _detect_ts(buf, start: int) -> str:
+    """DCMTK's DcmItem::checkTransferSyntax (simplified: 'known tag' = in pydicom's dictionary)."""
+    if len(buf) - start < 6:
+        return uids.LEE
+    raw = bytes(buf[start:start + 6])
+    t1, t2 = struct.unpack_from("<HH", raw)
+    b1, b2 = struct.unpack_from(">HH", raw)
+    vr_ok = raw[4:6].decode("latin-1") in STANDARD_VRS
+
+    def known(g, e):
+        t = (g << 16) | e
+        if e == 0 or (g & 1 and g > 8):
+            return True
+        return _dict_vr(t) != "??"
+
+    little_ok, big_ok = known(t1, t2), known(b1, b2)
+    if not little_ok and not big_ok:
+        return uids.LEE if vr_ok else uids.LEI
+    if vr_ok:
+        if not little_ok:
+            return uids.BEE
+        if not big_ok:
+            return uids.LEE
+        return uids.BEE if (t1 > 0xFF and b1 <= 0xFF) else uids.LEE
+    if not little_ok:
+        return uids.LEI  # big endian implicit: not supported, treated as little endian implicit
+    return uids.LEI
+
+
+class Loaded:
+    """One instance loaded for sending."""
+
+    def __init__(self, path: str, fh, buf, start: int, ts_uid: str, elems: list[Elem], inflated: bool):
+        self.path = path
+        self._fh = fh
+        self._buf = buf
+        self._start = start
+        self.original_ts = ts_uid
+        self.elems = elems
+        self._inflated = inflated  # buf holds the inflated data set (Deflated TS)
+        top = {e.tag: e for e in elems if e.tag in (SOP_CLASS_UID, SOP_INSTANCE_UID)}
+        self.sop_class_uid = _uid_value(buf, top.get(SOP_CLASS_UID))
+        self.sop_instance_uid = _uid_value(buf, top.get(SOP_INSTANCE_UID))
+        self.current_ts = ts_uid  # DCMTK's getCurrentXfer after an encode()
+        self._size: int | None = None
+
+    @property
+    def encoding(self) -> Encoding:
+        return Encoding.of(self.original_ts)
+
+    def dataset_size(self) -> int:
+        """calcElementLength(original TS, explicit length): what the report's "Dataset Size" shows."""
+        if self._size is None:
+            self._size = _calc_len(self.elems, self.encoding.explicit, False, {})
+        return self._size
+
+    def has_encapsulated_pixel_data(self) -> bool:
+        return any(e.tag == PIXEL_DATA and e.frags is not None for e in self.elems)
+
+    def can_write(self, network_ts: str) -> bool:
+        """DcmDataset::canWriteXfer: can the data set be written in ``network_ts`` without explicit conversion?"""
+        src = uids.transfer_syntax(self.original_ts)
+        dst = uids.transfer_syntax(network_ts)
+        if dst is None:
+            return False
+        if network_ts == self.original_ts:
+            return True
+        if self.has_encapsulated_pixel_data():
+            return False
+        if dst.encapsulated:
+            return not any(e.tag == PIXEL_DATA for e in self.elems)
+        return src is None or not src.encapsulated or not self.has_encapsulated_pixel_data()
+
+    def encode(self, network_ts: str, options=None) -> tuple[PiecesReader, int]:
+        """The data set as the DIMSE layer sends it in ``network_ts``: (reader, exact byte count).
+
+        Raises ConditionError when the data set cannot be converted (the pixel data cannot be decompressed)."""
+        level = getattr(options, "compression_level", 6) if options is not None else 6
+        dst = uids.transfer_syntax(network_ts)
+        src = uids.transfer_syntax(self.original_ts)
+        elems, buf, fd = self.elems, self._buf, (None if self._inflated else self._fh.fileno())
+        if dst is not None and not dst.encapsulated and self.has_encapsulated_pixel_data():
+            elems, buf = self._decompressed()
+            fd = None
+        elif dst is not None and dst.encapsulated and network_ts != self.original_ts:
+            raise ConditionError(EC_CannotChangeRepresentation)
+        elif dst is None or (dst.deflated is False and dst.encapsulated is False and network_ts not in uids.U3
+                             and network_ts != self.original_ts):
+            raise ConditionError(EC_CannotChangeRepresentation)
+        enc = Encoding.of(network_ts)
+        out = _Pieces(buf)
+        _emit(out, elems, enc, {})
+        total = out.size()
+        self.current_ts = network_ts
+        if dst is not None and dst.deflated:
+            raw = PiecesReader(out.parts, fd, buf, total).read(total)
+            comp = zlib.compressobj(level if level is not None else 6, zlib.DEFLATED, -15, 8)
+            data = comp.compress(raw) + comp.flush()
+            if len(data) & 1:
+                data += b"\0"
+            return PiecesReader([bytearray(data)], None, None, len(data)), len(data)
+        del src
+        return PiecesReader(out.parts, fd, buf, total), total
+
+    def _decompressed(self):
+        """Decode the encapsulated pixel data with pydicom; returns (elements, buffer) of a LEE data set."""
+        import io
+
+        import pydicom
+        from pydicom.filewriter import write_dataset
+
+        try:
+            raw = bytes(self._buf[self._start:]) if not self._inflated else bytes(self._buf)
+            ds = pydicom.dcmread(io.BytesIO(raw), force=True, defer_size=None)
+            if not hasattr(ds, "file_meta") or ds.file_meta is None:
+                ds.file_meta = pydicom.dataset.FileMetaDataset()
+            ds.file_meta.TransferSyntaxUID = self.original_ts
+            ds.decompress()
+        except Exception as exc:  # no decoder, or decoding failed
+            DATA.debug(f"pixel data decoding failed: {exc}")
+            raise ConditionError(EC_CannotChangeRepresentation) from None
+        out = io.BytesIO()
+        write_dataset(out, ds, pydicom.uid.ExplicitVRLittleEndian)
+        data = out.getvalue()
+        parser = _Parser(data, 0, Encoding(True, True), uids.LEE)
+        elems, _ = parser.parse_elements(0, None, True, True, True, False)
+        return elems, data
+
+    def close(self) -> None:
+        buf, self._buf = self._buf, None
+        if isinstance(buf, mmap.mmap):
+            try:
+                buf.close()
+            except BufferError:  # a reader still holds a view
+                pass
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            fh.close()
+
+    def __enter__(self) -> Loaded:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def load(instance: collect.Instance) -> Loaded:
+    """Load an instance as DCMTK's ``loadFile`` does at send time.  Raises ConditionError with DCMTK's text."""
+    path = instance.path
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise ConditionError(Condition(_DCMDATA, 18, _os_error_text(exc))) from None
+    try:
+        return _load(instance, fh)
+    except ConditionError:
+        fh.close()
+        raise
+    except OSError as exc:
+        fh.close()
+        raise ConditionError(Condition(_DCMDATA, 18, _os_error_text(exc))) from None
+
+
+def _load(instance: collect.Instance, fh) -> Loaded:
+    mode = instance.read_mode
+    ts = instance.transfer_syntax_uid
+    offset = instance.dataset_offset
+    if offset < 0 or not ts:
+        if mode == collect.READ_DATASET:
+            offset, ts = 0, ""
+        else:
+            meta = _read_meta(fh, instance.path, mode == collect.READ_FILE_ONLY)
+            if meta is None:
+                offset, ts = 0, ""
+            else:
+                offset, ts = meta
+                DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
+    elif mode != collect.READ_DATASET and offset > 0:
+        DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
+    size = os.fstat(fh.fileno()).st_size
+    if size > 0:
+        buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    else:
+        buf = b""
+    if offset == 0 and mode != collect.READ_FILE_ONLY and (not ts or instance.dataset_offset < 0):
+        ts = _detect_ts(buf, 0)
+    info = uids.transfer_syntax(ts)
+    DATA.debug(f'DcmDataset::read() TransferSyntax="{uids.ts_name(ts)}"')
+    inflated = False
+    start = offset
+    data = buf
+    if info is not None and info.deflated:
+        try:
+            d = zlib.decompressobj(-15)
+            data = d.decompress(bytes(buf[offset:])) + d.flush()
+        except zlib.error:
+            try:
+                data = zlib.decompress(bytes(buf[offset:]))
+            except zlib.error:
+                raise ConditionError(Condition(_DCMDATA, 16, "zlib error")) from None
+        inflated = True
+        start = 0
+    elif ts == "1.2.840.10008.1.2.4.95":
+        raise ConditionError(EC_UnsupportedEncoding)
+    enc = Encoding.of(ts)
+    parser = _Parser(data, start, enc, ts)
+    elems, _ = parser.parse_elements(start, None, enc.explicit, enc.little, True, False)
+    if info is not None and info.encapsulated:
+        for e in elems:
+            if e.tag == PIXEL_DATA and e.frags is None and e.items is None:
+                DATA.error(f"Found explicit length Pixel Data in top level dataset with transfer syntax {info.name}:"
+                           " Only undefined length permitted")
+                raise ConditionError(EC_PixelDataExplLengthIllegal)
+    loaded = Loaded(instance.path, fh, data, start, ts, elems, inflated)
+    if inflated and isinstance(buf, mmap.mmap):
+        buf.close()
+    return loaded
+
+
+def no_conversion_message(network_ts: str) -> str:
+    """The error DcmSCU::sendSTORERequest logs (dcmnet logger) when the conversion fails."""
+    return f"No conversion to transfer syntax {uids.ts_name(network_ts)} possible!"
