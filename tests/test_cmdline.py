@@ -511,3 +511,25 @@ def test_help_does_not_import_heavy_libraries():
     env = dict(os.environ)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=60)
     assert proc.stderr.decode().strip().endswith("[]"), proc.stderr
+
+
+# --- manual page ---------------------------------------------------------------------------------------------------
+
+
+def test_manpage_is_up_to_date():
+    from dcmsend import manpage
+
+    with open(manpage.DEFAULT_PATH, encoding="utf-8") as fh:
+        committed = fh.read()
+    assert committed == manpage.render(), "docs/dcmsend.1 is stale: run `python -m dcmsend.manpage`"
+
+
+def test_manpage_lists_every_option():
+    from dcmsend import manpage
+
+    text = manpage.render()
+    for opt in cmdline.OPTIONS:
+        assert manpage.esc(opt.long) in text
+        if opt.short:
+            assert manpage.esc(opt.short) + " " + manpage.esc(opt.long) in text
+    assert "\n.SH EXIT CODES\n" in text and "EXITCODE_CANNOT_SEND_REQUEST" in text.replace("\\", "")
