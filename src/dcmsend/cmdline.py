@@ -77,37 +77,47 @@ LONGCOL = 21
 SHORTCOL = 4
 
 
-@dataclass(frozen=True)
 class Param:
-    name: str
-    help: str
-    mode: str = "mandatory"  # 'mandatory' / 'multi-mandatory'
+    """A positional parameter: name, help text, mode ('mandatory' / 'multi-mandatory')."""
+
+    __slots__ = ("name", "help", "mode")
+
+    def __init__(self, name: str, help: str, mode: str = "mandatory"):
+        self.name, self.help, self.mode = name, help, mode
 
 
-@dataclass(frozen=True)
 class Group:
-    title: str
-    long_width: int = 0  # 0 = the command line's default columns
-    short_width: int = 0
+    """An option group title; its own column widths (0 = the command line's defaults)."""
+
+    __slots__ = ("title", "long_width", "short_width")
+
+    def __init__(self, title: str, long_width: int = 0, short_width: int = 0):
+        self.title, self.long_width, self.short_width = title, long_width, short_width
 
 
-@dataclass(frozen=True)
 class SubGroup:
-    title: str
+    __slots__ = ("title",)
+
+    def __init__(self, title: str):
+        self.title = title
 
 
-@dataclass(frozen=True)
 class Opt:
-    long: str
-    short: str
-    help: str
-    value: str = ""  # value description ('' = the option takes no value)
-    exclusive: bool = False
-    manual: str = ""  # extra sentence for the manual page only
+    """One option: long and short name ('' = none), help text, value description ('' = no value)."""
+
+    __slots__ = ("long", "short", "help", "value", "exclusive", "manual")
+
+    def __init__(self, long: str, short: str, help: str, value: str = "", exclusive: bool = False, manual: str = ""):
+        self.long, self.short, self.help, self.value = long, short, help, value
+        self.exclusive = exclusive
+        self.manual = manual  # extra sentence for the manual page only
 
     @property
     def nvalues(self) -> int:
         return 1 if self.value else 0
+
+    def __repr__(self) -> str:
+        return f"Opt({self.long!r}, {self.short!r})"
 
 
 PARAMS = (
