@@ -830,6 +830,8 @@ class Loaded:
         src = uids.transfer_syntax(self.original_ts)
         elems, buf, fd = self.elems, self._buf, (None if self._inflated else self._fh.fileno())
         if dst is not None and not dst.encapsulated and self.has_encapsulated_pixel_data():
+            if src is None or not src.dcmtk_decoder:  # DCMTK 3.6.7 has no decoder for it
+                raise ConditionError(EC_CannotChangeRepresentation)
             elems, buf = self._decompressed()
             fd = None
         elif dst is not None and dst.encapsulated and network_ts != self.original_ts:
@@ -853,27 +855,43 @@ class Loaded:
         return PiecesReader(out.parts, fd, buf, total), total
 
     def _decompressed(self):
-        """Decode the encapsulated pixel data with pydicom; returns (elements, buffer) of a LEE data set."""
+        """Decode the encapsulated pixel data with pydicom.  Returns (elements, buffer): the data set's own elements,
+        except for the Pixel Data and the image attributes the decoder changed, which are taken from pydicom."""
         import io
 
-        import pydicom
-        from pydicom.filewriter import write_dataset
+        from pydicom.filebase import DicomBytesIO
+        from pydicom.filereader import read_dataset
+        from pydicom.filewriter import write_data_element
 
+        enc = self.encoding
+        src = bytes(self._buf)
         try:
-            raw = bytes(self._buf[self._start:]) if not self._inflated else bytes(self._buf)
-            ds = pydicom.dcmread(io.BytesIO(raw), force=True, defer_size=None)
-            if not hasattr(ds, "file_meta") or ds.file_meta is None:
-                ds.file_meta = pydicom.dataset.FileMetaDataset()
+            ds = read_dataset(io.BytesIO(src[self._start:]), not enc.explicit, enc.little)
+            import pydicom
+            ds.file_meta = pydicom.dataset.FileMetaDataset()
             ds.file_meta.TransferSyntaxUID = self.original_ts
-            ds.decompress()
+            before = {el.tag: (el.VR, el.value) for el in ds if el.tag != PIXEL_DATA and el.VR != "SQ"}
+            ds.decompress(generate_instance_uid=False)
         except Exception as exc:  # no decoder, or decoding failed
             DATA.debug(f"pixel data decoding failed: {exc}")
             raise ConditionError(EC_CannotChangeRepresentation) from None
-        out = io.BytesIO()
-        write_dataset(out, ds, pydicom.uid.ExplicitVRLittleEndian)
-        data = out.getvalue()
-        parser = _Parser(data, 0, Encoding(True, True), uids.LEE)
-        elems, _ = parser.parse_elements(0, None, True, True, True, False)
+        after = {el.tag: el for el in ds if el.VR != "SQ"}
+        changed = [tag for tag, el in after.items() if tag == PIXEL_DATA or before.get(tag) != (el.VR, el.value)]
+        removed = {tag for tag in before if tag not in after}
+        extra = DicomBytesIO()
+        extra.is_little_endian, extra.is_implicit_VR = True, False
+        for tag in sorted(changed):
+            write_data_element(extra, after[tag])
+        data = src + extra.getvalue()
+        parser = _Parser(data, len(src), Encoding(True, True), uids.LEE)
+        new_elems, _ = parser.parse_elements(len(src), None, True, True, True, False)
+        for e in new_elems:
+            if e.tag == PIXEL_DATA:
+                e.vr = "OW"  # DCMTK's decoded pixel data is OW
+        replaced = {e.tag: e for e in new_elems}
+        elems = [replaced.pop(e.tag, e) for e in self.elems if e.tag not in removed]
+        if replaced:
+            elems = sorted(elems + list(replaced.values()), key=lambda e: e.tag)
         return elems, data
 
     def close(self) -> None:
