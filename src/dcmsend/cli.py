@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from dcmsend import cmdline, collect, exitcodes
+from dcmsend import cmdline, collect, log
 from dcmsend.exitcodes import Exit
-from dcmsend.log import APP
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,13 +13,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     try:
         options = cmdline.evaluate(argv)
+        log.capture_library_output()
         transfer_list = collect.collect(options)
-        # TEMPORARY (until the sending stages land): stop after the input phase.
-        APP.fatal("sending is not implemented yet")
-        del transfer_list
-        return exitcodes.CANNOT_INITIALIZE_NETWORK
+        from dcmsend import send  # imported here: --help, --version and errors never load the network stack
+
+        return send.transfer(options, transfer_list)
     except Exit as exc:
         return exc.code
+    finally:
+        log.close_all()
 
 
 def run() -> None:
