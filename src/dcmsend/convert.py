@@ -338,9 +338,7 @@ class _Parser:
         limit = size if end is None else end
         while True:
             if pos >= limit:
-                if undefined_item:
-                    # end of data inside an undefined-length item
-                    raise ConditionError(EC_StreamNotifyClient)
+                # the end of the data at an element boundary ends every item and sequence quietly (EC_EndOfStream)
                 break
             hdr_pos = pos
             tag, vr, length, hlen = self._header(pos, explicit, little, creators, elems)
@@ -427,7 +425,7 @@ class _Parser:
         items: list[Item] = []
         end = None if length == UNDEFINED else pos + length
         while True:
-            if end is not None and pos >= end:
+            if (end is not None and pos >= end) or pos >= self.size:
                 return items, pos
             if self.size - pos < 8:
                 raise ConditionError(EC_StreamNotifyClient)
@@ -457,6 +455,8 @@ class _Parser:
     def parse_pixel_items(self, pos: int, little: bool):
         frags: list[tuple[int, int, int]] = []
         while True:
+            if pos >= self.size:
+                return frags, pos
             if self.size - pos < 8:
                 raise ConditionError(EC_StreamNotifyClient)
             group, elem, ilen = struct.unpack_from("<HHL" if little else ">HHL", self.buf, pos)
@@ -471,6 +471,15 @@ class _Parser:
                 self._too_large(ITEM, ilen, pos + 8)
             frags.append((pos, pos + 8, ilen))
             pos += 8 + ilen
+
+
+def _contains_pixel_data(elems: list[Elem]) -> bool:
+    for e in elems:
+        if e.tag == PIXEL_DATA:
+            return True
+        if e.items and any(_contains_pixel_data(it.elems) for it in e.items):
+            return True
+    return False
 
 
 def _strip(raw: bytes) -> str:
@@ -839,6 +848,9 @@ class Loaded:
         elif dst is None or (dst.deflated is False and dst.encapsulated is False and network_ts not in uids.U3
                              and network_ts != self.original_ts):
             raise ConditionError(EC_CannotChangeRepresentation)
+        if (src is not None and src.encapsulated and dst is not None and not dst.encapsulated
+                and not _contains_pixel_data(elems)):
+            DATA.warn("DcmDataset: No pixel data present, nothing to decompress")
         enc = Encoding.of(network_ts)
         out = _Pieces(buf)
         _emit(out, elems, enc, {})
@@ -872,6 +884,9 @@ class Loaded:
             ds.file_meta.TransferSyntaxUID = self.original_ts
             before = {el.tag: (el.VR, el.value) for el in ds if el.tag != PIXEL_DATA and el.VR != "SQ"}
             ds.decompress(generate_instance_uid=False)
+            info = uids.transfer_syntax(self.original_ts)
+            if info is not None and info.lossy:  # DCMTK's lossy JPEG / JPEG-LS decoders set this
+                ds.LossyImageCompression = "01"
         except Exception as exc:  # no decoder, or decoding failed
             DATA.debug(f"pixel data decoding failed: {exc}")
             raise ConditionError(EC_CannotChangeRepresentation) from None
@@ -952,20 +967,31 @@ def _load(instance: collect.Instance, fh) -> Loaded:
         buf = b""
     if offset == 0 and mode != collect.READ_FILE_ONLY and (not ts or instance.dataset_offset < 0):
         ts = _detect_ts(buf, 0)
+    if offset >= len(buf):
+        # nothing after the meta header: DCMTK reads an empty data set and keeps its default (explicit VR LE)
+        return Loaded(instance.path, fh, buf, offset, uids.LEE, [], False)
     info = uids.transfer_syntax(ts)
     DATA.debug(f'DcmDataset::read() TransferSyntax="{uids.ts_name(ts)}"')
     inflated = False
     start = offset
     data = buf
     if info is not None and info.deflated:
-        try:
-            d = zlib.decompressobj(-15)
-            data = d.decompress(bytes(buf[offset:])) + d.flush()
-        except zlib.error:
+        compressed = bytes(buf[offset:])
+        data = b""
+        if compressed:
             try:
-                data = zlib.decompress(bytes(buf[offset:]))
+                d = zlib.decompressobj(-15)
+                data = d.decompress(compressed) + d.flush()
+                complete = d.eof
             except zlib.error:
-                raise ConditionError(Condition(_DCMDATA, 16, "zlib error")) from None
+                try:  # DCMTK also accepts a zlib stream with header
+                    d = zlib.decompressobj()
+                    data = d.decompress(compressed) + d.flush()
+                    complete = d.eof
+                except zlib.error:
+                    raise ConditionError(EC_StreamNotifyClient) from None
+            if not complete:  # the deflated stream ends prematurely
+                raise ConditionError(EC_StreamNotifyClient)
         inflated = True
         start = 0
     elif ts == "1.2.840.10008.1.2.4.95":
