@@ -441,6 +441,31 @@ def dump_incoming_store_rsp(cid: int, cmd: Command) -> str:
             "======================= END DIMSE MESSAGE =======================")
 
 
+def dump_incoming_other(cid: int, cmd: Command) -> str:
+    """DIMSE_dumpMessage for a response that is not a C-STORE-RSP (C-ECHO-RSP layout; others by name only)."""
+    field = cmd.us(0x00000100) or 0
+    name = _COMMAND_NAMES.get(field)
+    lines = ["===================== INCOMING DIMSE MESSAGE ===================="]
+    if name is None:
+        lines.append(f"Message Type                  : UNKNOWN (0x{field:04x})")
+        return "\n".join(lines + ["======================= END DIMSE MESSAGE ======================="])
+    lines.append(f"Message Type                  : {name}")
+    lines.append(f"Presentation Context ID       : {cid}")
+    if field & 0x8000:
+        lines.append(f"Message ID Being Responded To : {cmd.us(0x00000120) or 0}")
+    else:
+        lines.append(f"Message ID                    : {cmd.us(0x00000110) or 0}")
+    sop_class = cmd.text(0x00000002)
+    lines.append("Affected SOP Class UID        : "
+                 + ("none" if sop_class is None else (uids.uid_name(sop_class) or sop_class)))
+    lines.append(f"Data Set                      : {'none' if cmd.us(0x00000800) == 0x0101 else 'present'}")
+    if field & 0x8000:
+        status = cmd.us(0x00000900) or 0
+        lines.append(f"DIMSE Status                  : 0x{status:04x}: {_status_class(status)}")
+    lines.append("======================= END DIMSE MESSAGE =======================")
+    return "\n".join(lines)
+
+
 _COMMAND_NAMES = {0x0001: "C-STORE RQ", 0x8001: "C-STORE RSP", 0x0010: "C-GET RQ", 0x8010: "C-GET RSP",
                   0x0020: "C-FIND RQ", 0x8020: "C-FIND RSP", 0x0021: "C-MOVE RQ", 0x8021: "C-MOVE RSP",
                   0x0030: "C-ECHO RQ", 0x8030: "C-ECHO RSP", 0x0FFF: "C-CANCEL RQ"}
@@ -972,7 +997,7 @@ class Association:
 
     def abort(self) -> Condition | None:
         """ASC_abortAssociation: send an A-ABORT and wait for the peer to close the connection."""
-        if self.state in (0, STA_IDLE) or self.sock is None:
+        if self.state not in (STA_OPEN, 7, STA_PEER_RELEASE) or self.sock is None:
             return fsm_error(self.state or STA_IDLE, EV_A_ABORT_REQ)
         self._send_abort()
         self.state = STA_ABORTING

@@ -269,7 +269,8 @@ def _send_store_request(scu: _Scu, entry, loaded, options) -> tuple[Condition | 
             pcid = 0
         else:
             if cx.abstract_syntax != sop_class:
-                NET.warn(f"Inappropriate presentation context with ID {cid}: abstract syntax does not match SOP class UID")
+                NET.warn(f"Inappropriate presentation context with ID {cid}: "
+                         "abstract syntax does not match SOP class UID")
             if _xfer_key(cx.transfer_syntax) != _xfer_key(original):
                 NET.info(f"Converting transfer syntax: {uids.ts_name(original)} -> {uids.ts_name(cx.transfer_syntax)}")
                 try:
@@ -307,6 +308,7 @@ def _send_store_request(scu: _Scu, entry, loaded, options) -> tuple[Condition | 
             NET.info(f"Received C-STORE Response ({network.cstore_status_string(response_status)})")
     else:
         NET.error(f"Expected C-STORE response but received DIMSE command 0x{(command_field or 0):04x}")
+        NET.debug(network.dump_incoming_other(pid, cmd))
         return DIMSE_BADCOMMANDTYPE, current
     entry.status = response_status
     detail = network.dump_status_detail(cmd)

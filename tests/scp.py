@@ -1,0 +1,221 @@
+"""A small test SCP for behaviours DCMTK's storescp cannot show.
+
+Run as ``python scp.py [options] -od <dir> <port>`` (the command-line shape of harness.Peer); stopped by its PID.
+
+Modes:
+  --status 0xNNNN        accept every storage class (all transfer syntaxes) and answer each C-STORE with this status
+                         (pynetdicom); with --comment TEXT an Error Comment (0000,0902) is added to the response
+  --reject R,S,D         reject every association (result, source, reason/diagnostic) (pynetdicom)
+  --no-contexts          accept the association but no presentation context (pynetdicom)
+  --raw BEHAVIOUR        a hand-written acceptor (raw sockets) that accepts everything and then misbehaves:
+                           release     answer the first C-STORE with an A-RELEASE-RQ
+                           echo-rsp    answer with a C-ECHO-RSP instead of a C-STORE-RSP
+                           garbage     answer with bytes that are no PDU
+                           close       close the connection after the data set
+                           silent      accept TCP connections and never answer anything
+                           no-release  accept and answer C-STOREs, but never answer the A-RELEASE-RQ
+                           max-pdu N   (combined with the above: announce max PDU N; 0 = unlimited) -- see --max-pdu
+  --max-pdu N            max PDU length announced by the raw acceptor (default 16384)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import struct
+import sys
+import threading
+
+
+def _items(body: bytes, pos: int):
+    while pos + 4 <= len(body):
+        t, _, n = struct.unpack_from(">BBH", body, pos)
+        yield t, body[pos + 4:pos + 4 + n]
+        pos += 4 + n
+
+
+def _recv(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError
+        data += chunk
+    return data
+
+
+def _read_pdu(conn):
+    head = _recv(conn, 6)
+    length = struct.unpack(">I", head[2:])[0]
+    return head[0], _recv(conn, length)
+
+
+def _item(t, payload):
+    return struct.pack(">BBH", t, 0, len(payload)) + payload
+
+
+def _accept_pdu(rq_body: bytes, max_pdu: int) -> bytes:
+    body = bytearray(rq_body[:68])
+    body[0:4] = struct.pack(">HH", 1, 0)
+    body += _item(0x10, b"1.2.840.10008.3.1.1.1")
+    for t, payload in _items(rq_body, 68):
+        if t != 0x20:
+            continue
+        cid = payload[0]
+        ts = None
+        for st, sp in _items(payload, 4):
+            if st == 0x40 and ts is None:
+                ts = sp
+        body += _item(0x21, struct.pack(">BBBB", cid, 0, 0, 0) + _item(0x40, ts))
+    user = _item(0x51, struct.pack(">I", max_pdu)) + _item(0x52, b"1.2.3.4.5.6") + _item(0x55, b"TESTSCP")
+    body += _item(0x50, user)
+    return struct.pack(">BBI", 2, 0, len(body)) + bytes(body)
+
+
+def _elem(tag, value):
+    return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
+
+
+def _command(fields: list[tuple[int, bytes]]) -> bytes:
+    elems = b"".join(_elem(t, v) for t, v in fields)
+    return _elem(0, struct.pack("<I", len(elems))) + elems
+
+
+def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
+    try:
+        if behaviour == "silent":
+            while conn.recv(65536):
+                pass
+            return
+        pdu_type, body = _read_pdu(conn)
+        if pdu_type != 1:
+            return
+        conn.sendall(_accept_pdu(body, max_pdu))
+        cid = 1
+        data_done = False
+        while True:
+            pdu_type, body = _read_pdu(conn)
+            if pdu_type == 5:
+                if behaviour == "no-release":
+                    while conn.recv(65536):
+                        pass
+                    return
+                conn.sendall(struct.pack(">BBIxxxx", 6, 0, 4))
+                return
+            if pdu_type == 7:
+                return
+            if pdu_type != 4:
+                continue
+            pos = 0
+            while pos + 6 <= len(body):
+                n = struct.unpack_from(">I", body, pos)[0]
+                cid, mch = body[pos + 4], body[pos + 5]
+                if not mch & 1 and mch & 2:
+                    data_done = True
+                pos += 4 + n
+            if not data_done:
+                continue
+            data_done = False
+            if behaviour == "release":
+                conn.sendall(struct.pack(">BBIxxxx", 5, 0, 4))
+            elif behaviour == "garbage":
+                conn.sendall(b"\x42garbage-garbage")
+            elif behaviour == "close":
+                conn.close()
+                return
+            elif behaviour == "echo-rsp":
+                cmd = _command([(0x00000002, b"1.2.840.10008.1.1\0"), (0x00000100, struct.pack("<H", 0x8030)),
+                                (0x00000120, struct.pack("<H", 1)), (0x00000800, struct.pack("<H", 0x0101)),
+                                (0x00000900, struct.pack("<H", 0))])
+            else:  # plain success (no-release mode)
+                cmd = _command([(0x00000100, struct.pack("<H", 0x8001)), (0x00000120, struct.pack("<H", 1)),
+                                (0x00000800, struct.pack("<H", 0x0101)), (0x00000900, struct.pack("<H", 0))])
+            if behaviour in ("echo-rsp", "no-release"):
+                pdv = struct.pack(">IBB", len(cmd) + 2, cid, 3) + cmd
+                conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+def run_raw(port: int, behaviour: str, max_pdu: int) -> None:
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("", port))
+    srv.listen(8)
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=_raw_session, args=(conn, behaviour, max_pdu), daemon=True).start()
+
+
+def run_pynetdicom(port: int, outdir: str, status: int | None, comment: str | None, reject: str | None,
+                   no_contexts: bool) -> None:
+    import logging
+
+    from pydicom.dataset import Dataset
+    from pydicom.uid import AllTransferSyntaxes
+    from pynetdicom import AE, AllStoragePresentationContexts, evt
+
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    ae = AE(ae_title="TESTSCP")
+    if no_contexts:
+        ae.add_supported_context("1.2.840.10008.1.1")
+    else:
+        for cx in AllStoragePresentationContexts:
+            ae.add_supported_context(cx.abstract_syntax, AllTransferSyntaxes)
+        ae.add_supported_context("1.2.840.10008.5.1.4.1.1.7", AllTransferSyntaxes)
+    handlers = []
+    if reject:
+        result, source, reason = (int(x, 0) for x in reject.split(","))
+
+        def on_request(event):
+            event.assoc.acse.send_reject(result, source, reason)
+            event.assoc.is_rejected = True
+            event.assoc.kill()
+
+        handlers.append((evt.EVT_REQUESTED, on_request))
+
+    def on_store(event):
+        if outdir:
+            ds = event.dataset
+            ds.file_meta = event.file_meta
+            ds.save_as(os.path.join(outdir, f"{ds.SOPInstanceUID}.dcm"), enforce_file_format=True)
+        rsp = Dataset()
+        rsp.Status = status or 0
+        if comment:
+            rsp.ErrorComment = comment
+        return rsp
+
+    handlers.append((evt.EVT_C_STORE, on_store))
+    ae.maximum_pdu_size = 16384
+    ae.start_server(("", port), block=True, evt_handlers=handlers)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--status", type=lambda s: int(s, 0))
+    parser.add_argument("--comment")
+    parser.add_argument("--reject")
+    parser.add_argument("--no-contexts", action="store_true")
+    parser.add_argument("--raw")
+    parser.add_argument("--max-pdu", type=int, default=16384)
+    parser.add_argument("-od", dest="outdir", default="")
+    parser.add_argument("port", type=int)
+    args = parser.parse_args(argv)
+    if args.outdir:
+        os.makedirs(args.outdir, exist_ok=True)
+    if args.raw:
+        run_raw(args.port, args.raw, args.max_pdu)
+    else:
+        run_pynetdicom(args.port, "" if args.status else args.outdir, args.status, args.comment, args.reject,
+                       args.no_contexts)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
