@@ -633,7 +633,7 @@ def _emit(out: _Pieces, elems: list[Elem], enc: Encoding, memo: dict) -> None:
                 width = 1 if e.length < width else width
             out.rng(e.pos, e.used, width)
             if e.tail:
-                out.lit(e.tail)
+                out.lit(e.tail, e.pos + e.used if e.used + len(e.tail) <= e.length else None)
         i += 1
 
 
