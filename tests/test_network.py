@@ -1,0 +1,241 @@
+"""Unit tests of dcmsend.network: texts, dumps, PDU coding, PDV sizes, and live associations against tests/scp.py."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import sys
+
+import pytest
+
+from dcmsend import network, uids
+from dcmsend.cmdline import Options
+from dcmsend.log import get_logger
+from dcmsend.plan import PresentationContext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import harness  # noqa: E402
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+@pytest.mark.parametrize("status,text", [
+    (0x0000, "Success"), (0xB000, "Warning: CoercionOfDataElements"), (0xB007, "Warning: DataSetDoesNotMatchSOPClass"),
+    (0xB006, "Warning: ElementsDiscarded"), (0xA700, "Refused: OutOfResources"), (0xA7FF, "Refused: OutOfResources"),
+    (0x0122, "Refused: SOPClassNotSupported"), (0xA900, "Error: DataSetDoesNotMatchSOPClass"),
+    (0xC123, "Error: CannotUnderstand"), (0xA801, "Unknown Status: 0xa801"), (0x0001, "Unknown Status: 0x1"),
+])
+def test_cstore_status_string(status, text):
+    assert network.cstore_status_string(status) == text
+
+
+@pytest.mark.parametrize("status,text", [
+    (0x0000, "0x0000: Success"), (0x0122, "0x0122: Refused: SOP Class not supported"),
+    (0xA701, "0xa701: Refused: Out of resources"), (0xC000, "0xc000: Error: Cannot understand"),
+    (0xB000, "0xb000: Warning: Coercion of Data Elements"), (0x0001, "0x0001: Warning"),
+    (0x0110, "0x0110: Failure"), (0xFE00, "0xfe00: Cancel"), (0x1234, "0x1234: Unknown Status Code (non-standard)"),
+])
+def test_cstore_status_dump(status, text):
+    assert network.cstore_status_dump(status) == text
+
+
+def test_condition_push_text():
+    cond = network.push(network.DIMSE_SENDFAILED, network.fsm_error(1, 8))
+    assert str(cond) == ("0006:020e DIMSE Failed to send message\n"
+                         "0006:0303 DUL Finite State Machine Error: No action defined, state 1 event 8")
+
+
+def test_dump_pdu_layout():
+    text = network.dump_pdu("Associate Accept", bytes(range(32)))
+    lines = text.split("\n")
+    assert lines[0] == "PDU Type: Associate Accept, PDU Length: 26 + 6 bytes PDU header"
+    assert lines[1] == "".join(f"  {b:02x}" for b in range(16))
+    assert lines[-1] == ""  # a full last row ends with a newline, giving DCMTK's trailing "D: " line
+    assert "Only dumping 512 bytes." in network.dump_pdu("X", bytes(600))
+    assert not network.dump_pdu("X", bytes(17)).endswith("\n")
+
+
+def _params():
+    return network.AssociationParameters("DCMSEND", "ANY-SCP", 16384, [
+        network.ContextResult(1, CT, list(uids.U3)), network.ContextResult(3, "1.2.3.4", ["1.2.840.10008.1.2.4.91"])])
+
+
+def test_dump_parameters_rq_and_ac():
+    params = _params()
+    rq = network.dump_parameters(params, "RQ").split("\n")
+    assert rq[0] == "====================== BEGIN A-ASSOCIATE-RQ ====================="
+    assert "Their Implementation Class UID:    " in rq
+    assert "    Abstract Syntax: =CTImageStorage" in rq
+    assert "      =LittleEndianExplicit" in rq
+    assert "    Abstract Syntax: 1.2.3.4" in rq
+    assert rq[-1] == "======================= END A-ASSOCIATE-RQ ======================"
+    params.contexts[0].result, params.contexts[0].transfer_syntax = 0, uids.LEI
+    params.contexts[1].result = 3
+    ac = network.dump_parameters(params, "AC").split("\n")
+    assert "  Context ID:        1 (Accepted)" in ac
+    assert "    Accepted Transfer Syntax: =LittleEndianImplicit" in ac
+    assert "  Context ID:        3 (Abstract Syntax Not Supported)" in ac
+    assert "    Proposed Transfer Syntax(es):" not in ac
+
+
+def test_associate_rq_round_trip_through_ac_parser():
+    params = _params()
+    pdu = network.encode_associate_rq(params)
+    assert pdu[0] == 1 and struct.unpack(">I", pdu[2:6])[0] == len(pdu) - 6
+    assert pdu[10:26] == b"ANY-SCP".ljust(16) and pdu[26:42] == b"DCMSEND".ljust(16)
+    # build an AC from the RQ with the test SCP's helper and parse it back
+    from scp import _accept_pdu
+
+    ac = _accept_pdu(pdu[6:], 12345)
+    network.parse_associate_ac(ac[6:], params)
+    assert params.their_max_pdu == 12345
+    assert params.their_impl_uid == "1.2.3.4.5.6" and params.their_impl_version == "TESTSCP"
+    assert [(c.result, c.transfer_syntax) for c in params.contexts] == [(0, uids.LEE), (0, "1.2.840.10008.1.2.4.91")]
+
+
+def test_command_coding():
+    cmd = network.encode_cstore_rq(7, CT, "1.2.3")
+    parsed = network.parse_command(cmd)
+    assert parsed.us(0x00000100) == 1 and parsed.us(0x00000110) == 7 and parsed.us(0x00000700) == 0
+    assert parsed.text(0x00000002) == CT and parsed.text(0x00001000) == "1.2.3"
+    assert struct.unpack("<I", parsed.elements[0])[0] == len(cmd) - 12
+    assert len(cmd) % 2 == 0
+
+
+def test_status_detail_dump():
+    cmd = network.Command({0x00000100: struct.pack("<H", 0x8001), 0x00000900: struct.pack("<H", 0xC000),
+                           0x00000902: b"Bad thing "})
+    text = network.dump_status_detail(cmd)
+    assert "(0000,0902) LO [Bad thing]" in text and text.rstrip().endswith("#  10, 1 ErrorComment")
+    assert network.dump_status_detail(network.Command({0x00000900: b"\0\0"})) is None
+
+
+@pytest.mark.parametrize("peer_max,max_send,pdv,fragment", [
+    (16384, None, 16372, 16378), (0, None, 131060, (1 << 20) - 6), (200000, None, 131060, 199994),
+    (5001, None, 4988, 4994), (16384, 4096, 16372, 4084),
+])
+def test_pdv_lengths(peer_max, max_send, pdv, fragment, capsys):
+    assoc = network.Association(Options(peer="127.0.0.1", port=1, max_send_pdu=max_send), [])
+    assoc.params.their_max_pdu = peer_max
+    assoc._compute_lengths()
+    assert assoc.send_pdv_length == pdv
+    assert assoc.fragment_max == fragment and fragment % 2 == 0
+
+
+def test_init_network_rejects_long_peer_name():
+    assert network.init_network(Options(peer="x" * 58, port=104)) == network.EC_ILLEGAL_CALL
+    assert network.init_network(Options(peer="x" * 57, port=104)) is None
+
+
+@pytest.mark.parametrize("peer,text", [
+    ("", "Illegal service parameter: :{port}"),
+    ("no-such-host.invalid", "Attempt to connect to unknown host: no-such-host.invalid"),
+])
+def test_connect_failures(peer, text):
+    port = harness.free_port()
+    assoc = network.Association(Options(peer=peer, port=port), [PresentationContext(1, CT, list(uids.U3))])
+    cond = assoc._request()
+    assert cond is not None and cond.text == text.format(port=port)
+    assert not assoc.connected
+
+
+def test_connection_refused():
+    port = harness.free_port()
+    assoc = network.Association(Options(peer="127.0.0.1", port=port, connect_timeout=5),
+                                [PresentationContext(1, CT, list(uids.U3))])
+    assert assoc._request().text == "TCP Initialization Error: Connection refused"
+
+
+# ---- live associations against tests/scp.py -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def scp(tmp_path):
+    peers = []
+
+    def start(*args):
+        peer = harness.Peer(str(tmp_path / f"rcv{len(peers)}"), [os.path.join(HERE, "scp.py"), *args],
+                            program=sys.executable)
+        peers.append(peer.start())
+        return peer.port
+
+    yield start
+    for p in peers:
+        p.stop()
+
+
+def _store(port, status_args=(), dataset=b"\x08\x00\x16\x00\x02\x00\x00\x00AB", **opts):
+    options = Options(peer="127.0.0.1", port=port, acse_timeout=5, **opts)
+    assoc = network.Association(options, [PresentationContext(1, CT, list(uids.U3))])
+    assert assoc.request() is None
+    cond = assoc.send_store(1, 1, CT, "1.2.3.4", io.BytesIO(dataset), len(dataset))
+    return assoc, cond
+
+
+def test_live_store_and_release(scp):
+    port = scp("--raw", "no-release", "--max-pdu", "4096")
+    assoc, cond = _store(port, dataset=bytes(20000))
+    assert cond is None
+    assert assoc.send_pdv_length == 4084
+    result = assoc.receive_command(5)
+    pid, cmd = result
+    assert pid == 1 and cmd.us(0x00000100) == 0x8001 and cmd.us(0x00000900) == 0
+    # the raw SCP never answers the release request: the ACSE timeout ends the wait
+    assoc.options.acse_timeout = 1
+    assert assoc.release() == network.DUL_READTIMEOUT
+    assert assoc.connected  # as in DCMTK: still "connected", the abort at exit then fails
+    assert assoc.abort().text.endswith("state 1 event 14")
+
+
+def test_live_peer_release_request(scp):
+    port = scp("--raw", "release")
+    assoc, cond = _store(port)
+    assert cond is None
+    assert assoc.receive_command(5) == network.DUL_PEERREQUESTEDRELEASE
+    assert assoc.abort() is None
+
+
+def test_live_garbage_answer(scp):
+    port = scp("--raw", "garbage")
+    assoc, cond = _store(port)
+    result = assoc.receive_command(5)
+    assert result.text == ("DIMSE Failed to receive message\n0006:020c DIMSE Read PDV failed\n"
+                           "0006:0321 Unrecognized PDU type: 42")
+
+
+def test_live_dimse_timeout(scp):
+    port = scp("--raw", "no-release")
+    options = Options(peer="127.0.0.1", port=port, acse_timeout=5)
+    assoc = network.Association(options, [PresentationContext(1, CT, list(uids.U3))])
+    assert assoc.request() is None
+    # nothing was sent, so no answer comes: the DIMSE timeout ends the wait
+    assert assoc.receive_command(1) == network.DIMSE_NODATAAVAILABLE
+    assert assoc.abort() is None
+
+
+def test_live_rejection_is_logged_at_debug(scp, capsys):
+    port = scp("--reject", "1,1,3")
+    options = Options(peer="127.0.0.1", port=port, acse_timeout=5)
+    assoc = network.Association(options, [PresentationContext(1, CT, list(uids.U3))])
+    net = get_logger("dcmtk.dcmnet")
+    old = net.level
+    net.level = 10000
+    try:
+        assert assoc.request() == network.DUL_ASSOCIATIONREJECTED
+    finally:
+        net.level = old
+    err = capsys.readouterr().err
+    assert "D: Association Rejected:\nD: Result: Rejected Permanent, Source: Service User\n" \
+           "D: Reason: Calling AE Title Not Recognized\n" in err
+
+
+def test_live_no_acceptable_contexts(scp):
+    port = scp("--no-contexts")
+    options = Options(peer="127.0.0.1", port=port, acse_timeout=5)
+    assoc = network.Association(options, [PresentationContext(1, CT, list(uids.U3))])
+    assert assoc.request() == network.NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS
+    assert assoc.connected
+    assert assoc.release() is None
+    assert not assoc.connected
