@@ -970,6 +970,8 @@ def _load(instance: collect.Instance, fh) -> Loaded:
     if offset >= len(buf):
         # nothing after the meta header: DCMTK reads an empty data set and keeps its default (explicit VR LE)
         return Loaded(instance.path, fh, buf, offset, uids.LEE, [], False)
+    if offset == 0 and mode != collect.READ_FILE_ONLY:
+        DATA.debug("DcmDataset::read() trying to detect transfer syntax of data set (because it is unknown)")
     info = uids.transfer_syntax(ts)
     DATA.debug(f'DcmDataset::read() TransferSyntax="{uids.ts_name(ts)}"')
     inflated = False
