@@ -1,0 +1,241 @@
+"""Side by side: the sending phase of the real /usr/bin/dcmsend and ours, against DCMTK's storescp or tests/scp.py.
+
+Every scenario compares exit code, stdout, stderr, report file and the data sets the peer received.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import requires_dcmtk
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import harness  # noqa: E402
+
+pytestmark = requires_dcmtk
+
+
+def _testfile(name: str) -> str:
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    if not path:
+        pytest.skip(f"pydicom test file {name} is not available")
+    return path
+
+
+CT, MR, MRI, MRB, DFL, RTP, J2K, RLE, JPG, JPB = (
+    "CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "image_dfl.dcm", "rtplan.dcm",
+    "JPEG2000.dcm", "SC_rgb_rle.dcm", "JPEG-lossy.dcm", "SC_rgb_jpeg_dcmtk.dcm")
+UNCOMPRESSED = [CT, MR, MRI, MRB]
+MIXED = [CT, MR, MRI, MRB, DFL, RTP, J2K, RLE, JPB]
+
+
+@pytest.fixture(scope="module")
+def private_classes(tmp_path_factory):
+    """131 small files, each with its own private (unknown) SOP class UID: more than one association's worth."""
+    import pydicom
+
+    base = pydicom.dcmread(_testfile(CT))
+    del base.PixelData
+    out = tmp_path_factory.mktemp("private")
+    paths = []
+    for i in range(131):
+        uid = f"1.2.826.0.1.3680043.8.498.7731.99.{i + 1}"
+        inst = f"1.2.826.0.1.3680043.8.498.7731.98.{i + 1}"
+        base.SOPClassUID = uid
+        base.file_meta.MediaStorageSOPClassUID = uid
+        base.SOPInstanceUID = inst
+        base.file_meta.MediaStorageSOPInstanceUID = inst
+        path = str(out / f"p{i:03d}.dcm")
+        base.save_as(path)
+        paths.append(path)
+    return paths
+
+
+def _compare_scp(args, tmp_path, scp_args, ignore_lines=None):
+    """harness.compare, but with tests/scp.py as the peer."""
+    base = str(tmp_path)
+    runs = []
+    for which in ("real", "ours"):
+        side_dir = os.path.join(base, which)
+        os.makedirs(side_dir, exist_ok=True)
+        peer = harness.Peer(os.path.join(side_dir, "received"), [os.path.join(HERE, "scp.py"), *scp_args],
+                            program=sys.executable)
+        try:
+            port = peer.start().port
+            report = os.path.join(side_dir, "report.txt")
+            real_args = [a.replace("{port}", str(port)).replace("{report}", report) for a in args]
+            cmd = [harness.REAL_DCMSEND] if which == "real" else harness.ours_command()
+            rc, out, err, _ = harness.run_program(cmd, real_args, side_dir)
+        finally:
+            peer.stop()
+        rep = None
+        if os.path.exists(report):
+            with open(report, encoding="utf-8", errors="replace") as fh:
+                rep = harness.normalise(fh.read(), port, (side_dir, base))
+        prog = cmd[0] if len(cmd) == 1 else cmd[-1]
+        runs.append(harness.Run(rc, harness.normalise(out, port, (side_dir, base), prog),
+                                harness.normalise(err, port, (side_dir, base), prog), rep,
+                                harness.received_files(peer.outdir), port))
+    harness.assert_same(*runs, ignore_lines)
+    return runs
+
+
+def _files(names):
+    return [_testfile(n) for n in names]
+
+
+# (id, options before peer/port, files, storescp args or None for "no peer")
+STORESCP_SCENARIOS = [
+    ("ct-default", [], [CT], []),
+    ("ct-verbose", ["-v"], [CT], []),
+    ("ct-debug", ["-d"], [CT], []),
+    ("ct-pcs", ["+v"], [CT], []),
+    ("uncompressed-v", ["-v"], UNCOMPRESSED, []),
+    ("uncompressed-debug", ["-d"], UNCOMPRESSED, []),
+    ("uncompressed-report", ["+crf", "{report}"], UNCOMPRESSED, []),
+    ("mixed-nh-report", ["-v", "-nh", "+crf", "{report}"], MIXED, []),
+    ("mixed-nh-debug", ["-d", "-nh"], MIXED, []),
+    ("mixed-halt", ["-v"], MIXED, []),
+    ("j2k-first-halt", ["-v", "+crf", "{report}"], [J2K, CT], []),
+    ("mixed-xa", ["-v", "+crf", "{report}"], MIXED, ["+xa"]),
+    ("mixed-xa-pcs", ["+v"], [J2K, RLE, JPB, DFL], ["+xa"]),
+    ("dn-nh", ["-v", "-dn", "-nh", "+crf", "{report}"], MIXED, []),
+    ("dn-rejected-halt", ["-v", "-dn"], [RLE, CT], []),
+    ("dly-nh", ["-v", "+dly", "-nh", "+crf", "{report}"], [JPB, CT], []),
+    ("single-assoc", ["-v", "-ma"], UNCOMPRESSED, []),
+    ("aet-aec-pdu", ["-v", "-aet", "ME", "-aec", "THEM", "-pdu", "4096", "--max-send-pdu", "4096"], [CT, MR], []),
+    ("peer-max-pdu", ["-v", "+crf", "{report}"], [CT, MRB], ["-pdu", "4096"]),
+    ("promiscuous", ["-d"], [CT], ["-pm"]),
+    ("refused", ["-d"], [CT], ["--refuse"]),
+    ("no-peer", ["-v"], [CT], None),
+    ("no-peer-debug-to", ["-d", "-to", "5"], [CT], None),
+    ("abort-after", ["-v"], [CT, MR], ["--abort-after"]),
+    ("abort-after-nh", ["-v", "-nh", "+crf", "{report}"], [CT, MR, MRI], ["--abort-after"]),
+    ("abort-during", ["-d"], [CT, MR], ["--abort-during"]),
+    ("abort-during-nh", ["-v", "-nh"], [CT, MR, CT], ["--abort-during"]),
+    ("dimse-timeout", ["-v", "-td", "1"], [CT], ["--sleep-during", "2"]),
+    ("dimse-timeout-nh", ["-v", "-nh", "-td", "1", "+crf", "{report}"], [CT, MR], ["--sleep-during", "2"]),
+    ("long-peer-name", ["-v"], [CT], "LONGPEER"),
+]
+
+
+@pytest.mark.parametrize("opts,names,peer_args", [s[1:] for s in STORESCP_SCENARIOS],
+                         ids=[s[0] for s in STORESCP_SCENARIOS])
+def test_against_storescp(opts, names, peer_args, tmp_path):
+    host = "127.0.0.1"
+    if peer_args == "LONGPEER":
+        host, peer_args = "h" * 58, None
+    args = [*opts, host, "{port}", *_files(names)]
+    harness.compare(args, tmp_path, peer_args=peer_args or [], with_peer=peer_args is not None)
+
+
+PRIVATE_SCENARIOS = [
+    ("131-classes-ma", ["-v", "-nuc"], ["-pm"], 131),
+    ("131-classes-single", ["-v", "-nuc", "-ma", "+crf", "{report}"], ["-pm"], 131),
+    ("131-classes-debug", ["-d", "-nuc"], ["-pm"], 131),
+    ("rejected-round-then-ct", ["-v", "-nuc", "+crf", "{report}"], [], 128),
+    ("all-rejected-single", ["-v", "-nuc", "-ma", "+crf", "{report}"], [], 3),
+    ("all-rejected-nh", ["-v", "-nuc", "-nh"], [], 2),
+]
+
+
+@pytest.mark.parametrize("opts,peer_args,count", [s[1:] for s in PRIVATE_SCENARIOS],
+                         ids=[s[0] for s in PRIVATE_SCENARIOS])
+def test_many_sop_classes(opts, peer_args, count, private_classes, tmp_path):
+    files = private_classes[:count]
+    if count == 128:
+        files = files + [_testfile(CT)]
+    harness.compare([*opts, "127.0.0.1", "{port}", *files], tmp_path, peer_args=peer_args)
+
+
+SCP_SCENARIOS = [
+    ("warning-b000", ["-v", "+crf", "{report}"], [CT, MR], ["--status", "0xB000"]),
+    ("refused-a700", ["-d"], [CT], ["--status", "0xA700"]),
+    ("refused-0122-comment", ["-d", "+crf", "{report}"], [CT], ["--status", "0x0122", "--comment", "Not here"]),
+    ("error-c000", ["-v", "+crf", "{report}"], [CT, MR], ["--status", "0xC000"]),
+    ("warning-0001", ["-v", "+crf", "{report}"], [CT], ["--status", "0x0001"]),
+    ("unknown-status", ["-v", "+crf", "{report}"], [CT], ["--status", "0x1234"]),
+    ("unknown-status-debug", ["-d"], [CT], ["--status", "0xA801"]),
+    ("reject-calling-ae", ["-d"], [CT], ["--reject", "1,1,3"]),
+    ("reject-transient", ["-v"], [CT], ["--reject", "2,3,2"]),
+    ("reject-acse", ["-d"], [CT], ["--reject", "1,2,2"]),
+    ("no-contexts", ["-d"], [CT, MR], ["--no-contexts"]),
+    ("no-contexts-single", ["-v", "-ma", "+crf", "{report}"], [CT], ["--no-contexts"]),
+    ("peer-release-rq", ["-d"], [CT, MR], ["--raw", "release"]),
+    ("peer-release-rq-nh", ["-v", "-nh"], [CT, MR], ["--raw", "release"]),
+    ("echo-rsp", ["-d"], [CT], ["--raw", "echo-rsp"]),
+    ("garbage", ["-d"], [CT], ["--raw", "garbage"]),
+    ("close", ["-v", "-nh", "+crf", "{report}"], [CT, MR], ["--raw", "close"]),
+    ("acse-timeout", ["-v", "-ta", "1"], [CT], ["--raw", "silent"]),
+    ("release-timeout", ["-d", "-ta", "1"], [CT], ["--raw", "no-release"]),
+    ("unlimited-peer-pdu", ["-v", "-ta", "1"], [CT], ["--raw", "no-release", "--max-pdu", "0"]),
+    ("odd-peer-pdu", ["-v", "-ta", "1"], [CT], ["--raw", "no-release", "--max-pdu", "5001"]),
+]
+
+
+@pytest.mark.parametrize("opts,names,scp_args", [s[1:] for s in SCP_SCENARIOS], ids=[s[0] for s in SCP_SCENARIOS])
+def test_against_test_scp(opts, names, scp_args, tmp_path):
+    _compare_scp([*opts, "127.0.0.1", "{port}", *_files(names)], tmp_path, scp_args)
+
+
+def test_unknown_host(tmp_path):
+    harness.compare(["-v", "no-such-host.invalid", "104", _testfile(CT)], tmp_path, with_peer=False)
+
+
+# ---- memory use with a large file (opt-in: DCMSEND_BIG_TEST=1; the size in MB can be given as its value) -----------
+
+
+def _big_file(path: str, megabytes: int) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(_testfile(CT))
+    del ds.PixelData
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 10240, 10240, 16, 16, 15
+    frames = max(1, megabytes * 1024 * 1024 // (10240 * 10240 * 2))
+    ds.NumberOfFrames = frames
+    ds.save_as(path)
+    length = frames * 10240 * 10240 * 2
+    chunk = bytes(8 * 1024 * 1024)
+    with open(path, "ab") as fh:
+        fh.write(b"\xe0\x7f\x10\x00OW\x00\x00" + length.to_bytes(4, "little"))
+        left = length
+        while left:
+            n = min(left, len(chunk))
+            fh.write(chunk[:n])
+            left -= n
+
+
+@pytest.mark.skipif(not os.environ.get("DCMSEND_BIG_TEST"), reason="set DCMSEND_BIG_TEST=1 to run (slow)")
+def test_large_file_memory(tmp_path):
+    value = os.environ.get("DCMSEND_BIG_TEST", "1")
+    megabytes = int(value) if value.isdigit() and int(value) > 1 else 400
+    path = str(tmp_path / "big.dcm")
+    _big_file(path, megabytes)
+    with harness.Peer(str(tmp_path / "received"), ["--bit-preserving"]) as peer:
+        proc = subprocess.Popen([*harness.ours_command(), "-v", "127.0.0.1", str(peer.port), path],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            os.kill(proc.pid, signal.SIGKILL)
+            raise
+        err = proc.stderr.read().decode()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, err
+    assert "Received C-STORE Response (Success)" in err
+    peak_mb = usage.ru_maxrss / 1024
+    print(f"\npeak RSS of dcmsend sending a {os.path.getsize(path) / 1e6:.0f} MB file: {peak_mb:.1f} MB")
+    assert peak_mb < 100
+    received = os.listdir(peer.outdir)
+    assert len(received) == 1
+    assert os.path.getsize(os.path.join(peer.outdir, received[0])) > megabytes * 1024 * 1024 * 0.9
+    shutil.rmtree(peer.outdir, ignore_errors=True)
