@@ -1,0 +1,121 @@
+"""In-process tests of dcmsend.send.transfer: what it records in the transfer list and how it ends."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from conftest import requires_dcmtk
+from dcmsend import log, uids
+from dcmsend.cmdline import Options
+from dcmsend.collect import STATUS_NO_ACCEPTABLE_CONTEXT, Instance
+from dcmsend.send import transfer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import harness  # noqa: E402
+
+
+def _entry(name: str) -> Instance:
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    meta = pydicom.dcmread(path, stop_before_pixels=True).file_meta
+    return Instance(path, "fileonly", str(meta.MediaStorageSOPClassUID), str(meta.MediaStorageSOPInstanceUID),
+                    str(meta.TransferSyntaxUID))
+
+
+@pytest.fixture
+def verbose():
+    log.reset()
+    log.set_level(log.INFO)
+    yield
+    log.reset()
+
+
+@pytest.fixture
+def scp(tmp_path):
+    peers = []
+
+    def start(*args, program=None):
+        if program is None:
+            peer = harness.Peer(str(tmp_path / f"rcv{len(peers)}"), list(args))
+        else:
+            peer = harness.Peer(str(tmp_path / f"rcv{len(peers)}"), [os.path.join(HERE, "scp.py"), *args],
+                                program=sys.executable)
+        peers.append(peer.start())
+        return peer.port
+
+    yield start
+    for p in peers:
+        p.stop()
+
+
+@requires_dcmtk
+def test_records_per_instance(scp, verbose, capsys):
+    port = scp()
+    entries = [_entry("CT_small.dcm"), _entry("MR_small_implicit.dcm"), _entry("JPEG2000.dcm"), _entry("MR_small.dcm")]
+    code = transfer(Options(peer="127.0.0.1", port=port, no_halt=True), entries)
+    assert code == 0
+    ct, mri, j2k, mr = entries
+    assert (ct.association, ct.context_id, ct.network_ts, ct.status, ct.request_sent) == (1, 1, uids.LEE, 0, True)
+    assert mri.network_ts == uids.LEE and mri.status == 0 and mri.dataset_size > 0
+    assert mr.context_id == mri.context_id  # re-used context (same class, uncompressed)
+    assert j2k.status == STATUS_NO_ACCEPTABLE_CONTEXT and j2k.request_sent and j2k.association == 1
+    err = capsys.readouterr().err
+    # the message ID counts the rejected instance too
+    assert [line for line in err.splitlines() if "MsgID" in line] == [
+        "I: Sending C-STORE Request (MsgID 1, CT)", "I: Sending C-STORE Request (MsgID 2, MR)",
+        "I: Sending C-STORE Request (MsgID 4, MR)"]
+    assert err.rstrip().endswith("I:   * no acceptable pres.  : 1")
+
+
+@requires_dcmtk
+def test_halt_on_rejected_context_aborts_at_exit(scp, verbose, capsys):
+    port = scp()
+    entries = [_entry("JPEG2000.dcm"), _entry("CT_small.dcm")]
+    assert transfer(Options(peer="127.0.0.1", port=port), entries) == 62
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == ["F: cannot send SOP instance: DIMSE No valid Presentation Context ID",
+                        "I: Aborting Association"]
+    assert not entries[1].request_sent and entries[1].association == 0
+
+
+def test_connection_refused_is_61(verbose, capsys):
+    entries = [_entry("CT_small.dcm")]
+    code = transfer(Options(peer="127.0.0.1", port=harness.free_port()), entries)
+    assert code == 61
+    assert "F: cannot negotiate network association: TCP Initialization Error: Connection refused" in \
+        capsys.readouterr().err
+    assert entries[0].association == 0 and not entries[0].request_sent
+
+
+def test_all_contexts_rejected_multi_and_single(scp, verbose, capsys):
+    port = scp("--no-contexts", program="scp")
+    entries = [_entry("CT_small.dcm"), _entry("MR_small.dcm")]
+    assert transfer(Options(peer="127.0.0.1", port=port), entries) == 0
+    assert [e.status for e in entries] == [STATUS_NO_ACCEPTABLE_CONTEXT] * 2
+    assert all(e.association == 0 for e in entries)
+    err = capsys.readouterr().err
+    assert "E: cannot negotiate network association: No acceptable Presentation Contexts" in err
+    assert "I: Releasing Association" in err
+    entries = [_entry("CT_small.dcm")]
+    assert transfer(Options(peer="127.0.0.1", port=port, multi_associations=False), entries) == 65
+    assert "E: cannot add presentation contexts: No acceptable Presentation Contexts" in capsys.readouterr().err
+
+
+def test_dimse_status_is_recorded(scp, verbose, capsys):
+    port = scp("--status", "0xB006", program="scp")
+    entries = [_entry("CT_small.dcm")]
+    assert transfer(Options(peer="127.0.0.1", port=port), entries) == 0
+    assert entries[0].status == 0xB006
+    assert "I: Received C-STORE Response (Warning: ElementsDiscarded)" in capsys.readouterr().err
+
+
+def test_send_module_is_callable():
+    import dcmsend.send as send_module
+
+    assert callable(send_module)
