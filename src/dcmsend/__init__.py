@@ -37,7 +37,7 @@ def send_files(peer: str, port: int, paths, **options) -> Result:
     Log output goes through dcmsend's DCMTK-style logger (stderr, WARN by default).
     """
     from dcmsend import collect as _collect
-    from dcmsend import send as _send
+    from dcmsend.send import transfer
     from dcmsend.cmdline import Options
     from dcmsend.exitcodes import Exit
 
@@ -49,7 +49,7 @@ def send_files(peer: str, port: int, paths, **options) -> Result:
     entries: list = []
     try:
         entries = _collect.collect(opts)
-        code = _send.transfer(opts, entries)
+        code = transfer(opts, entries)
     except Exit as exc:
         code = exc.code
     return Result(code, entries)

@@ -15,9 +15,10 @@ def main(argv: list[str] | None = None) -> int:
         options = cmdline.evaluate(argv)
         log.capture_library_output()
         transfer_list = collect.collect(options)
-        from dcmsend import send  # imported here: --help, --version and errors never load the network stack
+        # imported here: --help, --version and errors never load the network stack
+        from dcmsend.send import transfer
 
-        return send.transfer(options, transfer_list)
+        return transfer(options, transfer_list)
     except Exit as exc:
         return exc.code
     finally:
