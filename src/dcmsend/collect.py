@@ -1,8 +1,28 @@
-"""Input phase: turn the file parameters into the transfer list of Instance records."""
+"""Input phase: turn the file parameters into the transfer list of Instance records.
+
+Mirrors dcmsend's main() from "determining input files ..." up to the association-mode debug line, together with
+DcmStorageSCU::addDicomFile / addDicomFilesFromDICOMDIR / checkSOPInstance, DcmDataUtil::getSOPInstanceFromFile,
+OFStandard::searchDirectoryRecursively and the parts of DcmMetaInfo / DcmItem reading that decide the outcome and
+the log lines (DCMTK 3.6.7).
+
+Documented deviations (improvements):
+* directory scanning does not follow a symbolic link back into a directory that is being scanned already
+  (DCMTK recurses until the path gets too long);
+* a Referenced File ID of a DICOMDIR that is absolute or climbs out of the DICOMDIR's directory with ``..`` is
+  refused for that record with "Invalid filename" (DCMTK would send whatever file it names).
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import stat
+import sys
 from dataclasses import dataclass
+
+from dcmsend import exitcodes, uids
+from dcmsend.exitcodes import Exit
+from dcmsend.log import APP, DATA, NET
 
 # Read modes (DCMTK's E_FileReadMode as chosen by +f / +fo / -f).
 READ_FILE = "file"  # +f  : file format or bare data set (auto-detect)
@@ -34,3 +54,1114 @@ class Instance:
     @property
     def uncompressed(self) -> bool:
         return self.transfer_syntax_uid in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Condition texts (DCMTK OFCondition texts as printed after "<file>: ")
+
+EC_ILLEGAL_PARAMETER = "Illegal parameter"
+EC_INVALID_FILENAME = "Invalid filename"
+EC_END_OF_STREAM = "End of stream"
+EC_STREAM_NOTIFY = "I/O suspension or premature end of stream"
+EC_INVALID_STREAM = "Invalid stream"
+EC_CORRUPTED_DATA = "Corrupted data"
+EC_TAG_NOT_FOUND = "Tag Not Found"
+EC_META_MISSING = "File meta information header missing"
+EC_ITEM_END = "Item end"
+EC_SEQU_END = "Sequence end"
+EC_ITEM_DELIM_MISSING = "Item Delimitation Item missing"
+EC_UNSUPPORTED_ENCODING = "Unsupported compression or encryption"
+EC_VR_VIOLATED = "Value Representation violated"
+EC_VM_VIOLATED = "Value Multiplicity violated"
+EC_LENGTH_VIOLATED = "Maximum VR length violated"
+EC_INVALID_CHARACTER = "Invalid character"
+NET_INVALID_SOP_CLASS = "Invalid SOP Class UID"
+NET_UNKNOWN_STORAGE_CLASS = "Unknown Storage SOP Class"
+NET_INVALID_SOP_INSTANCE = "Invalid SOP Instance UID"
+NET_INVALID_TS = "Invalid Transfer Syntax UID"
+NET_UNKNOWN_TS = "Unknown Transfer Syntax"
+
+# "soft" results of the DCMTK readers that are not errors for the caller
+_NON_ERRORS = (EC_TAG_NOT_FOUND, EC_END_OF_STREAM, EC_ITEM_END)
+
+# ---------------------------------------------------------------------------------------------------------------
+# fnmatch(pattern, name, FNM_PATHNAME) as glibc does it (byte-wise, "C" locale, backslash escapes, no FNM_PERIOD)
+
+_CLASSES = {
+    b"alnum": "a-zA-Z0-9", b"alpha": "a-zA-Z", b"blank": " \\t", b"cntrl": "\\x00-\\x1f\\x7f", b"digit": "0-9",
+    b"graph": "\\x21-\\x7e", b"lower": "a-z", b"print": "\\x20-\\x7e", b"punct": "!-/:-@\\[-`{-~",
+    b"space": " \\t\\n\\r\\x0b\\x0c", b"upper": "A-Z", b"xdigit": "0-9A-Fa-f",
+}
+_pattern_cache: dict[bytes, re.Pattern | None] = {}
+
+
+def _esc(byte: int) -> str:
+    return "\\x%02x" % byte
+
+
+def _parse_bracket(pat: bytes, i: int) -> tuple[str | None, int]:
+    """Parse a bracket expression starting after '['; return (regex class, index after ']') or (None, i)."""
+    n = len(pat)
+    j = i
+    negate = False
+    if j < n and pat[j] in (0x21, 0x5E):  # '!' or '^'
+        negate = True
+        j += 1
+    parts: list[str] = []
+    first = True
+    while True:
+        if j >= n:
+            return None, i  # unterminated: '[' is literal
+        c = pat[j]
+        if c == 0x5D and not first:  # ']'
+            j += 1
+            break
+        first = False
+        if c == 0x5B and j + 1 < n and pat[j + 1] in (0x3A, 0x3D, 0x2E):  # [: [= [.
+            kind = pat[j + 1]
+            end = pat.find(bytes([kind, 0x5D]), j + 2)
+            if end < 0:
+                return None, i
+            name = pat[j + 2:end]
+            j = end + 2
+            if kind == 0x3A:
+                if name not in _CLASSES:
+                    return "(?!)", _skip_to_bracket_end(pat, j)  # unknown class: glibc fails the match
+                parts.append(_CLASSES[name])
+                continue
+            # [=c=] / [.c.]: single-byte collating element in the C locale
+            if len(name) != 1:
+                return "(?!)", _skip_to_bracket_end(pat, j)
+            lo = name[0]
+        else:
+            if c == 0x5C:  # backslash escape
+                j += 1
+                if j >= n:
+                    return None, i
+                c = pat[j]
+            lo = c
+            j += 1
+        # range?
+        if j + 1 < n and pat[j] == 0x2D and pat[j + 1] != 0x5D:  # '-' not followed by ']'
+            k = j + 1
+            hi = pat[k]
+            if hi == 0x5C:
+                k += 1
+                if k >= n:
+                    return None, i
+                hi = pat[k]
+            elif hi == 0x5B and k + 1 < n and pat[k + 1] in (0x3D, 0x2E):
+                kind = pat[k + 1]
+                end = pat.find(bytes([kind, 0x5D]), k + 2)
+                if end < 0 or end - (k + 2) != 1:
+                    return None, i
+                hi = pat[k + 2]
+                k = end + 1
+            j = k + 1
+            if lo <= hi:
+                parts.append(_esc(lo) + "-" + _esc(hi))
+            continue
+        parts.append(_esc(lo))
+    body = "".join(parts)
+    if negate:
+        return ("[^/" + body + "]") if body else "[^/]", j
+    return ("(?![/])[" + body + "]") if body else "(?!)", j
+
+
+def _skip_to_bracket_end(pat: bytes, j: int) -> int:
+    end = pat.find(b"]", j)
+    return len(pat) if end < 0 else end + 1
+
+
+def _compile_fnmatch(pattern: bytes) -> re.Pattern | None:
+    out: list[str] = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == 0x2A:  # '*'
+            while i < n and pattern[i] == 0x2A:
+                i += 1
+            out.append("[^/]*")
+            continue
+        if c == 0x3F:  # '?'
+            out.append("[^/]")
+        elif c == 0x5B:  # '['
+            cls, j = _parse_bracket(pattern, i + 1)
+            if cls is None:
+                out.append(_esc(c))
+            else:
+                out.append(cls)
+                i = j
+                continue
+        elif c == 0x5C:  # '\'
+            i += 1
+            if i >= n:
+                return None  # trailing backslash never matches
+            out.append(_esc(pattern[i]))
+        else:
+            out.append(_esc(c))
+        i += 1
+    return re.compile("".join(out).encode("latin-1") + rb"\Z", re.DOTALL)
+
+
+def fnmatch_pathname(pattern: str | bytes, name: str | bytes) -> bool:
+    """C ``fnmatch(pattern, name, FNM_PATHNAME) == 0`` in the "C" locale (what DCMTK's ``+sp`` uses)."""
+    if isinstance(pattern, str):
+        pattern = os.fsencode(pattern)
+    if isinstance(name, str):
+        name = os.fsencode(name)
+    try:
+        rx = _pattern_cache[pattern]
+    except KeyError:
+        rx = _pattern_cache[pattern] = _compile_fnmatch(pattern)
+    return rx is not None and rx.match(name) is not None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Directory scanning (OFStandard::searchDirectoryRecursively)
+
+
+def _normalize_dir(name: str) -> str:
+    """normalizeDirName(..., allowEmptyDirName=true): drop trailing '/', '' and '.' become ''."""
+    while len(name) > 1 and name.endswith("/"):
+        name = name[:-1]
+    return "" if name in ("", ".") else name
+
+
+def _combine(dirname: str, filename: str) -> str:
+    """combineDirAndFilename(..., allowEmptyDirName=true)."""
+    if filename.startswith("/"):
+        return filename
+    result = _normalize_dir(dirname)
+    if len(filename) > 1 or (len(filename) == 1 and filename != "."):
+        if not result:
+            return filename
+        return result + filename if result.endswith("/") else result + "/" + filename
+    return result
+
+
+def _opendir_ok(path: str) -> bool:
+    """OFStandard::dirExists: can the path be opened as a directory?"""
+    if not path:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except (OSError, ValueError):
+        return False
+    os.close(fd)
+    return True
+
+
+def _search_directory(directory: str, out: list[str], pattern: bytes | None, recurse: bool,
+                      ancestors: tuple = ()) -> None:
+    # dirName as DCMTK opens it (combineDirAndFilename("", directory) with "." as the empty directory)
+    opened = directory if (directory.startswith("/") or directory in ("", ".")) else "./" + directory
+    try:
+        st = os.stat(opened)
+        key = (st.st_dev, st.st_ino)
+        if key in ancestors:  # improvement: a symbolic link back into the tree being scanned
+            return
+        it = os.scandir(opened)
+    except (OSError, ValueError):
+        return
+    ancestors = ancestors + (key,)
+    bare = opened == "."
+    with it:
+        for entry in it:
+            name = entry.name
+            path = name if bare else _combine(directory, name)
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir and _opendir_ok(path):
+                if recurse:
+                    _search_directory(path, out, pattern, recurse, ancestors)
+            elif pattern is None or fnmatch_pathname(pattern, os.fsencode(name)):
+                out.append(path)
+
+
+def expand_inputs(options) -> list[str]:
+    """The list of input files, in DCMTK's order (directories expanded with ``+sd``)."""
+    files: list[str] = []
+    pattern = os.fsencode(options.scan_pattern) if options.scan_pattern else None
+    for param in options.files:
+        if _opendir_ok(param):
+            if options.scan_directories:
+                _search_directory(param, files, pattern, options.recurse)
+            else:
+                APP.warn(f"ignoring directory because option --scan-directories is not set: {param}")
+        else:
+            files.append(param)
+    return files
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A byte stream over a file with DCMTK's avail()/eos() semantics
+
+
+class _Stream:
+    __slots__ = ("fd", "size", "pos", "buf", "buf_start", "mark_pos")
+
+    CHUNK = 16384
+
+    def __init__(self, fd: int | None, size: int, data: bytes = b""):
+        self.fd = fd
+        self.size = size
+        self.pos = 0
+        self.buf = data
+        self.buf_start = 0
+        self.mark_pos = 0
+
+    def avail(self) -> int:
+        return self.size - self.pos
+
+    def eos(self) -> bool:
+        return self.pos >= self.size
+
+    def read(self, n: int) -> bytes:
+        start = self.pos - self.buf_start
+        end = start + n
+        if start < 0 or end > len(self.buf):
+            if self.fd is None:
+                data = self.buf[max(start, 0):end] if start >= 0 else b""
+                self.pos += len(data)
+                return data
+            want = max(n, self.CHUNK)
+            self.buf = os.pread(self.fd, want, self.pos)
+            self.buf_start = self.pos
+            start, end = 0, n
+        data = self.buf[start:end]
+        self.pos += len(data)
+        return data
+
+    def skip(self, n: int) -> int:
+        k = min(n, max(self.size - self.pos, 0))
+        self.pos += k
+        return k
+
+    def mark(self) -> None:
+        self.mark_pos = self.pos
+
+    def putback(self) -> None:
+        self.pos = self.mark_pos
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Transfer syntaxes of the DCMTK readers: (explicit VR, little endian)
+
+LEE_X = (True, True)
+LEI_X = (False, True)
+BEE_X = (True, False)
+BEI_X = (False, False)
+_XFER_NAMES = {LEE_X: "Little Endian Explicit", LEI_X: "Little Endian Implicit", BEE_X: "Big Endian Explicit",
+               BEI_X: "Big Endian Implicit"}
+_XFER_UIDS = {LEE_X: uids.LEE, LEI_X: uids.LEI, BEE_X: uids.BEE}
+_UID_XFERS = {uids.LEI: LEI_X, uids.LEE: LEE_X, uids.BEE: BEE_X, "1.2.840.113619.5.2": LEI_X}
+
+_STANDARD_VRS = frozenset(
+    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split())
+_EXTENDED_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UR UT UV UN".split())
+_VALUE_WIDTH = {b"AT": 4, b"FL": 4, b"FD": 8, b"OD": 8, b"OF": 4, b"OL": 4, b"OV": 8, b"OW": 2, b"SL": 4,
+                b"SS": 2, b"SV": 8, b"UL": 4, b"US": 2, b"UV": 8}
+_DELIM_TAGS = frozenset((0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD))
+ITEM_TAG = 0xFFFEE000
+ITEM_DELIM = 0xFFFEE00D
+SEQ_DELIM = 0xFFFEE0DD
+UNDEFINED = 0xFFFFFFFF
+
+# The file meta group as DCMTK's dictionary has it: tag -> (VR, name)
+_META_DICT = {
+    0x00020000: (b"UL", "FileMetaInformationGroupLength"), 0x00020001: (b"OB", "FileMetaInformationVersion"),
+    0x00020002: (b"UI", "MediaStorageSOPClassUID"), 0x00020003: (b"UI", "MediaStorageSOPInstanceUID"),
+    0x00020010: (b"UI", "TransferSyntaxUID"), 0x00020012: (b"UI", "ImplementationClassUID"),
+    0x00020013: (b"SH", "ImplementationVersionName"), 0x00020016: (b"AE", "SourceApplicationEntityTitle"),
+    0x00020017: (b"AE", "SendingApplicationEntityTitle"), 0x00020018: (b"AE", "ReceivingApplicationEntityTitle"),
+    0x00020026: (b"UR", "SourcePresentationAddress"), 0x00020027: (b"UR", "SendingPresentationAddress"),
+    0x00020028: (b"UR", "ReceivingPresentationAddress"), 0x00020031: (b"OB", "RTVMetaInformationVersion"),
+    0x00020032: (b"UI", "RTVCommunicationSOPClassUID"), 0x00020033: (b"UI", "RTVCommunicationSOPInstanceUID"),
+    0x00020035: (b"OB", "RTVSourceIdentifier"), 0x00020036: (b"OB", "RTVFlowIdentifier"),
+    0x00020037: (b"UL", "RTVFlowRTPSamplingRate"), 0x00020038: (b"FD", "RTVFlowActualFrameDuration"),
+    0x00020100: (b"UI", "PrivateInformationCreatorUID"), 0x00020102: (b"OB", "PrivateInformation"),
+    0x00080016: (b"UI", "SOPClassUID"), 0x00080018: (b"UI", "SOPInstanceUID"),
+    0x00041220: (b"SQ", "DirectoryRecordSequence"), 0x00041500: (b"CS", "ReferencedFileID"),
+    0x00041510: (b"UI", "ReferencedSOPClassUIDInFile"), 0x00041511: (b"UI", "ReferencedSOPInstanceUIDInFile"),
+    0x00041512: (b"UI", "ReferencedTransferSyntaxUIDInFile"), 0x7FE00010: (b"OW", "PixelData"),
+    ITEM_TAG: (b"na", "Item"), ITEM_DELIM: (b"na", "ItemDelimitationItem"),
+    SEQ_DELIM: (b"na", "SequenceDelimitationItem"),
+}
+_dict_loaded = False
+
+
+def _dict_entry(tag: int) -> tuple[bytes, str] | None:
+    """(VR, name) of a tag in the data dictionary, or None (DcmTag error)."""
+    entry = _META_DICT.get(tag)
+    if entry is not None:
+        return entry
+    elem = tag & 0xFFFF
+    if elem == 0:
+        return b"UL", "GenericGroupLength"
+    if (tag >> 16) & 1 and 0x10 <= elem <= 0xFF:
+        return b"LO", "PrivateCreator"
+    try:
+        from pydicom import datadict
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        vr = datadict.dictionary_VR(tag)
+        name = datadict.keyword_for_tag(tag) or datadict.dictionary_description(tag)
+    except KeyError:
+        return None
+    vr = vr.split(" or ")[0] if vr else "UN"
+    return vr.encode("ascii", "replace")[:2], name
+
+
+def _tag_name(tag: int) -> str:
+    entry = _dict_entry(tag)
+    return entry[1] if entry else "Unknown Tag & Data"
+
+
+def _tag_text(tag: int) -> str:
+    return "(%04x,%04x)" % (tag >> 16, tag & 0xFFFF)
+
+
+def _check_transfer_syntax(st: _Stream) -> tuple[bool, bool]:
+    """DcmItem::checkTransferSyntax: guess the encoding from the next 6 bytes."""
+    if st.avail() < 6:
+        return LEE_X
+    st.mark()
+    b = st.read(6)
+    st.putback()
+    t1 = b[0] | (b[1] << 8)
+    t2 = b[2] | (b[3] << 8)
+    little = (t1 << 16) | t2
+    big = (((t1 & 0xFF) << 8 | t1 >> 8) << 16) | ((t2 & 0xFF) << 8 | t2 >> 8)
+    little_ok = _dict_entry(little) is not None
+    big_ok = _dict_entry(big) is not None
+    vr = b[4:6]
+    has_vr = bool(re.fullmatch(rb"[A-Za-z]{2}", vr)) and vr in _STANDARD_VRS
+    if not little_ok and not big_ok:
+        return LEE_X if has_vr else LEI_X
+    if has_vr:
+        if not little_ok:
+            return BEE_X
+        if not big_ok:
+            return LEE_X
+        return BEE_X if ((little >> 16) > 0xFF and (big >> 16) <= 0xFF) else LEE_X
+    if not little_ok:
+        return BEI_X
+    if not big_ok:
+        return LEI_X
+    return BEI_X if ((little >> 16) > 0xFF and (big >> 16) <= 0xFF) else LEI_X
+
+
+class _Element:
+    __slots__ = ("tag", "vr", "length", "value", "items")
+
+    def __init__(self, tag: int, vr: bytes, length: int):
+        self.tag = tag
+        self.vr = vr
+        self.length = length
+        self.value: bytes | None = None
+        self.items: list[dict[int, _Element]] | None = None
+
+
+def _read_tag_and_length(st: _Stream, xfer, item_len: int | None = None, item_start: int = 0):
+    """DcmItem::readTagAndLength -> (status|None, tag, vr, length, bytes_read)."""
+    explicit, little = xfer
+    if st.eos():
+        return EC_END_OF_STREAM, 0, b"", 0, 0
+    if st.avail() < (6 if explicit else 4):
+        return EC_STREAM_NOTIFY, 0, b"", 0, 0
+    st.mark()
+    raw = st.read(4)
+    if little:
+        tag = ((raw[0] | raw[1] << 8) << 16) | (raw[2] | raw[3] << 8)
+    else:
+        tag = ((raw[1] | raw[0] << 8) << 16) | (raw[3] | raw[2] << 8)
+    bytes_read = 4
+    is_delim = tag in _DELIM_TAGS
+    entry = None
+    if explicit and not is_delim:
+        vr = st.read(2)
+        if vr not in _STANDARD_VRS:
+            c0 = " " if vr[0] < 32 else chr(vr[0])
+            c1 = " " if vr[1] < 32 else chr(vr[1])
+            upper = 65 <= vr[0] <= 90 and 65 <= vr[1] <= 90
+            extended = upper and vr != b"??"
+            DATA.warn(f"DcmItem: Non-standard VR '{c0}{c1}' ({vr[0]:02x}\\{vr[1]:02x}) encountered while parsing "
+                      f"element {_tag_text(tag)}, assuming {'4' if extended else '2'} byte length field")
+            vr = b"UN" if extended else b"??"
+        bytes_read += 2
+    else:
+        if is_delim:
+            vr = b"na"
+        else:
+            entry = _dict_entry(tag)
+            vr = entry[0] if entry else b"UN"
+    header = 8 if (not explicit or is_delim or vr not in _EXTENDED_VRS) else 12
+    if st.avail() < header - bytes_read:
+        st.putback()
+        return EC_STREAM_NOTIFY, tag, vr, 0, 0
+    if not explicit or is_delim:
+        raw = st.read(4)
+        length = int.from_bytes(raw, "little" if little else "big")
+        bytes_read += 4
+    elif vr in _EXTENDED_VRS:
+        raw = st.read(6)[2:]
+        length = int.from_bytes(raw, "little" if little else "big")
+        bytes_read += 6
+    else:
+        raw = st.read(2)
+        length = int.from_bytes(raw, "little" if little else "big")
+        bytes_read += 2
+    if explicit and not is_delim:
+        width = _VALUE_WIDTH.get(vr, 1)
+        if width > 1 and length % width:
+            DATA.warn(f"DcmItem: Length of element {_tag_text(tag)} is not a multiple of {width} "
+                      f"(VR={vr.decode('latin-1')})")
+    if (length & 1) and length != UNDEFINED:
+        DATA.warn(f"DcmItem: Length of element {_tag_text(tag)} is odd")
+    if item_len is not None and item_len != UNDEFINED and length != UNDEFINED:
+        remaining = item_len - (st.pos - item_start)
+        if remaining < 0:
+            DATA.warn(f"DcmItem: Explicit item length ({item_len} bytes) too large for the elements contained "
+                      "in the item")
+        elif length > remaining:
+            DATA.warn(f"DcmItem: Element {_tag_name(tag)} {_tag_text(tag)} larger ({length}) than remaining "
+                      f"bytes ({remaining}) of surrounding item")
+            return "Length of element larger than explicit length of surrounding item", tag, vr, length, bytes_read
+    return None, tag, vr, length, bytes_read
+
+
+def _read_value(st: _Stream, elem: _Element, max_read: int) -> str | None:
+    """DcmElement::read for a value of defined length."""
+    length = elem.length
+    if st.eos():
+        if length > 0:
+            DATA.error(f"DcmElement: {_tag_name(elem.tag)} {_tag_text(elem.tag)} larger ({length}) than "
+                       "remaining bytes in file")
+            return EC_STREAM_NOTIFY
+        return EC_END_OF_STREAM
+    if length > max_read:
+        if st.skip(length) < length:
+            DATA.error(f"DcmElement: {_tag_name(elem.tag)} {_tag_text(elem.tag)} larger ({length}) than "
+                       "remaining bytes in file")
+            return EC_STREAM_NOTIFY
+        return None
+    if length == 0:
+        elem.value = b""
+        return None
+    data = st.read(length)
+    if len(data) < length:
+        DATA.error(f"DcmElement: {_tag_name(elem.tag)} {_tag_text(elem.tag)} larger ({length}) than remaining "
+                   f"bytes ({len(data)}) in file, premature end of stream")
+        return EC_INVALID_STREAM
+    elem.value = data
+    return None
+
+
+def _read_sub_element(st: _Stream, xfer, elem: _Element, max_read: int, container: dict) -> str | None:
+    """DcmItem::readSubElement: read the value (or the items of a sequence) and insert it."""
+    tag = elem.tag
+    if tag == ITEM_DELIM:
+        return EC_ITEM_END
+    if tag == SEQ_DELIM:
+        DATA.error(f"DcmItem: Parse error in sequence item, found {_tag_text(tag)} instead of item delimiter "
+                   f"{_tag_text(ITEM_DELIM)}")
+        DATA.debug(f"DcmItem::readSubElement() cannot create Sub Element {_tag_text(tag)}")
+        return EC_ITEM_DELIM_MISSING
+    if tag == ITEM_TAG:
+        st.putback()
+        DATA.warn(f"DcmItem: Parse error while parsing element {_tag_text(tag)}")
+        return "Invalid tag"
+    if elem.vr == b"UN" and elem.length == UNDEFINED:
+        DATA.warn(f"Found element {_tag_text(tag)} with VR UN and undefined length, reading a sequence with "
+                  "transfer syntax LittleEndianImplicit (CP-246)")
+        elem.vr = b"SQ"
+        status = _read_sequence(st, LEI_X, elem, max_read)
+    elif elem.vr == b"SQ" or (elem.length == UNDEFINED and elem.tag != 0x7FE00010):
+        status = _read_sequence(st, xfer, elem, max_read)
+    elif elem.length == UNDEFINED:
+        status = _read_pixel_sequence(st, xfer, elem, max_read)
+    else:
+        status = _read_value(st, elem, max_read)
+    if elem.tag in container:
+        DATA.warn(f"DcmItem: Element {_tag_text(elem.tag)} found twice in one data set or item, ignoring second "
+                  "entry")
+    else:
+        if container and tag < max(container):
+            DATA.warn(f"DcmItem: Dataset not in ascending tag order, at element {_tag_text(tag)}")
+        container[elem.tag] = elem
+    return status
+
+
+def _read_item_body(st: _Stream, xfer, length: int, max_read: int, is_dataset: bool) -> tuple[str | None, dict]:
+    """DcmItem::readUntilTag for an item (defined or undefined length) or the data set (length UNDEFINED)."""
+    elements: dict[int, _Element] = {}
+    if st.eos():
+        return None, elements
+    start = st.pos
+    transferred = 0
+    status: str | None = None
+    complete = True
+    while transferred < length:
+        status, tag, vr, vlen, _n = _read_tag_and_length(st, xfer, None if is_dataset else length, start)
+        if status is not None:
+            break
+        complete = False
+        elem = _Element(tag, vr, vlen)
+        status = _read_sub_element(st, xfer, elem, max_read, elements)
+        if status is None:
+            complete = True
+        group = tag >> 16
+        if group in (1, 2, 3, 5, 7, 0xFFFF):
+            DATA.warn(f"DcmItem: Invalid Element {_tag_text(tag)} found in data set")
+        transferred = st.pos - start
+        if status is not None:
+            break
+    if status is None:
+        if st.eos():
+            status = EC_END_OF_STREAM
+        elif transferred < length or not complete:
+            status = EC_STREAM_NOTIFY
+    if status in (EC_ITEM_END, EC_END_OF_STREAM):
+        status = None
+    return status, elements
+
+
+def _read_sequence(st: _Stream, xfer, elem: _Element, max_read: int) -> str | None:
+    """DcmSequenceOfItems::read (simplified: items until the length or the sequence delimiter)."""
+    elem.items = []
+    if st.eos():
+        return EC_STREAM_NOTIFY if elem.length > 0 else None
+    start = st.pos
+    while elem.length == UNDEFINED or st.pos - start < elem.length:
+        status, tag, _vr, vlen, _n = _read_tag_and_length(st, xfer)
+        if status is not None:
+            return EC_STREAM_NOTIFY if status == EC_END_OF_STREAM else status
+        if tag == SEQ_DELIM:
+            return None
+        if tag != ITEM_TAG:
+            DATA.warn(f"DcmSequenceOfItems: Parse error in sequence {_tag_text(elem.tag)}, found "
+                      f"{_tag_text(tag)} instead of item tag {_tag_text(ITEM_TAG)}")
+            return EC_CORRUPTED_DATA
+        status, item = _read_item_body(st, xfer, vlen, max_read, False)
+        elem.items.append(item)
+        if status is not None:
+            return status
+        if st.eos() and elem.length == UNDEFINED:
+            return EC_STREAM_NOTIFY
+    return None
+
+
+def _read_pixel_sequence(st: _Stream, xfer, elem: _Element, max_read: int) -> str | None:
+    """Encapsulated pixel data: items of defined length up to the sequence delimiter."""
+    while True:
+        status, tag, _vr, vlen, _n = _read_tag_and_length(st, (False, xfer[1]))
+        if status is not None:
+            return EC_STREAM_NOTIFY if status == EC_END_OF_STREAM else status
+        if tag == SEQ_DELIM:
+            return None
+        if tag != ITEM_TAG or vlen == UNDEFINED:
+            return EC_CORRUPTED_DATA
+        frag = _Element(tag, b"OB", vlen)
+        status = _read_value(st, frag, max_read)
+        if status is not None:
+            return status
+
+
+def _string_value(elem: _Element | None, tag: int) -> str:
+    """findAndGetOFStringArray of a UI (or other string) element, with DCMTK's input corrections."""
+    if elem is None or elem.value is None:
+        return ""
+    raw = elem.value
+    if elem.vr == b"UI":
+        stripped = bytes(b for b in raw if b not in b" \t\n\r\x0b\x0c")
+        if len(stripped) < len(raw):
+            DATA.warn(f"DcmUniqueIdentifier: Element {_tag_name(tag)} {_tag_text(tag)} contains one or more "
+                      "space characters, which were removed")
+        raw = stripped.rstrip(b"\x00")
+    else:
+        raw = raw.rstrip(b" ").lstrip(b" ")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raw = raw[:nul]
+    return raw.decode("latin-1")
+
+
+class _Meta:
+    __slots__ = ("status", "elements", "preamble", "end", "xfer")
+
+    def __init__(self):
+        self.status: str | None = None
+        self.elements: dict[int, _Element] = {}
+        self.preamble = False
+        self.end = 0
+        self.xfer = None  # the meta header's own encoding (None: no meta header)
+
+
+def _read_meta(st: _Stream, max_read: int = 4096) -> _Meta:
+    """DcmMetaInfo::read with xfer EXS_Unknown (preamble check, group length, group-0002 heuristic)."""
+    meta = _Meta()
+    if st.eos():
+        meta.status = EC_END_OF_STREAM
+        return meta
+    # checkAndReadPreamble
+    st.mark()
+    head = st.read(132)
+    if len(head) == 132 and head[128:132] == b"DICM":
+        meta.preamble = True
+    else:
+        st.putback()
+    xfer = _check_transfer_syntax(st)
+    if meta.preamble:
+        DATA.debug(f'DcmMetaInfo::checkAndReadPreamble() TransferSyntax="{_XFER_NAMES[xfer]}"')
+    start = st.pos
+    if st.avail() < 12:
+        meta.status = EC_STREAM_NOTIFY
+        return meta
+    # readGroupLength
+    elements = meta.elements
+    status: str | None = EC_TAG_NOT_FOUND
+    length = UNDEFINED
+    st.mark()
+    two = st.read(2)
+    st.putback()
+    if two in (b"\x02\x00", b"\x00\x02"):
+        status, tag, vr, vlen, nread = _read_tag_and_length(st, xfer)
+        if status is None:
+            elem = _Element(tag, vr, vlen)
+            status = _read_sub_element(st, xfer, elem, max_read, elements)
+            if status is None and tag == 0x00020000 and vlen > 0 and elem.value is not None:
+                group_len = int.from_bytes(elem.value[:4].ljust(4, b"\0"), "little" if xfer[1] else "big")
+                length = group_len + nread + vlen
+            else:
+                DATA.warn("DcmMetaInfo: No Group Length available in Meta Information Header")
+                if status == EC_STREAM_NOTIFY:
+                    status = EC_INVALID_STREAM
+                elif status != EC_INVALID_STREAM:
+                    status = EC_CORRUPTED_DATA
+    if status is None or (status == EC_CORRUPTED_DATA and length == UNDEFINED):
+        status = None
+        complete = True
+        while st.pos < st.size and (
+                (length != UNDEFINED and st.pos - start < length)
+                or (length == UNDEFINED and _next_is_meta(st)) or not complete):
+            status, tag, vr, vlen, _n = _read_tag_and_length(st, xfer)
+            if status is not None:
+                break
+            complete = False
+            elem = _Element(tag, vr, vlen)
+            status = _read_sub_element(st, xfer, elem, max_read, elements)
+            if status is None:
+                complete = True
+            if tag >> 16 != 0x0002:
+                DATA.warn(f"DcmMetaInfo: Invalid Element {_tag_text(tag)} found in Meta Information Header")
+            if status is not None:
+                break
+    if status in (EC_TAG_NOT_FOUND, EC_END_OF_STREAM):
+        status = None
+        meta.xfer = None  # DCMTK keeps the elements read so far, but the header counts as absent
+        if meta.preamble:
+            DATA.warn("DcmMetaInfo: Found Preamble but no Meta Information Header")
+    elif status == EC_ITEM_END:
+        status = None
+        meta.xfer = xfer
+    else:
+        meta.xfer = xfer
+    if status is None and length != UNDEFINED and st.pos - start != length:
+        DATA.warn("DcmMetaInfo: Group Length of Meta Information Header has incorrect value")
+    meta.status = status
+    meta.end = st.pos
+    return meta
+
+
+def _next_is_meta(st: _Stream) -> bool:
+    st.mark()
+    two = st.read(2)
+    st.putback()
+    return two in (b"\x02\x00", b"\x00\x02")
+
+
+def _open(path: str) -> tuple[int | None, int, str | None]:
+    """fopen + size as DcmFileProducer does it: (fd, size, error text)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        return None, 0, os.strerror(exc.errno) if exc.errno else str(exc)
+    except ValueError:  # embedded NUL: the C string ends there
+        return _open(path.split("\0", 1)[0]) if path.split("\0", 1)[0] else (None, 0, os.strerror(2))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode):
+            return fd, st.st_size, None
+        size = os.lseek(fd, 0, os.SEEK_END)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd, size, None
+    except OSError as exc:
+        os.close(fd)
+        return None, 0, os.strerror(exc.errno)
+
+
+def _load_meta(path: str) -> tuple[str | None, _Meta | None]:
+    """DcmMetaInfo::loadFile: (status, meta)."""
+    fd, size, err = _open(path)
+    if fd is None:
+        return err, None
+    try:
+        first = os.read(fd, min(size, _Stream.CHUNK)) if size else b""
+        st = _Stream(fd, size, first)
+        meta = _read_meta(st)
+    except OSError as exc:
+        return os.strerror(exc.errno), None
+    finally:
+        os.close(fd)
+    status = meta.status
+    if status is None and not meta.preamble:
+        status = EC_META_MISSING
+    return status, meta
+
+
+def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
+    """DcmFileFormat::loadFile / DcmDataset::loadFile: (status, meta or None, data set elements, xfer used)."""
+    if path == "-":
+        data = sys.stdin.buffer.read() if sys.stdin is not None else b""
+        fd, size, err = None, len(data), None
+    else:
+        fd, size, err = _open(path)
+        data = b""
+        if fd is None:
+            return err, None, {}, None
+    try:
+        st = _Stream(fd, size, data)
+        meta = None
+        xfer_known = None
+        if read_mode != READ_DATASET:
+            if st.eos():
+                return EC_END_OF_STREAM, None, {}, None
+            meta = _read_meta(st, max_read)
+            if meta.status is not None:
+                return meta.status, meta, {}, None
+            ts_elem = meta.elements.get(0x00020010)
+            if not meta.elements:
+                DATA.debug("DcmFileFormat::lookForXfer() no MetaInfo found")
+            elif ts_elem is None:
+                DATA.debug("DcmFileFormat::lookForXfer() no TransferSyntax in MetaInfo")
+            else:
+                ts_uid = _raw_uid(ts_elem)
+                xfer_known = ts_uid if uids.transfer_syntax(ts_uid) else None
+            if read_mode == READ_FILE_ONLY and xfer_known is None:
+                return EC_META_MISSING, meta, {}, None
+        if st.eos():
+            return (EC_END_OF_STREAM if read_mode != READ_DATASET else None), meta, {}, ""
+        if xfer_known is None:
+            DATA.debug("DcmDataset::read() trying to detect transfer syntax of data set (because it is unknown)")
+            xfer = _check_transfer_syntax(st)
+            ts_uid = _XFER_UIDS.get(xfer, "")
+            DATA.debug(f'DcmDataset::read() TransferSyntax="{_XFER_NAMES[xfer]}"')
+        else:
+            ts = uids.transfer_syntax(xfer_known)
+            ts_uid = ts.uid
+            DATA.debug(f'DcmDataset::read() TransferSyntax="{ts.name}"')
+            if ts.deflated:
+                return _read_deflated(st, meta, ts_uid, max_read)
+            xfer = _UID_XFERS.get(ts_uid, LEE_X)
+        status, elements = _read_item_body(st, xfer, UNDEFINED, max_read, True)
+        return status, meta, elements, ts_uid
+    except OSError as exc:
+        return os.strerror(exc.errno), None, {}, None
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _read_deflated(st: _Stream, meta, ts_uid: str, max_read: int):
+    import zlib
+    rest = st.read(st.avail())
+    try:
+        data = zlib.decompressobj(-zlib.MAX_WBITS).decompress(rest)
+    except zlib.error:
+        return EC_STREAM_NOTIFY, meta, {}, ts_uid
+    inner = _Stream(None, len(data), data)
+    status, elements = _read_item_body(inner, LEE_X, UNDEFINED, max_read, True)
+    return status, meta, elements, ts_uid
+
+
+def _raw_uid(elem: _Element) -> str:
+    if elem.value is None:
+        return ""
+    raw = bytes(b for b in elem.value if b not in b" \t\n\r\x0b\x0c").rstrip(b"\x00")
+    return raw.split(b"\x00", 1)[0].decode("latin-1")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# UIDs from a file (DcmDataUtil::getSOPInstanceFromFile)
+
+
+def get_sop_instance_from_file(path: str, read_mode: str):
+    """-> (status or None, sop class, sop instance, transfer syntax, data set offset or -1)."""
+    DATA.debug("getting SOP Class UID, SOP Instance UID and Transfer Syntax UID from DICOM file")
+    cls = inst = ts = ""
+    status: str | None = EC_ILLEGAL_PARAMETER
+    offset = -1
+    if read_mode != READ_DATASET:
+        status, meta = _load_meta(path)
+        if status is None:
+            DATA.debug("trying to get SOP Class UID, SOP Instance UID and Transfer Syntax UID from meta-header")
+            el = meta.elements
+            cls = _string_value(el.get(0x00020002), 0x00020002)
+            inst = _string_value(el.get(0x00020003), 0x00020003)
+            ts = _string_value(el.get(0x00020010), 0x00020010)
+            offset = meta.end
+    if read_mode not in (READ_FILE_ONLY,):
+        if not cls or not inst:
+            DATA.debug("no SOP Class UID and/or SOP Instance UID found in meta-header, checking dataset instead")
+        if status is not None or not cls or not inst or not ts:
+            status, meta, elements, found_ts = _load_fileformat(path, read_mode)
+            offset = meta.end if meta is not None else 0
+            if status is None:
+                if not cls:
+                    cls = _string_value(elements.get(0x00080016), 0x00080016)
+                if not inst:
+                    inst = _string_value(elements.get(0x00080018), 0x00080018)
+                if not ts:
+                    DATA.debug("no Transfer Syntax UID found in meta-header, trying to determine from dataset instead")
+                    ts = found_ts or ""
+    return status, cls, inst, ts, offset
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# UID value checks (DcmUniqueIdentifier::checkStringValue with VM "1")
+
+_UI_COMPONENT = re.compile(r"(?:(?:[0-9]|[1-9][0-9]+)\.)*(?:[0-9]|[1-9][0-9]+)\Z")
+
+
+def check_uid_value(value: str) -> str | None:
+    """The condition text of DCMTK's UI check with VM 1, or None if the value is fine."""
+    if not value:
+        return None
+    components = value.split("\\")
+    for comp in components:
+        if len(comp) > 64:
+            return EC_LENGTH_VIOLATED
+        if any(ord(ch) > 127 for ch in comp):
+            return EC_INVALID_CHARACTER
+        if comp and not _UI_COMPONENT.match(comp):
+            return EC_VR_VIOLATED
+    if len(components) != 1:
+        return EC_VM_VIOLATED
+    return None
+
+
+def check_sop_instance(cls: str, inst: str, ts: str, check_values: bool) -> str | None:
+    """DcmStorageSCU::checkSOPInstance: None if fine, else the condition text (debug lines are logged)."""
+    status: str | None = None
+    if not cls:
+        NET.debug("empty or missing SOP Class UID")
+        status = NET_INVALID_SOP_CLASS
+    if status is None and check_values:
+        reason = check_uid_value(cls)
+        if reason is None:
+            if not uids.is_storage_class(cls):
+                if cls.startswith("1.2.840.10008.5.1.4.1.1"):
+                    NET.debug(f"unknown storage SOP class (with standard UID prefix): {cls}")
+                elif cls.startswith("1.2.840.10008"):
+                    name = uids.uid_name(cls)
+                    if name is not None:
+                        NET.debug(f"unexpected standard UID (no storage SOP class): {cls} ({name})")
+                        status = NET_INVALID_SOP_CLASS
+                    else:
+                        NET.debug(f"unknown standard UID (probably no storage SOP class): {cls}")
+                        status = NET_UNKNOWN_STORAGE_CLASS
+                else:
+                    NET.debug(f"unknown UID (possibly private storage SOP class): {cls}")
+        else:
+            NET.debug(f"invalid SOP Class UID {cls}: {reason}")
+            status = NET_INVALID_SOP_CLASS
+    if status is None:
+        if not inst:
+            NET.debug("empty or missing SOP Instance UID")
+            status = NET_INVALID_SOP_INSTANCE
+        elif check_values:
+            reason = check_uid_value(inst)
+            if reason is not None:
+                NET.debug(f"invalid SOP Instance UID {inst}: {reason}")
+                status = NET_INVALID_SOP_INSTANCE
+    if status is None:
+        if not ts:
+            NET.debug("empty or missing Transfer Syntax UID")
+            status = NET_INVALID_TS
+        elif check_values:
+            reason = check_uid_value(ts)
+            if reason is None:
+                known = uids.transfer_syntax(ts)
+                if known is not None and known.retired:
+                    NET.debug(f"retired transfer syntax: {ts}")
+                elif known is None:
+                    # DCMTK quirk: the message is chosen from the SOP Class UID prefix
+                    if cls.startswith("1.2.840.10008.1.2"):
+                        NET.debug(f"unknown standard transfer syntax (with standard UID prefix): {ts}")
+                    elif cls.startswith("1.2.840.10008"):
+                        NET.debug(f"unknown standard UID (probably no transfer syntax): {ts}")
+                    else:
+                        NET.debug(f"unknown UID (possibly private transfer syntax): {ts}")
+                    status = NET_UNKNOWN_TS
+            else:
+                NET.debug(f"invalid Transfer Syntax UID {ts}: {reason}")
+                status = NET_INVALID_TS
+    return status
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DICOMDIR (DcmStorageSCU::addDicomFilesFromDICOMDIR)
+
+
+def _iter_file_ids(elements: dict[int, _Element]):
+    """Depth-first, in tag order, every Referenced File ID below the top level with its containing item."""
+    for tag in sorted(elements):
+        elem = elements[tag]
+        if elem.items is None:
+            continue
+        for item in elem.items:
+            for itag in sorted(item):
+                ielem = item[itag]
+                if itag == 0x00041500:
+                    yield ielem, item
+                elif ielem.items is not None:
+                    yield from _iter_file_ids({itag: ielem})
+
+
+def _multi_value(elem: _Element | None) -> str:
+    """getOFStringArray of a CS/UI element: the whole value, padding removed."""
+    if elem is None or elem.value is None:
+        return ""
+    if elem.vr == b"UI":
+        return _string_value(elem, elem.tag)
+    raw = elem.value.split(b"\x00", 1)[0]
+    return raw.strip(b" ").decode("latin-1")
+
+
+def _dicomdir_escapes(file_id_path: str) -> bool:
+    """Improvement: is a Referenced File ID absolute, or does it climb out of the DICOMDIR's directory?"""
+    if file_id_path.startswith("/"):
+        return True
+    depth = 0
+    for part in file_id_path.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+def _add_from_dicomdir(path: str, read_mode: str, check_values: bool, halt: bool,
+                       transfer_list: list[Instance]) -> str | None:
+    NET.debug(f"adding DICOM files referenced from '{path}'")
+    status, meta, elements, _ts = _load_fileformat(path, READ_FILE_ONLY, 4096)
+    if status is not None:
+        return status
+    slash = path.rfind("/")
+    dirname = path[:slash] if slash >= 0 else ""
+    for elem, item in _iter_file_ids(elements):
+        file_id = _multi_value(elem)
+        if file_id:
+            NET.debug(f"adding DICOM file with Referenced File ID '{file_id}'")
+            NET.debug("getting SOP Class UID, SOP Instance UID and Transfer Syntax UID from DICOMDIR record")
+            cls = _multi_value(item.get(0x00041510))
+            inst = _multi_value(item.get(0x00041511))
+            ts = _multi_value(item.get(0x00041512))
+            status = check_sop_instance(cls, inst, ts, check_values)
+            if status is None:
+                host_name = file_id.replace("\\", "/")
+                if _dicomdir_escapes(host_name):
+                    status = EC_INVALID_FILENAME
+                else:
+                    full = _combine(dirname, host_name)
+                    transfer_list.append(Instance(full, read_mode, cls, inst, ts))
+                    NET.debug(f"successfully added SOP instance {inst} to the transfer list")
+            if status is not None:
+                NET.error(f"cannot add DICOM file from DICOMDIR to the transfer list: {file_id}: {status}")
+        else:
+            NET.error("cannot add DICOM file from DICOMDIR with empty filename")
+            status = EC_INVALID_FILENAME
+        if halt and status is not None:
+            break
+    return status
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The input phase
+
+
+def add_dicom_file(path: str, options, transfer_list: list[Instance]) -> str | None:
+    """DcmStorageSCU::addDicomFile: queue one file (or a DICOMDIR's records); None or the condition text."""
+    if not path:
+        NET.error("cannot add DICOM file with empty filename")
+        return EC_ILLEGAL_PARAMETER
+    NET.debug(f"adding DICOM file '{path}'")
+    before = len(transfer_list)
+    is_dicomdir = False
+    check_values = not options.no_uid_checks
+    status, cls, inst, ts, offset = get_sop_instance_from_file(path, options.read_mode)
+    if status is None:
+        if options.read_from_dicomdir and cls == uids.MEDIA_STORAGE_DIRECTORY:
+            NET.debug("processing a DICOMDIR file (Media Storage Directory Storage SOP Class)")
+            is_dicomdir = True
+            status = _add_from_dicomdir(path, options.read_mode, check_values, not options.no_halt, transfer_list)
+        else:
+            status = check_sop_instance(cls, inst, ts, check_values)
+            if status is None:
+                transfer_list.append(Instance(path, options.read_mode, cls, inst, ts, dataset_offset=offset))
+    if status is None:
+        if is_dicomdir:
+            count = len(transfer_list) - before
+            if count > 0:
+                NET.debug(f"successfully added {count} SOP instances from DICOMDIR to the transfer list")
+        else:
+            NET.debug(f"successfully added SOP instance {inst} to the transfer list")
+    elif is_dicomdir:
+        NET.error(f"cannot add DICOM files from DICOMDIR to the transfer list: {path}: {status}")
+    else:
+        NET.error(f"cannot add DICOM file to the transfer list: {path}: {status}")
+    return status
+
+
+def collect(options) -> list[Instance]:
+    """The input phase of dcmsend: log as DCMTK does, return the transfer list or raise Exit(21/22/23)."""
+    if options.scan_directories:
+        APP.info("determining input files ...")
+    files = expand_inputs(options)
+    if not files:
+        APP.fatal("no input files to be processed")
+        raise Exit(exitcodes.NO_INPUT_FILES)
+    APP.info("checking input files ...")
+    transfer_list: list[Instance] = []
+    invalid = 0
+    for path in files:
+        status = add_dicom_file(path, options, transfer_list)
+        if status is not None:
+            shown = path if path else "<empty string>"
+            if not options.no_halt:
+                APP.fatal(f"bad DICOM file: {shown}: {status}")
+                raise Exit(exitcodes.INVALID_INPUT_FILE)
+            APP.warn(f"bad DICOM file: {shown}: {status}, ignoring file")
+            invalid += 1
+    if not transfer_list:
+        APP.fatal("no valid input files to be processed")
+        raise Exit(exitcodes.NO_VALID_INPUT_FILES)
+    APP.debug(f"in total, there are {len(transfer_list)} SOP instances to be sent, {invalid} invalid files are "
+              "ignored")
+    if options.multi_associations:
+        APP.debug("multiple associations allowed (option --multi-associations used)")
+    else:
+        APP.debug("only a single associations allowed (option --single-association used)")
+    return transfer_list
+
+
+__all__ = ["Instance", "READ_FILE", "READ_FILE_ONLY", "READ_DATASET", "collect", "add_dicom_file", "expand_inputs",
+           "check_sop_instance", "check_uid_value", "fnmatch_pathname", "get_sop_instance_from_file",
+]
