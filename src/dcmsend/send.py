@@ -123,11 +123,7 @@ def transfer(options, entries: list) -> int:
 
 
 def _run(scu: _Scu, state, options) -> int:
-    multi = options.multi_associations
-    if multi:
-        APP.debug("multiple associations allowed (option --multi-associations used)")
-    else:
-        APP.debug("only a single associations allowed (option --single-association used)")
+    multi = options.multi_associations  # (the "... associations allowed" debug line ends the input phase)
     while True:
         status = plan.add_presentation_contexts(state, options)
         if status is not None:
