@@ -31,10 +31,13 @@ def start_peer(outdir: str, port: int):
 
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
 
+    received = []
+
     def on_store(event):
         ds = event.dataset
         ds.file_meta = event.file_meta
-        path = os.path.join(outdir, f"{ds.SOPInstanceUID}.dcm")
+        received.append(ds.SOPInstanceUID)
+        path = os.path.join(outdir, f"{len(received):03d}-{ds.SOPInstanceUID}.dcm")
         ds.save_as(path, enforce_file_format=True)
         return 0x0000
 
