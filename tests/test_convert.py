@@ -185,13 +185,36 @@ def test_missing_meta_header_in_file_only_mode(tmp_path):
         assert loaded.sop_instance_uid == "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
 
 
-def test_no_decoder_in_dcmtk_means_no_conversion():
-    with convert.load(instance(data_file("JPEG2000.dcm"))) as loaded:
+def test_no_decoder_means_no_conversion(tmp_path):
+    import pydicom
+
+    ds = pydicom.dcmread(data_file("JPEG2000.dcm"))
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2: no decoder
+    path = tmp_path / "mpeg2.dcm"
+    ds.save_as(str(path), enforce_file_format=True)
+    with convert.load(instance(str(path))) as loaded:
         with pytest.raises(ConditionError) as info:
             loaded.encode(uids.LEE)
         assert info.value.condition.text == "Pixel representation cannot be changed"
     expected = "No conversion to transfer syntax Little Endian Explicit possible!"
     assert convert.no_conversion_message(uids.LEE) == expected
+
+
+def test_jpeg_2000_decodes_beyond_dcmtk():
+    import numpy as np
+    import pydicom
+
+    ref = pydicom.dcmread(data_file("JPEG2000.dcm"))
+    with convert.load(instance(data_file("JPEG2000.dcm"))) as loaded:
+        data = encode_bytes(loaded, uids.LEE)
+    ds = pydicom.dataset.Dataset()
+    import io
+
+    from pydicom.filereader import read_dataset
+    ds = read_dataset(io.BytesIO(data), False, True)
+    assert ds.SOPInstanceUID == ref.SOPInstanceUID
+    expected = ref.pixel_array
+    assert np.array_equal(np.frombuffer(ds.PixelData, expected.dtype).reshape(expected.shape), expected)
 
 
 def _big_file(path, pixel_bytes: int) -> None:

@@ -544,23 +544,12 @@ def version_text() -> str:
 
 
 def decoder_transfer_syntaxes() -> list[str]:
-    """Names (DCMTK's) of the encapsulated transfer syntaxes our installed pixel-data decoders really handle."""
+    """Names (DCMTK's) of the compressed transfer syntaxes our decoders really handle (convert.decodable_syntaxes,
+    the same list planning uses)."""
     from dcmsend import uids
+    from dcmsend.convert import decodable_syntaxes
 
-    names = [uids.ts_name(uids.DEFLATED)]  # zlib is always there
-    try:
-        from pydicom.pixels.decoders.base import get_decoder
-    except Exception:  # pragma: no cover - pydicom missing or too old
-        return names
-    for ts in uids.TRANSFER_SYNTAXES.values():
-        if not ts.encapsulated:
-            continue
-        try:
-            if get_decoder(ts.uid).is_available:
-                names.append(ts.name)
-        except Exception:
-            continue
-    return names
+    return [uids.ts_name(uid) for uid in decodable_syntaxes()]
 
 
 def list_decoders_text() -> str:

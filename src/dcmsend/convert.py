@@ -18,6 +18,7 @@ Only decompression of encapsulated pixel data uses pydicom (and its pixel data p
 from __future__ import annotations
 
 import bisect
+import functools
 import mmap
 import os
 import struct
@@ -162,7 +163,7 @@ def _private_vr(tag: int, creator: str) -> str | None:
 
 
 class Elem:
-    __slots__ = ("tag", "vr", "length", "pos", "hdr_pos", "items", "frags", "little", "used", "tail")
+    __slots__ = ("tag", "vr", "length", "pos", "hdr_pos", "items", "frags", "little", "used", "tail", "spool")
 
     def __init__(self, tag, vr, length, pos, hdr_pos, little=True):
         self.tag = tag
@@ -175,6 +176,7 @@ class Elem:
         self.items: list[Item] | None = None  # sequence items
         self.frags: list[tuple[int, int, int]] | None = None  # pixel items: (header pos, value pos, length)
         self.little = little  # byte order of the value in the source
+        self.spool: int | None = None  # the value is at ``pos`` in this other file (written by the decompression)
 
 
 class Item:
@@ -549,7 +551,7 @@ class _Pieces:
     __slots__ = ("parts", "buf")
 
     def __init__(self, buf):
-        self.parts: list = []  # bytes | (pos, n, width)
+        self.parts: list = []  # bytes | (pos, n, width) | (pos, n, width, fd of another file)
         self.buf = buf
 
     def lit(self, data: bytes, src_pos: int | None = None) -> None:
@@ -566,7 +568,7 @@ class _Pieces:
             return
         if self.parts:
             last = self.parts[-1]
-            if isinstance(last, tuple) and last[2] == width and last[0] + last[1] == pos:
+            if isinstance(last, tuple) and len(last) == 3 and last[2] == width and last[0] + last[1] == pos:
                 self.parts[-1] = (last[0], last[1] + n, width)
                 return
         self.parts.append((pos, n, width))
@@ -626,6 +628,10 @@ def _emit(out: _Pieces, elems: list[Elem], enc: Encoding, memo: dict) -> None:
                 out.lit(_tag_bytes(ITEM, little) + struct.pack("<L" if little else ">L", flen), hpos)
                 out.rng(vpos, flen)
             out.lit(_tag_bytes(SEQ_DELIM, little) + b"\0\0\0\0", None)
+        elif e.spool is not None:  # a value written by the decompression (little endian, in the spool file)
+            out.lit(_elem_header(tag, e.vr, e.length, enc), None)
+            if e.length:
+                out.parts.append((e.pos, e.length, 1 if little else _SWAP_WIDTH.get(e.vr, 1), e.spool))
         else:
             out.lit(_elem_header(tag, e.vr, e.length, enc), e.hdr_pos)
             width = _SWAP_WIDTH.get(e.vr, 1) if e.little != little else 1
@@ -663,7 +669,8 @@ class PiecesReader:
                 k = min(plen - self._offset, want - done)
                 view[done:done + k] = part[self._offset:self._offset + k]
             else:
-                pos, plen, width = part
+                pos, plen, width = part[:3]
+                fd = part[3] if len(part) > 3 else self._fd
                 k = min(plen - self._offset, want - done)
                 if width > 1:
                     # keep whole values together for swapping
@@ -674,7 +681,7 @@ class PiecesReader:
                         k = min(width, plen - start)
                         if done + k > want:
                             break
-                self._copy(view, done, pos + self._offset, k, width)
+                self._copy(view, done, pos + self._offset, k, width, fd)
             done += k
             self._offset += k
             if self._offset >= plen:
@@ -683,11 +690,11 @@ class PiecesReader:
         self.position += done
         return done
 
-    def _copy(self, view, at: int, src: int, k: int, width: int) -> None:
-        if self._fd is not None:
+    def _copy(self, view, at: int, src: int, k: int, width: int, fd: int | None) -> None:
+        if fd is not None:
             got = 0
             while got < k:
-                chunk = os.preadv(self._fd, [view[at + got:at + k]], src + got)
+                chunk = os.preadv(fd, [view[at + got:at + k]], src + got)
                 if chunk <= 0:
                     raise ConditionError(EC_StreamNotifyClient)
                 got += chunk
@@ -707,6 +714,481 @@ class PiecesReader:
 
     def close(self) -> None:
         pass
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Decompression of encapsulated pixel data, frame by frame, into a spool file.
+#
+# The JPEG (processes 1, 2+4, 6+8, 10+12, 14, SV1), JPEG-LS and RLE paths follow DCMTK 3.6.7's decoders (dcmsend
+# registers them with their defaults): which attributes change and how, colour conversion only for the YBR_FULL,
+# YBR_FULL_422 and YBR_PARTIAL_422 photometric interpretations (libjpeg's integer YCbCr -> RGB), the planar
+# configuration, the number of frames.  JPEG is decoded with libjpeg-turbo (imagecodecs) where it is installed: it
+# has the same "islow" IDCT and fancy upsampling as DCMTK's IJG 6b, so the pixel values are DCMTK's bit for bit;
+# without it pylibjpeg-libjpeg decodes (lossy pixel values may then differ by one).  JPEG 2000 and HTJ2K (which
+# DCMTK 3.6.7 cannot decode) go through pydicom's decoders (pylibjpeg-openjpeg), as pydicom's decompress() does.
+
+JPEG_DCT = frozenset(uids._J + n for n in ("50", "51", "53", "55"))
+JPEG_LOSSLESS = frozenset(uids._J + n for n in ("57", "70"))
+JPEG_LS = frozenset(uids._J + n for n in ("80", "81"))
+RLE = "1.2.840.10008.1.2.5"
+JPEG_2000 = frozenset(uids._J + n for n in ("90", "91"))
+HTJ2K = frozenset(uids._J + n for n in ("201", "202", "203"))  # unknown to DCMTK 3.6.7
+
+_HARDCOPY_COLOR = "1.2.840.10008.5.1.1.30"
+_US_CLASSES = frozenset(["1.2.840.10008.5.1.4.1.1.3.1", "1.2.840.10008.5.1.4.1.1.6.1"])
+_YBR_JPEG = frozenset(["YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_422"])  # DCMTK's isYBR
+
+ROWS, COLUMNS, SAMPLES, PHOTOMETRIC, PLANAR = 0x00280010, 0x00280011, 0x00280002, 0x00280004, 0x00280006
+FRAMES, BITS_ALLOCATED, BITS_STORED, HIGH_BIT = 0x00280008, 0x00280100, 0x00280101, 0x00280102
+LOSSY_COMPRESSION = 0x00282110
+
+
+def _pydicom_decodable(ts_uid: str) -> bool:
+    try:
+        from pydicom.pixels.decoders.base import get_decoder
+        return bool(get_decoder(ts_uid).is_available)
+    except Exception:
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def _ijg_available() -> str | None:
+    """The JPEG decoder used for the DCT and lossless JPEG processes: 'turbo' (imagecodecs), 'libjpeg' or None."""
+    from importlib.util import find_spec
+
+    if find_spec("imagecodecs") is not None:
+        return "turbo"
+    if find_spec("libjpeg") is not None:  # pylibjpeg-libjpeg
+        return "libjpeg"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def can_decode(ts_uid: str) -> bool:
+    """Whether our decoders turn pixel data encapsulated in ``ts_uid`` into native pixel data."""
+    if ts_uid in JPEG_DCT or ts_uid in JPEG_LOSSLESS:
+        return _ijg_available() is not None
+    if ts_uid in JPEG_LS or ts_uid == RLE or ts_uid in JPEG_2000 or ts_uid in HTJ2K:
+        return _pydicom_decodable(ts_uid)
+    return False
+
+
+def decodable_syntaxes() -> list[str]:
+    """UIDs of the compressed transfer syntaxes (in DCMTK's table order) that an instance can be converted from to
+    a native one: Deflated (zlib) and those with a pixel data decoder.  Shared by planning (plan.can_decompress)
+    and ``--list-decoders``.  (HTJ2K decodes too, but DCMTK 3.6.7 does not know these syntaxes.)"""
+    out = []
+    for ts in uids.TRANSFER_SYNTAXES.values():
+        if ts.deflated and ts.uid != "1.2.840.10008.1.2.4.95":
+            out.append(ts.uid)
+        elif ts.encapsulated and can_decode(ts.uid):
+            out.append(ts.uid)
+    return out
+
+
+class _Image:
+    """The Image Pixel attributes of the top-level data set, read as DCMTK's findAndGet* functions do."""
+
+    def __init__(self, elems: list[Elem], buf):
+        self.top = {e.tag: e for e in elems}
+        self.buf = buf
+        self.rows = self.us(ROWS)
+        self.columns = self.us(COLUMNS)
+        self.samples = self.us(SAMPLES)
+        self.bits_allocated = self.us(BITS_ALLOCATED)
+        self.bits_stored = self.us(BITS_STORED)
+        self.high_bit = self.us(HIGH_BIT)
+        self.pixel_representation = self.us(PIXEL_REPRESENTATION) or 0
+        self.planar = self.us(PLANAR)
+        self.photometric = self.text(PHOTOMETRIC) or ""
+        self.sop_class = self.text(SOP_CLASS_UID) or ""
+        self.frames_present = False
+        self.frames = None
+        raw = self.text(FRAMES)
+        if raw:
+            try:
+                self.frames = int(raw.split("\\")[0].strip())
+                self.frames_present = True
+            except ValueError:
+                pass
+
+    def us(self, tag: int) -> int | None:
+        e = self.top.get(tag)
+        if e is None or e.items is not None or e.frags is not None or e.length < 2 or e.length == UNDEFINED:
+            return None
+        return struct.unpack_from("<H" if e.little else ">H", self.buf, e.pos)[0]
+
+    def text(self, tag: int) -> str | None:
+        e = self.top.get(tag)
+        if e is None or e.items is not None or e.frags is not None or e.length == UNDEFINED:
+            return None
+        return _strip(bytes(self.buf[e.pos:e.pos + e.used]))
+
+    def require(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) is None:
+                raise ConditionError(EC_TagNotFound)
+
+
+EC_TagNotFound = Condition(_DCMDATA, 7, "Tag Not Found")
+
+
+def _frame_groups(buf, frags: list[tuple[int, int, int]], frames: int) -> list[list[tuple[int, int, int]]]:
+    """The fragments of each frame: all of them for one frame, one each if there are as many as frames, else by the
+    Basic Offset Table, else up to each fragment that ends a JPEG / JPEG-LS / J2K code stream (marker FFD9)."""
+    items = frags[1:]
+    if frames == 1:
+        return [items]
+    if len(items) == frames:
+        return [[it] for it in items]
+    bot_pos, bot_len = frags[0][1], frags[0][2]
+    groups: list[list[tuple[int, int, int]]] = []
+    if bot_len >= 4 * frames:
+        offsets = struct.unpack_from(f"<{frames}L", buf, bot_pos)
+        first = items[0][0]
+        starts = {off: i for i, off in enumerate(offsets)}
+        for it in items:
+            if it[0] - first in starts or not groups:
+                groups.append([])
+            groups[-1].append(it)
+    else:
+        current: list[tuple[int, int, int]] = []
+        for it in items:
+            current.append(it)
+            tail = bytes(buf[max(it[1], it[1] + it[2] - 4):it[1] + it[2]]).rstrip(b"\0")
+            if tail.endswith(b"\xff\xd9"):
+                groups.append(current)
+                current = []
+        if current:
+            groups.append(current)
+    if len(groups) < frames:
+        raise ConditionError(EC_CannotChangeRepresentation)
+    return groups[:frames]
+
+
+def _jpeg_markers(data: bytes) -> tuple[int, int, list[tuple[int, int, int, int]]]:
+    """(SOF marker, sample precision, SOS parameters (Ss, Se, Ah, Al) of each scan) of a JPEG stream.  The
+    precision is taken as DCMTK's scanJpegDataForBitDepth does (0: none found)."""
+    sof, precision, scans = 0, 0, []
+    pos, n = 0, len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            pos += 1
+            continue
+        marker = data[pos + 1]
+        if marker in (0xD8, 0xD9, 0x01, 0xFF) or 0xD0 <= marker <= 0xD7 or marker == 0x00:
+            pos += 1 if marker in (0xFF, 0x00) else 2
+            continue
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and not sof:
+            sof, precision = marker, data[pos + 4] if pos + 4 < n else 0
+        elif marker == 0xDA and pos + 4 + length <= n + 2:
+            ns = data[pos + 4]
+            p = pos + 5 + 2 * ns
+            if p + 3 <= n:
+                scans.append((data[p], data[p + 1], data[p + 2] >> 4, data[p + 2] & 15))
+            pos += 2 + length
+            # skip the entropy-coded data
+            while pos + 1 < n and not (data[pos] == 0xFF and data[pos + 1] not in (0x00,) and
+                                       not 0xD0 <= data[pos + 1] <= 0xD7):
+                pos += 1
+            continue
+        pos += 2 + length
+    return sof, precision, scans
+
+
+def _ycc_to_rgb(arr, precision: int):
+    """libjpeg's integer YCbCr -> RGB conversion (jdcolor.c), for the libjpeg fallback."""
+    import numpy as np
+
+    center, top = 1 << (precision - 1), (1 << precision) - 1
+    y, cb, cr = (arr[..., i].astype(np.int64) for i in range(3))
+    cb, cr = cb - center, cr - center
+    half = 1 << 15
+
+    def fix(x):
+        return int(x * 65536 + 0.5)
+
+    r = y + ((fix(1.40200) * cr + half) >> 16)
+    g = y + ((-fix(0.34414) * cb + half - fix(0.71414) * cr) >> 16)
+    b = y + ((fix(1.77200) * cb + half) >> 16)
+    return np.clip(np.stack([r, g, b], axis=-1), 0, top).astype(arr.dtype)
+
+
+def _decode_jpeg(data: bytes, convert: bool, samples: int, precision: int):
+    import numpy as np
+
+    if _ijg_available() == "turbo":
+        import imagecodecs
+        if samples == 3:
+            cs = ("YCBCR", "RGB") if convert else ("RGB", "RGB")
+            return imagecodecs.jpeg8_decode(data, colorspace=cs[0], outcolorspace=cs[1])
+        return imagecodecs.jpeg8_decode(data)
+    import libjpeg
+    arr = libjpeg.decode(np.frombuffer(data, np.uint8))
+    if convert and arr.ndim == 3 and arr.shape[2] == 3:
+        arr = _ycc_to_rgb(arr, precision)
+    return arr
+
+
+class _Updates:
+    """Attribute values the decoder sets (DCMTK's putAndInsert*), as little endian values in the spool file."""
+
+    def __init__(self):
+        self.values: dict[int, tuple[str, bytes]] = {}
+
+    def us(self, tag: int, value: int) -> None:
+        self.values[tag] = ("US", struct.pack("<H", value))
+
+    def text(self, tag: int, vr: str, value: str) -> None:
+        raw = value.encode("latin-1")
+        self.values[tag] = (vr, raw + b" " if len(raw) & 1 else raw)
+
+
+def _requires_planar(sop_class: str, color_model: str) -> bool:
+    """DCMTK's requiresPlanarConfiguration / determinePlanarConfiguration."""
+    if sop_class == _HARDCOPY_COLOR:
+        return True
+    return color_model == "YBR_FULL" and sop_class in _US_CLASSES
+
+
+def _frames_of(image: _Image, frags) -> int:
+    frames = image.frames if image.frames is not None else 1
+    if frames >= len(frags):
+        frames = len(frags) - 1
+    return max(frames, 1)
+
+
+def _spool_frames(spool, chunks) -> int:
+    total = 0
+    for chunk in chunks:
+        spool.write(chunk)
+        total += len(chunk)
+    if total & 1:
+        spool.write(b"\0")
+        total += 1
+    return total
+
+
+def _decompress_jpeg(ts_uid: str, image: _Image, buf, frags, spool, updates: _Updates) -> int:
+    """DCMTK's DJCodecDecoder::decode (JPEG processes 1, 2+4, 6+8, 10+12, 14, SV1)."""
+    import numpy as np
+
+    image.require("samples", "rows", "columns", "bits_allocated", "bits_stored", "high_bit")
+    frames = _frames_of(image, frags)
+    groups = _frame_groups(buf, frags, frames)
+    pi = image.photometric.upper()
+    is_ybr = pi in _YBR_JPEG
+    signed = image.pixel_representation != 0
+    first = bytes(buf[frags[1][1]:frags[1][1] + frags[1][2]]) if len(frags) > 1 else b""
+    _, precision, _ = _jpeg_markers(first)
+    if precision == 0:
+        raise ConditionError(EC_CannotChangeRepresentation)
+    if is_ybr and image.bits_stored < image.bits_allocated:
+        DATA.warn("BitsStored < BitsAllocated for JPEG compressed image with YCbCr color model, color space "
+                  "conversion will probably not work properly")
+        DATA.debug("workaround: use option --conv-never (for command line tools) or EDC_never (for the "
+                   "DJDecoderRegistration::registerCodecs() call)")
+    convert = is_ybr and image.samples == 3
+    if convert and signed:
+        raise ConditionError(EC_CannotChangeRepresentation)
+    width = 2 if precision > 8 else 1
+    frame_size = width * image.rows * image.columns * image.samples
+    color_model = "RGB" if convert else ("YBR_FULL" if pi in ("YBR_FULL_422", "YBR_PARTIAL_422") else pi)
+    planar = image.samples == 3 and _requires_planar(image.sop_class, color_model)
+
+    def chunks():
+        for group in groups:
+            data = b"".join(bytes(buf[v:v + n]) for _, v, n in group)
+            sof, _, scans = _jpeg_markers(data)
+            if sof in (0xC0, 0xC1):
+                for ss, se, ah, al in scans:
+                    if ss != 0 or se != 63 or ah != 0 or al != 0:
+                        DATA.warn("Invalid SOS parameters for sequential JPEG")
+            arr = _decode_jpeg(data, convert, image.samples, precision)
+            arr = np.ascontiguousarray(arr, dtype="<u2" if width == 2 else "u1")
+            if planar and arr.ndim == 3:
+                arr = np.ascontiguousarray(arr.transpose(2, 0, 1))
+            raw = arr.tobytes()
+            if len(raw) > frame_size:
+                raise ConditionError(EC_CannotChangeRepresentation)
+            yield raw + bytes(frame_size - len(raw))
+
+    total = _spool_frames(spool, chunks())
+    samples = image.samples
+    if color_model == "MONOCHROME2":
+        updates.text(PHOTOMETRIC, "CS", "MONOCHROME2")
+        samples = 1
+        updates.us(SAMPLES, 1)
+    elif color_model in ("YBR_FULL", "RGB"):
+        updates.text(PHOTOMETRIC, "CS", color_model)
+        samples = 3
+        updates.us(SAMPLES, 3)
+    updates.us(BITS_ALLOCATED, 16 if precision > 8 else 8)
+    if samples > 1:
+        updates.us(PLANAR, 1 if planar else 0)
+    if image.bits_stored > precision:
+        updates.us(BITS_STORED, precision)
+    if image.high_bit >= precision:
+        updates.us(HIGH_BIT, precision - 1)
+    if image.frames_present or frames > 1:
+        updates.text(FRAMES, "IS", str(frames))
+    if ts_uid in JPEG_DCT:
+        updates.text(LOSSY_COMPRESSION, "CS", "01")
+    return total
+
+
+def _pydicom_frames(ts_uid: str, image: _Image, groups, buf, bits_allocated: int):
+    """Decode frame by frame with pydicom's decoder for ``ts_uid``: yields (array (rows, columns[, samples]),
+    pixel properties)."""
+    from pydicom.pixels.decoders.base import get_decoder
+
+    decoder = get_decoder(ts_uid)
+    opts = dict(rows=image.rows, columns=image.columns, samples_per_pixel=image.samples,
+                bits_allocated=bits_allocated, bits_stored=image.bits_stored,
+                pixel_representation=image.pixel_representation,
+                photometric_interpretation=image.photometric or "MONOCHROME2", number_of_frames=1,
+                pixel_keyword="PixelData")
+    if image.samples > 1:
+        opts["planar_configuration"] = image.planar if image.planar in (0, 1) else 0
+    for group in groups:
+        data = b"".join(bytes(buf[v:v + n]) for _, v, n in group)
+        if len(data) & 1:
+            data += b"\0"
+        src = struct.pack("<HHL", 0xFFFE, 0xE000, 0) + struct.pack("<HHL", 0xFFFE, 0xE000, len(data)) + data
+        yield from decoder.iter_array(src, raw=True, **opts)
+
+
+def _native_bytes(arr, bits_allocated: int, planar: bool) -> bytes:
+    import numpy as np
+
+    width = max(1, (bits_allocated + 7) // 8)
+    kind = "i" if arr.dtype.kind == "i" else "u"
+    arr = np.ascontiguousarray(arr, dtype=f"<{kind}{width}" if width > 1 else f"{kind}1")
+    if planar and arr.ndim == 3:
+        arr = np.ascontiguousarray(arr.transpose(2, 0, 1))
+    return arr.tobytes()
+
+
+def _decompress_jpeg_ls(ts_uid: str, image: _Image, buf, frags, spool, updates: _Updates) -> int:
+    """DCMTK's DJLSDecoderBase::decode (dcmjpls, planar configuration mode "restore")."""
+    import numpy as np
+
+    image.require("samples", "rows", "columns", "bits_stored", "bits_allocated", "high_bit")
+    if image.samples not in (1, 3) or image.rows < 1 or image.columns < 1 or not 1 <= image.bits_stored <= 16:
+        raise ConditionError(EC_CannotChangeRepresentation)
+    frames = _frames_of(image, frags)
+    groups = _frame_groups(buf, frags, frames)
+    width = 2 if image.bits_stored > 8 or image.bits_allocated > 8 else 1
+    planar = 0
+    if image.samples > 1:
+        value = image.planar if image.planar is not None else 2
+        if image.planar is not None and value != 0:
+            DATA.warn('invalid value for PlanarConfiguration (0028,0006), should be "0"')
+        planar = value if value <= 1 else (1 if _requires_planar(image.sop_class, image.photometric) else 0)
+    mask = (1 << image.bits_stored) - 1
+
+    def chunks():
+        for arr, _ in _pydicom_frames(ts_uid, image, groups, buf, 8 * width):
+            if image.pixel_representation:
+                arr = arr.astype(np.int64) & mask  # the raw sample bits, as CharLS gives them
+            yield _native_bytes(arr.astype(f"u{width}") if arr.dtype.kind == "i" or width == 1 else arr,
+                                8 * width, planar == 1)
+
+    total = _spool_frames(spool, chunks())
+    if image.samples > 1:
+        updates.us(PLANAR, planar)
+    if image.frames_present or frames > 1:
+        updates.text(FRAMES, "IS", str(frames))
+    if ts_uid == uids._J + "81":
+        updates.text(LOSSY_COMPRESSION, "CS", "01")
+    return total
+
+
+def _decompress_rle(ts_uid: str, image: _Image, buf, frags, spool, updates: _Updates) -> int:
+    """DCMTK's DcmRLECodecDecoder::decode."""
+    image.require("samples", "rows", "columns", "bits_allocated")
+    if image.bits_allocated % 8:
+        DATA.error("The RLE decoder only supports images where BitsAllocated is a multiple of 8.")
+        raise ConditionError(EC_CannotChangeRepresentation)
+    if image.bits_stored is None:
+        image.bits_stored = image.bits_allocated
+    frames = _frames_of(image, frags)
+    groups = _frame_groups(buf, frags, frames)
+    planar = image.samples > 1 and image.planar == 1
+
+    def chunks():
+        for arr, _ in _pydicom_frames(ts_uid, image, groups, buf, image.bits_allocated):
+            yield _native_bytes(arr, image.bits_allocated, planar)
+
+    total = _spool_frames(spool, chunks())
+    if image.frames_present or frames > 1:
+        updates.text(FRAMES, "IS", str(frames))
+    return total
+
+
+def _decompress_j2k(ts_uid: str, image: _Image, buf, frags, spool, updates: _Updates) -> int:
+    """JPEG 2000 / HTJ2K (beyond DCMTK): pydicom's decoder; the attributes as pydicom's decompress() sets them
+    (an inverse multiple-component transform makes YBR_ICT / YBR_RCT data RGB), frames as DCMTK counts them."""
+    image.require("samples", "rows", "columns", "bits_allocated", "bits_stored")
+    frames = _frames_of(image, frags)
+    groups = _frame_groups(buf, frags, frames)
+    props: dict = {}
+
+    def chunks():
+        for arr, p in _pydicom_frames(ts_uid, image, groups, buf, image.bits_allocated):
+            props.update(p)
+            yield _native_bytes(arr, image.bits_allocated, False)
+
+    total = _spool_frames(spool, chunks())
+    pi = props.get("photometric_interpretation")
+    if pi and pi != image.photometric:
+        updates.text(PHOTOMETRIC, "CS", str(pi))
+    if image.samples > 1:
+        updates.us(PLANAR, 0)
+    if image.frames_present or frames > 1:
+        updates.text(FRAMES, "IS", str(frames))
+    return total
+
+
+def _decompress(ts_uid: str, elems: list[Elem], buf, spool) -> list[Elem]:
+    """The data set's elements with the pixel data decoded into ``spool`` (a binary file) and the attributes the
+    decoder changes; the other elements are the loaded ones (their values stay in the source)."""
+    pixel = next(e for e in elems if e.tag == PIXEL_DATA)
+    frags = pixel.frags or []
+    if len(frags) < 2:
+        raise ConditionError(EC_CannotChangeRepresentation)
+    image = _Image(elems, buf)
+    updates = _Updates()
+    if ts_uid in JPEG_DCT or ts_uid in JPEG_LOSSLESS:
+        total = _decompress_jpeg(ts_uid, image, buf, frags, spool, updates)
+    elif ts_uid in JPEG_LS:
+        total = _decompress_jpeg_ls(ts_uid, image, buf, frags, spool, updates)
+    elif ts_uid == RLE:
+        total = _decompress_rle(ts_uid, image, buf, frags, spool, updates)
+    else:
+        total = _decompress_j2k(ts_uid, image, buf, frags, spool, updates)
+    fd = spool.fileno()
+    replaced: dict[int, Elem] = {}
+    new_pixel = Elem(PIXEL_DATA, "OW", total, 0, -1)
+    new_pixel.spool = fd
+    replaced[PIXEL_DATA] = new_pixel
+    pos = total
+    for tag, (vr, value) in updates.values.items():
+        old = image.top.get(tag)
+        if old is not None and old.items is None and old.vr == vr and old.length == len(value) and \
+                bytes(buf[old.pos:old.pos + old.used]) + old.tail == value:
+            continue  # DCMTK puts the same value again
+        spool.write(value)
+        e = Elem(tag, vr, len(value), pos, -1)
+        e.spool = fd
+        replaced[tag] = e
+        pos += len(value)
+    spool.flush()
+    out = [replaced.pop(e.tag, e) for e in elems]
+    if replaced:
+        out = sorted(out + list(replaced.values()), key=lambda e: e.tag)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -802,6 +1284,8 @@ class Loaded:
         self.sop_instance_uid = _uid_value(buf, top.get(SOP_INSTANCE_UID))
         self.current_ts = ts_uid  # DCMTK's getCurrentXfer after an encode()
         self._size: int | None = None
+        self._decoded: list[Elem] | None = None
+        self._spool = None  # the decoded pixel data (a temporary file)
 
     @property
     def encoding(self) -> Encoding:
@@ -839,10 +1323,9 @@ class Loaded:
         src = uids.transfer_syntax(self.original_ts)
         elems, buf, fd = self.elems, self._buf, (None if self._inflated else self._fh.fileno())
         if dst is not None and not dst.encapsulated and self.has_encapsulated_pixel_data():
-            if src is None or not src.dcmtk_decoder:  # DCMTK 3.6.7 has no decoder for it
+            if not can_decode(self.original_ts):
                 raise ConditionError(EC_CannotChangeRepresentation)
-            elems, buf = self._decompressed()
-            fd = None
+            elems = self._decompressed()
         elif dst is not None and dst.encapsulated and network_ts != self.original_ts:
             raise ConditionError(EC_CannotChangeRepresentation)
         elif dst is None or (dst.deflated is False and dst.encapsulated is False and network_ts not in uids.U3
@@ -866,48 +1349,23 @@ class Loaded:
         del src
         return PiecesReader(out.parts, fd, buf, total), total
 
-    def _decompressed(self):
-        """Decode the encapsulated pixel data with pydicom.  Returns (elements, buffer): the data set's own elements,
-        except for the Pixel Data and the image attributes the decoder changed, which are taken from pydicom."""
-        import io
+    def _decompressed(self) -> list[Elem]:
+        """The elements with the pixel data decoded (once; into an anonymous spool file, frame by frame)."""
+        if self._decoded is None:
+            import tempfile
 
-        from pydicom.filebase import DicomBytesIO
-        from pydicom.filereader import read_dataset
-        from pydicom.filewriter import write_data_element
-
-        enc = self.encoding
-        src = bytes(self._buf)
-        try:
-            ds = read_dataset(io.BytesIO(src[self._start:]), not enc.explicit, enc.little)
-            import pydicom
-            ds.file_meta = pydicom.dataset.FileMetaDataset()
-            ds.file_meta.TransferSyntaxUID = self.original_ts
-            before = {el.tag: (el.VR, el.value) for el in ds if el.tag != PIXEL_DATA and el.VR != "SQ"}
-            ds.decompress(generate_instance_uid=False)
-            info = uids.transfer_syntax(self.original_ts)
-            if info is not None and info.lossy:  # DCMTK's lossy JPEG / JPEG-LS decoders set this
-                ds.LossyImageCompression = "01"
-        except Exception as exc:  # no decoder, or decoding failed
-            DATA.debug(f"pixel data decoding failed: {exc}")
-            raise ConditionError(EC_CannotChangeRepresentation) from None
-        after = {el.tag: el for el in ds if el.VR != "SQ"}
-        changed = [tag for tag, el in after.items() if tag == PIXEL_DATA or before.get(tag) != (el.VR, el.value)]
-        removed = {tag for tag in before if tag not in after}
-        extra = DicomBytesIO()
-        extra.is_little_endian, extra.is_implicit_VR = True, False
-        for tag in sorted(changed):
-            write_data_element(extra, after[tag])
-        data = src + extra.getvalue()
-        parser = _Parser(data, len(src), Encoding(True, True), uids.LEE)
-        new_elems, _ = parser.parse_elements(len(src), None, True, True, True, False)
-        for e in new_elems:
-            if e.tag == PIXEL_DATA:
-                e.vr = "OW"  # DCMTK's decoded pixel data is OW
-        replaced = {e.tag: e for e in new_elems}
-        elems = [replaced.pop(e.tag, e) for e in self.elems if e.tag not in removed]
-        if replaced:
-            elems = sorted(elems + list(replaced.values()), key=lambda e: e.tag)
-        return elems, data
+            spool = tempfile.TemporaryFile()
+            try:
+                self._decoded = _decompress(self.original_ts, self.elems, self._buf, spool)
+            except ConditionError:
+                spool.close()
+                raise
+            except Exception as exc:  # a decoder failed
+                spool.close()
+                DATA.debug(f"pixel data decoding failed: {exc}")
+                raise ConditionError(EC_CannotChangeRepresentation) from None
+            self._spool = spool
+        return self._decoded
 
     def close(self) -> None:
         buf, self._buf = self._buf, None
@@ -919,6 +1377,9 @@ class Loaded:
         fh, self._fh = self._fh, None
         if fh is not None:
             fh.close()
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.close()
 
     def __enter__(self) -> Loaded:
         return self

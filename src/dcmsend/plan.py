@@ -62,13 +62,18 @@ class TransferState:
 
 
 def can_decompress(ts_uid: str) -> bool:
-    """Whether an instance in ``ts_uid`` can be converted to an uncompressed syntax by us.
-
-    For now this is DCMTK's set: the stream-compressed (deflate) syntaxes plus those with a registered
-    decoder in dcmsend 3.6.7 (JPEG 1, 2+4, 6+8, 10+12, 14, SV1; JPEG-LS; RLE).
-    """
+    """Whether an instance in ``ts_uid`` can be converted to an uncompressed syntax by us: the stream-compressed
+    (deflate) syntaxes and every syntax our pixel-data decoders handle (``convert.can_decode``, from which
+    ``convert.decodable_syntaxes``, the list ``--list-decoders`` shows, is made).  Beyond DCMTK 3.6.7 this
+    includes JPEG 2000, so such instances get the uncompressed fallback syntaxes too."""
     ts = uids.transfer_syntax(ts_uid)
-    return ts is not None and (ts.deflated or ts.dcmtk_decoder)
+    if ts is None:
+        return False
+    if ts.deflated:
+        return True
+    from dcmsend.convert import can_decode
+
+    return can_decode(ts.uid)
 
 
 def _proposal(entry: Instance, options) -> list[str] | None:
