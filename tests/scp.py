@@ -14,6 +14,16 @@ Modes:
                            close       close the connection after the data set
                            silent      accept TCP connections and never answer anything
                            no-release  accept and answer C-STOREs, but never answer the A-RELEASE-RQ
+                           stall       accept the association, then never read from the connection again
+                           mute        read everything, answer nothing after the association is accepted
+                           half-ac     answer the A-ASSOCIATE-RQ with a truncated A-ASSOCIATE-AC and close
+                           garbage-ac  answer the A-ASSOCIATE-RQ with bytes that are no PDU
+                           huge-ac     answer the A-ASSOCIATE-RQ with an A-ASSOCIATE-AC header of length 0xFFFFFFFF
+                           half-rsp    answer the data set with a truncated P-DATA PDU and close
+                           wrong-pdu   answer the data set with an A-ASSOCIATE-AC PDU (a wrong PDU type)
+                           bad-pdv     answer the data set with a P-DATA PDU whose PDV length exceeds the PDU
+                           data-pdv    answer the data set with a data set PDV instead of a command
+                           huge-pdu    answer the data set with a P-DATA header of length 0xFFFFFFFF and close
                            max-pdu N   (combined with the above: announce max PDU N; 0 = unlimited) -- see --max-pdu
   --max-pdu N            max PDU length announced by the raw acceptor (default 16384)
 """
@@ -82,6 +92,17 @@ def _command(fields: list[tuple[int, bytes]]) -> bytes:
     return _elem(0, struct.pack("<I", len(elems))) + elems
 
 
+def _drain(conn: socket.socket) -> None:
+    """Read (and drop) until the other side closes the connection."""
+    while conn.recv(65536):
+        pass
+
+
+def _hold(conn: socket.socket) -> None:
+    """Keep the connection open without ever reading from it again (until the process is stopped)."""
+    threading.Event().wait()
+
+
 def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
     try:
         if behaviour == "silent":
@@ -91,7 +112,25 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
         pdu_type, body = _read_pdu(conn)
         if pdu_type != 1:
             return
+        rq_body = body
+        if behaviour == "half-ac":
+            conn.sendall(_accept_pdu(body, max_pdu)[:40])
+            return
+        if behaviour == "garbage-ac":
+            conn.sendall(b"\x42garbage-garbage")
+            _drain(conn)
+            return
+        if behaviour == "huge-ac":
+            conn.sendall(struct.pack(">BBI", 2, 0, 0xFFFFFFFF) + b"\0" * 64)
+            _drain(conn)
+            return
         conn.sendall(_accept_pdu(body, max_pdu))
+        if behaviour == "stall":
+            _hold(conn)
+            return
+        if behaviour == "mute":
+            _drain(conn)
+            return
         cid = 1
         data_done = False
         while True:
@@ -124,6 +163,20 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             elif behaviour == "close":
                 conn.close()
                 return
+            elif behaviour == "half-rsp":
+                conn.sendall(struct.pack(">BBI", 4, 0, 200) + b"\0\0\0\x40\x01\x03")
+                return
+            elif behaviour == "wrong-pdu":
+                conn.sendall(_accept_pdu(rq_body, max_pdu))
+                _drain(conn)
+                return
+            elif behaviour == "bad-pdv":
+                conn.sendall(struct.pack(">BBI", 4, 0, 8) + struct.pack(">IBB", 0x100, cid, 3) + b"\0\0")
+                _drain(conn)
+                return
+            elif behaviour == "huge-pdu":
+                conn.sendall(struct.pack(">BBI", 4, 0, 0xFFFFFFFF) + b"\0" * 64)
+                return
             elif behaviour == "echo-rsp":
                 cmd = _command([(0x00000002, b"1.2.840.10008.1.1\0"), (0x00000100, struct.pack("<H", 0x8030)),
                                 (0x00000120, struct.pack("<H", 1)), (0x00000800, struct.pack("<H", 0x0101)),
@@ -131,6 +184,13 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             else:  # plain success (no-release mode)
                 cmd = _command([(0x00000100, struct.pack("<H", 0x8001)), (0x00000120, struct.pack("<H", 1)),
                                 (0x00000800, struct.pack("<H", 0x0101)), (0x00000900, struct.pack("<H", 0))])
+            if behaviour == "data-pdv":
+                cmd = _command([(0x00000100, struct.pack("<H", 0x8001)), (0x00000120, struct.pack("<H", 1)),
+                                (0x00000800, struct.pack("<H", 0x0101)), (0x00000900, struct.pack("<H", 0))])
+                pdv = struct.pack(">IBB", len(cmd) + 2, cid, 2) + cmd
+                conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
+                _drain(conn)
+                return
             if behaviour in ("echo-rsp", "no-release"):
                 pdv = struct.pack(">IBB", len(cmd) + 2, cid, 3) + cmd
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
@@ -146,6 +206,9 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
 def run_raw(port: int, behaviour: str, max_pdu: int) -> None:
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if behaviour == "stall":
+        # a small receive window (inherited by accepted connections) makes the sender block soon
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     srv.bind(("", port))
     srv.listen(8)
     while True:

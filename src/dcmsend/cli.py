@@ -1,16 +1,62 @@
-"""main(argv) -> exit code: wires the stages, nothing else."""
+"""main(argv) -> exit code: wires the stages; plus the last-resort exits (signals, internal errors)."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
-from dcmsend import cmdline, collect, log
+from dcmsend import cmdline, collect, exitcodes, log
 from dcmsend.exitcodes import Exit
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """Raised by the SIGINT/SIGTERM handler.  A BaseException, so no ``except Exception`` of a stage swallows it;
+    the stages' cleanup runs while it unwinds (the transfer stage aborts an open association)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.announced = False
+
+    def announce(self) -> None:
+        """Log the fatal line once (the transfer stage calls this before it aborts the association)."""
+        if not self.announced:
+            self.announced = True
+            log.APP.fatal(f"interrupted by signal {self.signum}")
+
+
+def _on_signal(signum, _frame):
+    raise Interrupted(signum)
+
+
+def _install_handlers() -> dict:
+    previous = {}
+    for sig in _SIGNALS:
+        try:
+            old = signal.getsignal(sig)
+            if old is signal.SIG_IGN:  # e.g. started with nohup / in the background by a shell: keep ignoring
+                continue
+            signal.signal(sig, _on_signal)
+            previous[sig] = old
+        except (ValueError, OSError):  # not the main thread: leave signals alone
+            pass
+    return previous
+
+
+def _restore_handlers(previous: dict) -> None:
+    for sig, old in previous.items():
+        try:
+            signal.signal(sig, old)
+        except (ValueError, OSError, TypeError):
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run dcmsend with ``argv`` (program name first, as in ``sys.argv``); return the exit code."""
     argv = list(sys.argv if argv is None else argv)
+    previous = _install_handlers()
     try:
         options = cmdline.evaluate(argv)
         log.capture_library_output()
@@ -21,10 +67,25 @@ def main(argv: list[str] | None = None) -> int:
         return transfer(options, transfer_list)
     except Exit as exc:
         return exc.code
+    except Interrupted as exc:
+        exc.announce()
+        return exitcodes.INTERRUPTED_BASE + exc.signum
+    except MemoryError:
+        log.APP.fatal("internal error: out of memory")
+        return exitcodes.MEMORY_EXHAUSTED
+    except Exception as exc:  # last resort: never a Python traceback
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        log.APP.fatal(f"internal error: {text}")
+        return exitcodes.INTERNAL_ERROR
     finally:
+        _restore_handlers(previous)
         log.close_all()
 
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a signal in the instant after main() restored the previous handlers
+        code = exitcodes.INTERRUPTED_BASE + signal.SIGINT
+    sys.exit(code)

@@ -12,7 +12,15 @@ CANNOT_INITIALIZE_NETWORK = 60
 CANNOT_NEGOTIATE_ASSOCIATION = 61
 CANNOT_SEND_REQUEST = 62
 CANNOT_ADD_PRESENTATION_CONTEXT = 65
-# Not a DCMTK code: the transfer was interrupted by SIGINT/SIGTERM (128 + signal number is used).
+# Not DCMTK codes (DCMTK has no signal handling and no catch-all; see docs/reliability.md):
+# - SIGINT / SIGTERM end the program with "F: interrupted by signal N" (an open association is aborted first) and
+#   the exit code 128 + N (130 for Ctrl-C, 143 for SIGTERM), as a shell reports a program killed by that signal.
+INTERRUPTED_BASE = 128
+# - an unexpected Python exception anywhere ends the program with "F: internal error: <type>: <text>" (never a
+#   traceback; an open association is aborted first) and exit code 100 (the first "application-specific" code of
+#   DCMTK's ofexit.h); running out of memory gives "F: internal error: out of memory" and ofexit.h's code 4.
+INTERNAL_ERROR = 100
+MEMORY_EXHAUSTED = 4  # EXITCODE_MEMORY_EXHAUSTED
 
 
 class Exit(Exception):

@@ -39,6 +39,13 @@ ASC_MINIMUMPDUSIZE = 4096
 UNLIMITED_PDU_CAP = 1 << 20
 SOCKET_TIMEOUT = 60  # DCMTK's fixed send/receive socket timeouts (dcmSocketSendTimeout / dcmSocketReceiveTimeout)
 
+
+def socket_timeout() -> int:
+    """The fixed socket send/receive timeout: 60 s as in DCMTK.  The environment variable DCMSEND_SOCKET_TIMEOUT
+    (a positive integer) overrides it; it exists for the test suite only (a stalled peer ends in seconds)."""
+    value = os.environ.get("DCMSEND_SOCKET_TIMEOUT", "")
+    return int(value) if value.isdigit() and int(value) > 0 else SOCKET_TIMEOUT
+
 # ---------------------------------------------------------------------------------------------------------------
 # Conditions (dcmnet module 6; texts from cond.cc)
 
@@ -509,6 +516,7 @@ class Association:
         self._buffer: bytearray | None = None
         self._rx = bytearray()
         self._pending_pdvs: list[tuple[int, int, bytes]] = []
+        self._unsent = b""  # the rest of a PDU whose writing an interrupt cut short
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -577,17 +585,30 @@ class Association:
         return pdu_type, head + body, body
 
     def _send_all(self, parts: list, routine: str) -> Condition | None:
+        """Write one PDU (given in pieces).  Each write waits at most the socket timeout, as DCMTK's SO_SNDTIMEO.
+
+        If an exception (a signal) interrupts the writing part-way, the unsent rest of the PDU is kept in
+        ``_unsent`` so that :meth:`abort_now` can complete the PDU before its A-ABORT (the peer would otherwise
+        read the A-ABORT as part of the cut PDU)."""
+        sock = self.sock
+        views = [memoryview(p).cast("B") for p in parts]
+        sent = 0
         try:
-            if len(parts) == 1:
-                self.sock.sendall(parts[0])
-            else:
-                total = sum(len(p) for p in parts)
-                sent = self.sock.sendmsg(parts)
-                if sent < total:
-                    self.sock.sendall(b"".join(bytes(p) for p in parts)[sent:])
+            while views:
+                n = sock.sendmsg(views) if len(views) > 1 else sock.send(views[0])
+                sent += n
+                while views and n >= len(views[0]):
+                    n -= len(views[0])
+                    views.pop(0)
+                if views and n:
+                    views[0] = views[0][n:]
         except (socket.timeout, OSError) as exc:
             err = exc.errno if isinstance(exc, OSError) and exc.errno else errno.ETIMEDOUT
             return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(err)}) occurred in routine: {routine}")
+        except BaseException:
+            if sent:
+                self._unsent = b"".join(bytes(v) for v in views)
+            raise
         return None
 
     # -- association request -------------------------------------------------------------------------------
@@ -668,9 +689,10 @@ class Association:
             return _c(_TCP_INIT_ERROR, f"TCP Initialization Error: {_errno_text(exc.errno or 0)}")
         self.sock = sock
         self.state = STA_OPEN  # provisional; a DUL association exists from here on
-        NET.debug(f"setting network send timeout to {SOCKET_TIMEOUT} seconds")
-        NET.debug(f"setting network receive timeout to {SOCKET_TIMEOUT} seconds")
-        sock.settimeout(SOCKET_TIMEOUT)
+        timeout = socket_timeout()
+        NET.debug(f"setting network send timeout to {timeout} seconds")
+        NET.debug(f"setting network receive timeout to {timeout} seconds")
+        sock.settimeout(timeout)
         buffer_length = os.environ.get("TCP_BUFFER_LENGTH")
         if buffer_length is not None:
             value = _parse_int_env(buffer_length)
@@ -1018,6 +1040,31 @@ class Association:
         self._close_transport()
         self.state = STA_IDLE
         return None
+
+    def abort_now(self, grace: float = 2.0) -> None:
+        """Abort at once (interrupt, internal error): complete a PDU cut short by the interruption, send an A-ABORT
+        and close the connection, waiting at most ``grace`` seconds for the peer to take the bytes; never waits for
+        the peer to close.  Safe to call in any state."""
+        sock = self.sock
+        if sock is None:
+            return
+        pending = self._unsent + struct.pack(">BBIBBBB", 7, 0, 4, 0, 0, 0, 0) if self.state != STA_ABORTING else b""
+        self._unsent = b""
+        try:
+            sock.setblocking(False)
+            deadline = time.monotonic() + grace
+            view = memoryview(pending)
+            while view:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                _, w, _ = select.select([], [sock], [], remaining)
+                if w:
+                    view = view[sock.send(view):]
+        except OSError:
+            pass
+        self._close_transport()
+        self.state = STA_IDLE
 
     def free(self) -> None:
         """freeNetwork: drop everything (the transport is closed without any PDU)."""

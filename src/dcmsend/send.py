@@ -6,6 +6,8 @@ sendSOPInstances, and DcmSCU::sendSTORERequest, over our own association client 
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import types
 
@@ -104,6 +106,13 @@ class _Scu:
         if self.connected:
             self.close(_RELEASE)
 
+    def abort_now(self) -> None:
+        """The association ends because the program ends abnormally: A-ABORT, close, never wait on the peer."""
+        if self.assoc is not None and self.assoc.sock is not None:
+            NET.info("Aborting Association")
+            self.assoc.abort_now()
+        self.free_network()
+
     def shutdown(self) -> None:
         """DcmSCU's destructor (runs when dcmsend returns from main)."""
         if self.connected:
@@ -118,6 +127,14 @@ def transfer(options, entries: list) -> int:
     scu = _Scu(options)
     try:
         return _run(scu, state, options)
+    except BaseException as exc:
+        # an interrupt (SIGINT/SIGTERM, see cli.Interrupted) or an internal error: say why, then abort the
+        # association at once (A-ABORT, no waiting for the peer); the exception goes on to cli.main
+        announce = getattr(exc, "announce", None)
+        if callable(announce):
+            announce()
+        scu.abort_now()
+        raise
     finally:
         scu.shutdown()
 
@@ -167,12 +184,28 @@ def _run(scu: _Scu, state, options) -> int:
         APP.error(f"cannot add presentation contexts: {status.text}")
         return CANNOT_ADD_PRESENTATION_CONTEXT
     if options.report_file:
-        code = report.write_report(state, options)
+        with _signals_blocked():  # the report is written whole or not at all, even on Ctrl-C
+            code = report.write_report(state, options)
         if code is not None:
             return code
     if APP.enabled(INFO):
         APP.info("\n" + report.summary_text(state))
     return NO_ERROR
+
+
+@contextlib.contextmanager
+def _signals_blocked():
+    """Hold SIGINT/SIGTERM back for the duration (they are delivered right after)."""
+    signals = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _negotiate(scu: _Scu, state) -> Condition | None:
