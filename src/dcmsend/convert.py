@@ -916,7 +916,6 @@ def _ycc_to_rgb(arr, precision: int):
 
 
 def _decode_jpeg(data: bytes, convert: bool, samples: int, precision: int):
-    import numpy as np
 
     if _ijg_available() == "turbo":
         import imagecodecs
@@ -925,7 +924,7 @@ def _decode_jpeg(data: bytes, convert: bool, samples: int, precision: int):
             return imagecodecs.jpeg8_decode(data, colorspace=cs[0], outcolorspace=cs[1])
         return imagecodecs.jpeg8_decode(data)
     import libjpeg
-    arr = libjpeg.decode(np.frombuffer(data, np.uint8))
+    arr = libjpeg.decode(data)
     if convert and arr.ndim == 3 and arr.shape[2] == 3:
         arr = _ycc_to_rgb(arr, precision)
     return arr
