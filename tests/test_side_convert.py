@@ -110,3 +110,20 @@ def test_jpeg_2000(tmp_path, files, name, mode):
     else:
         assert LY_CANNOT in real_lines and real.returncode == 0
         assert all(line in real_lines for line in NO_PC)
+
+
+@pytest.mark.parametrize("extra", [[], ["-nh"]], ids=["halt", "no-halt"])
+def test_failed_decode(tmp_path, files, extra):
+    """A JPEG stream that fails to decode: "No conversion ... possible!", libjpeg's message as the condition, an
+    unsuccessful store (halt: exit 62).  (libjpeg's own warnings before the error are not reproduced.)"""
+    if convert._ijg_available() != "turbo":
+        pytest.skip("libjpeg-turbo (imagecodecs) gives libjpeg's messages")
+    data = bytearray(open(files["spectral"], "rb").read())
+    sos = data.find(b"\xff\xda")
+    for k in range(sos + 20, len(data) - 20, 7):
+        data[k] = 0xFF
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(bytes(data))
+    real, _ = compare(["-v", "+dly", *extra, "127.0.0.1", "{port}", str(bad), files["rle_rgb_mf"]], tmp_path,
+                      ignore_lines=[r"^W: Corrupt JPEG data"])
+    assert "E: No conversion to transfer syntax Little Endian Explicit possible!" in real.stderr

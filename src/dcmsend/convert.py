@@ -33,6 +33,7 @@ from dcmsend.log import DATA
 # DCMTK conditions (module OFM_dcmdata = 1) used while reading.
 
 _DCMDATA = 1
+_DCMJPEG = 18
 EC_InvalidStream = Condition(_DCMDATA, 4, "Invalid stream")
 EC_StreamNotifyClient = Condition(_DCMDATA, 10, "I/O suspension or premature end of stream")
 EC_CannotChangeRepresentation = Condition(_DCMDATA, 14, "Pixel representation cannot be changed")
@@ -1004,7 +1005,14 @@ def _decompress_jpeg(ts_uid: str, image: _Image, buf, frags, spool, updates: _Up
                 for ss, se, ah, al in scans:
                     if ss != 0 or se != 63 or ah != 0 or al != 0:
                         DATA.warn("Invalid SOS parameters for sequential JPEG")
-            arr = _decode_jpeg(data, convert, image.samples, precision)
+            try:
+                arr = _decode_jpeg(data, convert, image.samples, precision)
+            except Exception as exc:
+                if type(exc).__name__ != "Jpeg8Error":
+                    raise
+                # libjpeg's message, as DCMTK's IJG error conditions carry it (module dcmjpeg, code per precision)
+                code = 0x0105 if precision > 12 else 0x0103 if precision > 8 else 0x0101
+                raise ConditionError(Condition(_DCMJPEG, code, str(exc))) from None
             arr = np.ascontiguousarray(arr, dtype="<u2" if width == 2 else "u1")
             if planar and arr.ndim == 3:
                 arr = np.ascontiguousarray(arr.transpose(2, 0, 1))
