@@ -867,6 +867,20 @@ def _frame_groups(buf, frags: list[tuple[int, int, int]], frames: int) -> list[l
     return groups[:frames]
 
 
+def _frame_data(buf, group: list[tuple[int, int, int]]) -> bytes:
+    """The code stream of one frame (its fragments joined).  The file pages read are given back afterwards (they
+    are clean, file-backed pages: dropping them keeps the resident size at about one frame)."""
+    data = b"".join(bytes(buf[v:v + n]) for _, v, n in group)
+    if isinstance(buf, mmap.mmap) and group and hasattr(buf, "madvise"):
+        start = (group[0][0] // mmap.PAGESIZE) * mmap.PAGESIZE
+        stop = min(len(buf), group[-1][1] + group[-1][2])
+        try:
+            buf.madvise(mmap.MADV_DONTNEED, start, stop - start)
+        except (OSError, ValueError, AttributeError):
+            pass
+    return data
+
+
 def _jpeg_markers(data: bytes) -> tuple[int, int, list[tuple[int, int, int, int]]]:
     """(SOF marker, sample precision, SOS parameters (Ss, Se, Ah, Al) of each scan) of a JPEG stream.  The
     precision is taken as DCMTK's scanJpegDataForBitDepth does (0: none found)."""
@@ -999,7 +1013,7 @@ def _decompress_jpeg(ts_uid: str, image: _Image, buf, frags, spool, updates: _Up
 
     def chunks():
         for group in groups:
-            data = b"".join(bytes(buf[v:v + n]) for _, v, n in group)
+            data = _frame_data(buf, group)
             sof, _, scans = _jpeg_markers(data)
             if sof in (0xC0, 0xC1):
                 for ss, se, ah, al in scans:
@@ -1059,7 +1073,7 @@ def _pydicom_frames(ts_uid: str, image: _Image, groups, buf, bits_allocated: int
     if image.samples > 1:
         opts["planar_configuration"] = image.planar if image.planar in (0, 1) else 0
     for group in groups:
-        data = b"".join(bytes(buf[v:v + n]) for _, v, n in group)
+        data = _frame_data(buf, group)
         if len(data) & 1:
             data += b"\0"
         src = struct.pack("<HHL", 0xFFFE, 0xE000, 0) + struct.pack("<HHL", 0xFFFE, 0xE000, len(data)) + data
