@@ -486,8 +486,8 @@ def _read_tag_and_length(st: _Stream, xfer, item_len: int | None = None, item_st
     if explicit and not is_delim:
         vr = st.read(2)
         if vr not in _STANDARD_VRS:
-            c0 = " " if vr[0] < 32 else chr(vr[0])
-            c1 = " " if vr[1] < 32 else chr(vr[1])
+            c0 = " " if vr[0] < 32 else _decode(vr[0:1])
+            c1 = " " if vr[1] < 32 else _decode(vr[1:2])
             upper = 65 <= vr[0] <= 90 and 65 <= vr[1] <= 90
             extended = upper and vr != b"??"
             DATA.warn(f"DcmItem: Non-standard VR '{c0}{c1}' ({vr[0]:02x}\\{vr[1]:02x}) encountered while parsing "
@@ -672,6 +672,14 @@ def _read_pixel_sequence(st: _Stream, xfer, elem: _Element, max_read: int) -> st
             return status
 
 
+def _decode(raw: bytes) -> str:
+    """Bytes of a value as a str that gives the same bytes back (``surrogateescape``)."""
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "surrogateescape")
+
+
 def _string_value(elem: _Element | None, tag: int) -> str:
     """findAndGetOFStringArray of a UI (or other string) element, with DCMTK's input corrections."""
     if elem is None or elem.value is None:
@@ -683,12 +691,13 @@ def _string_value(elem: _Element | None, tag: int) -> str:
             DATA.warn(f"DcmUniqueIdentifier: Element {_tag_name(tag)} {_tag_text(tag)} contains one or more "
                       "space characters, which were removed")
         raw = stripped.rstrip(b"\x00")
+    elif elem.vr in (b"OB", b"UN", b"??"):
+        return "\\".join("%02x" % b for b in raw)
+    elif elem.vr == b"OW":
+        return "\\".join("%04x" % int.from_bytes(raw[i:i + 2], "little") for i in range(0, len(raw) - 1, 2))
     else:
-        raw = raw.rstrip(b" ").lstrip(b" ")
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        raw = raw[:nul]
-    return raw.decode("latin-1")
+        raw = b"\\".join(part.strip(b" ") for part in raw.rstrip(b"\x00").split(b"\\"))
+    return _decode(raw)
 
 
 class _Meta:
@@ -726,10 +735,7 @@ def _read_meta(st: _Stream, max_read: int = 4096) -> _Meta:
     elements = meta.elements
     status: str | None = EC_TAG_NOT_FOUND
     length = UNDEFINED
-    st.mark()
-    two = st.read(2)
-    st.putback()
-    if two in (b"\x02\x00", b"\x00\x02"):
+    if _next_is_meta(st):
         status, tag, vr, vlen, nread = _read_tag_and_length(st, xfer)
         if status is None:
             elem = _Element(tag, vr, vlen)
@@ -782,6 +788,8 @@ def _next_is_meta(st: _Stream) -> bool:
     st.mark()
     two = st.read(2)
     st.putback()
+    if len(two) == 1:  # DCMTK compares an unread byte too (in practice the 0x00 left there by the last call)
+        two += b"\x00"
     return two in (b"\x02\x00", b"\x00\x02")
 
 
@@ -855,7 +863,7 @@ def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
             if read_mode == READ_FILE_ONLY and xfer_known is None:
                 return EC_META_MISSING, meta, {}, None
         if st.eos():
-            return (EC_END_OF_STREAM if read_mode != READ_DATASET else None), meta, {}, ""
+            return None, meta, {}, ""  # DcmDataset::read: end of stream is not an error
         if xfer_known is None:
             DATA.debug("DcmDataset::read() trying to detect transfer syntax of data set (because it is unknown)")
             xfer = _check_transfer_syntax(st)
@@ -893,7 +901,7 @@ def _raw_uid(elem: _Element) -> str:
     if elem.value is None:
         return ""
     raw = bytes(b for b in elem.value if b not in b" \t\n\r\x0b\x0c").rstrip(b"\x00")
-    return raw.split(b"\x00", 1)[0].decode("latin-1")
+    return _decode(raw.split(b"\x00", 1)[0])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -935,18 +943,18 @@ def get_sop_instance_from_file(path: str, read_mode: str):
 # ---------------------------------------------------------------------------------------------------------------
 # UID value checks (DcmUniqueIdentifier::checkStringValue with VM "1")
 
-_UI_COMPONENT = re.compile(r"(?:(?:[0-9]|[1-9][0-9]+)\.)*(?:[0-9]|[1-9][0-9]+)\Z")
+_UI_COMPONENT = re.compile(rb"(?:(?:[0-9]|[1-9][0-9]+)\.)*(?:[0-9]|[1-9][0-9]+)\Z")
 
 
 def check_uid_value(value: str) -> str | None:
     """The condition text of DCMTK's UI check with VM 1, or None if the value is fine."""
     if not value:
         return None
-    components = value.split("\\")
+    components = value.encode("utf-8", "surrogateescape").split(b"\\")
     for comp in components:
         if len(comp) > 64:
             return EC_LENGTH_VIOLATED
-        if any(ord(ch) > 127 for ch in comp):
+        if any(ch > 127 for ch in comp):
             return EC_INVALID_CHARACTER
         if comp and not _UI_COMPONENT.match(comp):
             return EC_VR_VIOLATED
@@ -1037,10 +1045,7 @@ def _multi_value(elem: _Element | None) -> str:
     """getOFStringArray of a CS/UI element: the whole value, padding removed."""
     if elem is None or elem.value is None:
         return ""
-    if elem.vr == b"UI":
-        return _string_value(elem, elem.tag)
-    raw = elem.value.split(b"\x00", 1)[0]
-    return raw.strip(b" ").decode("latin-1")
+    return _string_value(elem, elem.tag)
 
 
 def _dicomdir_escapes(file_id_path: str) -> bool:
