@@ -127,3 +127,15 @@ def test_failed_decode(tmp_path, files, extra):
     real, _ = compare(["-v", "+dly", *extra, "127.0.0.1", "{port}", str(bad), files["rle_rgb_mf"]], tmp_path,
                       ignore_lines=[r"^W: Corrupt JPEG data"])
     assert "E: No conversion to transfer syntax Little Endian Explicit possible!" in real.stderr
+
+
+def test_no_jpeg_stream(tmp_path, files):
+    """No JPEG marker where the stream should begin: DCMTK's bit-depth scan error, "Pixel representation cannot be
+    changed"."""
+    data = bytearray(open(files["spectral"], "rb").read())
+    soi = data.find(b"\xff\xd8\xff")
+    data[soi:soi + 3] = b"\0\0\0"
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(bytes(data))
+    real, _ = compare(["+dly", "127.0.0.1", "{port}", str(bad)], tmp_path)
+    assert real.returncode == 62 and "scanning for bit depth: 0x0000" in real.stderr

@@ -881,6 +881,35 @@ def _frame_data(buf, group: list[tuple[int, int, int]]) -> bytes:
     return data
 
 
+_SOF_MARKERS = frozenset([0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF])
+
+
+def _dcmtk_bit_depth(data: bytes) -> int:
+    """DCMTK's DJCodecDecoder::scanJpegDataForBitDepth: the precision of the first SOF marker, 0 if there is none
+    or an invalid marker comes first (logged as DCMTK does)."""
+    pos, n = 0, len(data)
+    while pos + 4 < n:
+        if data[pos] != 0xFF:
+            marker = -1
+        else:
+            marker = data[pos + 1]
+        if marker in _SOF_MARKERS:
+            return data[pos + 4]
+        if marker == 0xFF:
+            pos += 1
+        elif marker in (0xD8, 0xD9) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+        elif marker in (0xC4, 0xC8, 0xCC) or 0xDA <= marker <= 0xDF or 0xE0 <= marker <= 0xFE:
+            pos += ((data[pos + 2] << 8) | data[pos + 3]) + 2
+        elif marker == 0x01 or 2 < marker <= 0xBF:  # TEM (DCMTK would loop here), reserved markers
+            pos += 2
+        else:
+            DATA.error(f"found invalid marker in JPEG stream while scanning for bit depth: 0x{data[pos]:02x}"
+                       f"{data[pos + 1]:02x}")
+            return 0
+    return 0
+
+
 def _jpeg_markers(data: bytes) -> tuple[int, int, list[tuple[int, int, int, int]]]:
     """(SOF marker, sample precision, SOS parameters (Ss, Se, Ah, Al) of each scan) of a JPEG stream.  The
     precision is taken as DCMTK's scanJpegDataForBitDepth does (0: none found)."""
@@ -995,7 +1024,7 @@ def _decompress_jpeg(ts_uid: str, image: _Image, buf, frags, spool, updates: _Up
     is_ybr = pi in _YBR_JPEG
     signed = image.pixel_representation != 0
     first = bytes(buf[frags[1][1]:frags[1][1] + frags[1][2]]) if len(frags) > 1 else b""
-    _, precision, _ = _jpeg_markers(first)
+    precision = _dcmtk_bit_depth(first)
     if precision == 0:
         raise ConditionError(EC_CannotChangeRepresentation)
     if is_ybr and image.bits_stored < image.bits_allocated:
