@@ -214,6 +214,10 @@ def main() -> int:
             print(f"{tool} is missing: apt-get install dcmtk", file=sys.stderr)
             return 2
     cases = args.cases.split(",")
+    # An installed package has its byte code compiled; make sure ours has too (PYTHONDONTWRITEBYTECODE may be set).
+    import compileall
+
+    compileall.compile_dir(os.path.join(ROOT, "src"), quiet=1)
     sets = prepare(args.data)
     ours = ours_cmd()
     rows = []
