@@ -1135,8 +1135,48 @@ def add_dicom_file(path: str, options, transfer_list: list[Instance]) -> str | N
     return status
 
 
+# DCMTK's compiled-in default dictionary path (Debian/Ubuntu package of DCMTK 3.6.7)
+DEFAULT_DICT_PATH = "/usr/share/libdcmtk17/dicom.dic:/usr/share/libdcmtk17/private.dic"
+
+
+def load_data_dictionary(environ=None) -> bool:
+    """The log lines of DCMTK's lazy data dictionary load (DcmDataDictionary::loadExternalDictionaries).
+
+    Our dictionary is built in; this only reproduces what DCMTK reports for ``DCMDICTPATH``: the default path is
+    assumed to be installed, files named in ``DCMDICTPATH`` are checked (exists, is a file, can be opened).  The
+    contents of a dictionary file are not parsed.  Returns DCMTK's "dictionary loaded" flag.
+    """
+    env = (os.environ if environ is None else environ).get("DCMDICTPATH", "")
+    if not env:
+        for name in DEFAULT_DICT_PATH.split(":"):
+            DATA.debug(f"DcmDataDictionary: Loading file: {name}")
+        return True
+    attempted = loaded = 0
+    for name in env.split(":"):
+        if not name:
+            continue
+        try:
+            ok = os.path.exists(name) and not os.path.isdir(name)
+            if ok:
+                with open(name, "rb"):
+                    pass
+        except (OSError, ValueError):
+            ok = False
+        attempted += 1
+        if ok:
+            DATA.debug(f"DcmDataDictionary: Loading file: {name}")
+            loaded += 1
+        else:
+            DATA.error(f"DcmDataDictionary: Cannot open file: {name}")
+    if attempted and not loaded:  # (verified: one loadable file is enough, no entries at all is no warning)
+        APP.warn("no data dictionary loaded, check environment variable: DCMDICTPATH")
+        return False
+    return True
+
+
 def collect(options) -> list[Instance]:
     """The input phase of dcmsend: log as DCMTK does, return the transfer list or raise Exit(21/22/23)."""
+    load_data_dictionary()
     if options.scan_directories:
         APP.info("determining input files ...")
     files = expand_inputs(options)
