@@ -105,7 +105,7 @@ def test_directory_without_sd_is_ignored(tmp_path, monkeypatch, capsys):
     (tmp_path / "d").mkdir()
     result, err = run(capsys, ["d/"])
     assert result == 21
-    assert err == ["W: ignoring directory because option --scan-directories is not set: d/",
+    assert err[-2:] == ["W: ignoring directory because option --scan-directories is not set: d/",
                    "F: no input files to be processed"]
 
 
@@ -287,6 +287,20 @@ def test_dicomdir_without_records_is_23(tmp_path, capsys):
     dd = fx.make_dicomdir(str(tmp_path / "DICOMDIR"), [])
     result, err = run(capsys, [dd], read_from_dicomdir=True)
     assert result == 23
+    assert err[-1] == "F: no valid input files to be processed"
+
+
+def test_data_dictionary_lines(capsys, tmp_path):
+    assert collect.load_data_dictionary({})
+    assert capsys.readouterr().err.splitlines() == [
+        "D: DcmDataDictionary: Loading file: " + p for p in collect.DEFAULT_DICT_PATH.split(":")]
+    good = fx.write(str(tmp_path / "d.dic"), b"")
+    assert not collect.load_data_dictionary({"DCMDICTPATH": str(tmp_path / "no.dic")})
+    assert capsys.readouterr().err.splitlines() == [
+        f"E: DcmDataDictionary: Cannot open file: {tmp_path / 'no.dic'}",
+        "W: no data dictionary loaded, check environment variable: DCMDICTPATH"]
+    assert collect.load_data_dictionary({"DCMDICTPATH": f"{tmp_path / 'no.dic'}:{good}"})
+    assert collect.load_data_dictionary({"DCMDICTPATH": "::"})
 
 
 def test_pydicom_dicomdirtests(tmp_path, capsys):
