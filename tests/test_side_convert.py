@@ -30,7 +30,7 @@ LOSSY_JPEG = {"baseline_ybr422", "baseline_ybr_mf", "extended12", "JPEG-lossy.dc
 def files(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("compressed"))
     out = {}
-    for name in DCMTK_DECODABLE + ["j2k_lossless", "j2k_lossy"]:
+    for name in DCMTK_DECODABLE + ["j2k_lossless", "j2k_lossy", "jls_lossless_rgb"]:
         out[name] = os.path.join(TEST_FILES, name) if name.endswith(".dcm") else build(d, name)[0]
     return out
 
@@ -141,3 +141,19 @@ def test_no_jpeg_stream(tmp_path, files):
     bad.write_bytes(bytes(data))
     real, _ = compare(["+dly", "127.0.0.1", "{port}", str(bad)], tmp_path)
     assert real.returncode == 62 and "scanning for bit depth: 0x0000" in real.stderr
+
+
+DEBUG_CASES = [(n, "-d") for n in DCMTK_DECODABLE + ["jls_lossless_rgb"]] + \
+    [(n, "trace") for n in ("baseline_ybr422", "progressive12", "lossless_sv1_rgb_mf", "rle_rgb_mf")]
+
+
+@pytest.mark.parametrize("name,level", DEBUG_CASES, ids=[f"{n}{lv}" for n, lv in DEBUG_CASES])
+def test_debug_output(tmp_path, files, name, level):
+    """The decoders' own debug and trace lines (libjpeg's marker trace, per frame / pixel item) among dcmsend's."""
+    if name in LOSSY_JPEG and convert._ijg_available() != "turbo":
+        pytest.skip("exact pixel values need libjpeg-turbo")
+    flags = ["-d"] if level == "-d" else ["-ll", "trace"]
+    # (at TRACE only libjpeg's lines are compared: the rest of the trace output is not this module's)
+    ignore = [r"^T: (?!\s{8}|RST\d)"] if level == "trace" else None
+    real, _ = compare([*flags, "+dly", "127.0.0.1", "{port}", files[name]], tmp_path, ignore_lines=ignore)
+    assert "Converting transfer syntax" in real.stderr or name == "deflated"

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from dcmsend import collect, uids
 from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA
+from dcmsend.log import DEBUG as DEBUG_LEVEL
 
 # ---------------------------------------------------------------------------------------------------------------------
 # DCMTK conditions (module OFM_dcmdata = 1) used while reading.
@@ -910,35 +911,154 @@ def _dcmtk_bit_depth(data: bytes) -> int:
     return 0
 
 
-def _jpeg_markers(data: bytes) -> tuple[int, int, list[tuple[int, int, int, int]]]:
-    """(SOF marker, sample precision, SOS parameters (Ss, Se, Ah, Al) of each scan) of a JPEG stream.  The
-    precision is taken as DCMTK's scanJpegDataForBitDepth does (0: none found)."""
-    sof, precision, scans = 0, 0, []
+def _ijg_trace(data: bytes) -> None:
+    """The messages DCMTK's IJG decoders log while reading a JPEG stream's markers (libjpeg 6b's jdmarker.c trace
+    messages: level 1 at DEBUG, higher levels at TRACE; its warnings about invalid SOS parameters at WARN)."""
+    from dcmsend.log import TRACE
+
+    debug, trace = DATA.enabled(DEBUG_LEVEL), DATA.enabled(TRACE)
     pos, n = 0, len(data)
-    while pos + 4 <= n:
+    sof = 0
+    first_sos = True
+    jfif = adobe = False
+    transform = 0
+    ids: list[int] = []
+
+    def u16(p):
+        return (data[p] << 8) | data[p + 1] if p + 1 < n else 0
+
+    while pos + 1 < n:
         if data[pos] != 0xFF:
             pos += 1
             continue
         marker = data[pos + 1]
-        if marker in (0xD8, 0xD9, 0x01, 0xFF) or 0xD0 <= marker <= 0xD7 or marker == 0x00:
-            pos += 1 if marker in (0xFF, 0x00) else 2
+        if marker == 0xFF or marker == 0x00:
+            pos += 1
             continue
-        length = (data[pos + 2] << 8) | data[pos + 3]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and not sof:
-            sof, precision = marker, data[pos + 4] if pos + 4 < n else 0
-        elif marker == 0xDA and pos + 4 + length <= n + 2:
-            ns = data[pos + 4]
-            p = pos + 5 + 2 * ns
-            if p + 3 <= n:
-                scans.append((data[p], data[p + 1], data[p + 2] >> 4, data[p + 2] & 15))
-            pos += 2 + length
-            # skip the entropy-coded data
-            while pos + 1 < n and not (data[pos] == 0xFF and data[pos + 1] not in (0x00,) and
-                                       not 0xD0 <= data[pos + 1] <= 0xD7):
+        if 0xD0 <= marker <= 0xD7:
+            if trace:
+                DATA.trace(f"RST{marker - 0xD0}")
+            pos += 2
+            continue
+        if marker == 0xD8:
+            if debug:
+                DATA.debug("Start of Image")
+            pos += 2
+            continue
+        if marker == 0xD9:
+            if debug:
+                DATA.debug("End Of Image")
+            return
+        length = u16(pos + 2)
+        body = data[pos + 4:pos + 2 + length]
+        end = pos + 2 + length
+        if marker in _SOF_MARKERS and len(body) >= 6:
+            sof = marker
+            nc = body[5]
+            if debug:
+                DATA.debug(f"Start Of Frame 0x{marker:02x}: width={(body[3] << 8) | body[4]}, "
+                           f"height={(body[1] << 8) | body[2]}, components={nc}")
+            for c in range(nc):
+                q = 6 + 3 * c
+                if q + 2 < len(body):
+                    ids.append(body[q])
+                    if debug:
+                        DATA.debug(f"    Component {body[q]}: {body[q + 1] >> 4}hx{body[q + 1] & 15}v q={body[q + 2]}")
+        elif marker == 0xC4:
+            q = 0
+            while q + 17 <= len(body):
+                counts = list(body[q + 1:q + 17])
+                if debug:
+                    DATA.debug(f"Define Huffman Table 0x{body[q]:02x}")
+                if trace:
+                    DATA.trace("        " + " ".join(f"{c:3d}" for c in counts[:8]))
+                    DATA.trace("        " + " ".join(f"{c:3d}" for c in counts[8:]))
+                q += 17 + sum(counts)
+        elif marker == 0xDB:
+            q = 0
+            while q < len(body):
+                prec, index = body[q] >> 4, body[q] & 15
+                if debug:
+                    DATA.debug(f"Define Quantization Table {index}  precision {prec}")
+                width = 2 if prec else 1  # (its values are traced only with libjpeg's trace_level >= 2: not here)
+                q += 1 + 64 * width
+        elif marker == 0xDD and len(body) >= 2:
+            if debug:
+                DATA.debug(f"Define Restart Interval {(body[0] << 8) | body[1]}")
+        elif marker == 0xCC:
+            for q in range(0, len(body) - 1, 2):
+                if debug:
+                    DATA.debug(f"Define Arithmetic Table 0x{body[q]:02x}: 0x{body[q + 1]:02x}")
+        elif marker == 0xE0:
+            total = length - 2
+            if len(body) >= 14 and body[:5] == b"JFIF\0":
+                jfif = True
+                if body[5] != 1:
+                    DATA.warn(f"Warning: unknown JFIF revision number {body[5]}.{body[6]:02d}")
+                if debug:
+                    DATA.debug(f"JFIF APP0 marker: version {body[5]}.{body[6]:02d}, density "
+                               f"{(body[8] << 8) | body[9]}x{(body[10] << 8) | body[11]}  {body[7]}")
+                    if body[12] or body[13]:
+                        DATA.debug(f"    with {body[12]} x {body[13]} thumbnail image")
+                    if total - 14 != body[12] * body[13] * 3:
+                        DATA.debug(f"Warning: thumbnail image size does not match data length {total - 14}")
+            elif len(body) >= 6 and body[:5] == b"JFXX\0":
+                kind = {0x10: "JPEG-compressed thumbnail image", 0x11: "palette thumbnail image",
+                        0x13: "RGB thumbnail image"}.get(body[5])
+                if debug:
+                    DATA.debug(f"JFIF extension marker: {kind}, length {total}" if kind else
+                               f"JFIF extension marker: type 0x{body[5]:02x}, length {total}")
+            elif debug:
+                DATA.debug(f"Unknown APP0 marker (not JFIF), length {total}")
+        elif marker == 0xEE:
+            if len(body) >= 12 and body[:5] == b"Adobe":
+                adobe, transform = True, body[11]
+                if debug:
+                    DATA.debug(f"Adobe APP14 marker: version {(body[5] << 8) | body[6]}, flags "
+                               f"0x{(body[7] << 8) | body[8]:04x} 0x{(body[9] << 8) | body[10]:04x}, "
+                               f"transform {body[11]}")
+            elif debug:
+                DATA.debug(f"Unknown APP14 marker (not Adobe), length {length - 2}")
+        elif marker == 0xDA and body:
+            ns = body[0]
+            if debug:
+                DATA.debug(f"Start Of Scan: {ns} components")
+                for c in range(ns):
+                    q = 1 + 2 * c
+                    if q + 1 < len(body):
+                        DATA.debug(f"    Component {body[q]}: dc={body[q + 1] >> 4} ac={body[q + 1] & 15}")
+            q = 1 + 2 * ns
+            if q + 2 < len(body):
+                ss, se, ah, al = body[q], body[q + 1], body[q + 2] >> 4, body[q + 2] & 15
+                if debug:
+                    DATA.debug(f"  Ss={ss}, Se={se}, Ah={ah}, Al={al}")
+                if sof in (0xC0, 0xC1) and (ss != 0 or se != 63 or ah != 0 or al != 0):
+                    DATA.warn("Invalid SOS parameters for sequential JPEG")
+            if first_sos:
+                first_sos = False
+                if len(ids) == 3 and not jfif:
+                    if adobe and transform not in (0, 1):
+                        DATA.warn(f"Unknown Adobe color transform code {transform}")
+                    elif not adobe and ids != [1, 2, 3] and ids != [82, 71, 66] and debug:
+                        # (DCMTK's lossless-enabled libjpeg assumes RGB for the lossless processes)
+                        model = "RGB" if sof in (0xC3, 0xC7, 0xCB, 0xCF) else "YCbCr"
+                        DATA.debug(f"Unrecognized component IDs {ids[0]} {ids[1]} {ids[2]}, assuming {model}")
+            # the entropy-coded data: up to the next marker other than RSTn
+            pos = end
+            while pos + 1 < n:
+                if data[pos] == 0xFF and data[pos + 1] != 0x00 and not 0xD0 <= data[pos + 1] <= 0xD7 and \
+                        data[pos + 1] != 0xFF:
+                    break
+                if data[pos] == 0xFF and 0xD0 <= data[pos + 1] <= 0xD7:
+                    if trace:
+                        DATA.trace(f"RST{data[pos + 1] - 0xD0}")
+                    pos += 2
+                    continue
                 pos += 1
             continue
-        pos += 2 + length
-    return sof, precision, scans
+        elif debug and (0xE1 <= marker <= 0xEF or marker == 0xFE):
+            DATA.debug(f"Skipping marker 0x{marker:02x}, length {length - 2}")
+        pos = end
 
 
 def _ycc_to_rgb(arr, precision: int):
@@ -1043,11 +1163,7 @@ def _decompress_jpeg(ts_uid: str, image: _Image, buf, frags, spool, updates: _Up
     def chunks():
         for group in groups:
             data = _frame_data(buf, group)
-            sof, _, scans = _jpeg_markers(data)
-            if sof in (0xC0, 0xC1):
-                for ss, se, ah, al in scans:
-                    if ss != 0 or se != 63 or ah != 0 or al != 0:
-                        DATA.warn("Invalid SOS parameters for sequential JPEG")
+            _ijg_trace(data)
             try:
                 arr = _decode_jpeg(data, convert, image.samples, precision)
             except Exception as exc:
@@ -1088,7 +1204,7 @@ def _decompress_jpeg(ts_uid: str, image: _Image, buf, frags, spool, updates: _Up
     return total
 
 
-def _pydicom_frames(ts_uid: str, image: _Image, groups, buf, bits_allocated: int):
+def _pydicom_frames(ts_uid: str, image: _Image, groups, buf, bits_allocated: int, announce=None):
     """Decode frame by frame with pydicom's decoder for ``ts_uid``: yields (array (rows, columns[, samples]),
     pixel properties)."""
     from pydicom.pixels.decoders.base import get_decoder
@@ -1101,7 +1217,11 @@ def _pydicom_frames(ts_uid: str, image: _Image, groups, buf, bits_allocated: int
                 pixel_keyword="PixelData")
     if image.samples > 1:
         opts["planar_configuration"] = image.planar if image.planar in (0, 1) else 0
-    for group in groups:
+    item = 1  # the pixel item index (0 is the offset table)
+    for index, group in enumerate(groups):
+        if announce is not None:
+            announce(index, item, len(group))
+        item += len(group)
         data = _frame_data(buf, group)
         if len(data) & 1:
             data += b"\0"
@@ -1139,7 +1259,10 @@ def _decompress_jpeg_ls(ts_uid: str, image: _Image, buf, frags, spool, updates: 
     mask = (1 << image.bits_stored) - 1
 
     def chunks():
-        for arr, _ in _pydicom_frames(ts_uid, image, groups, buf, 8 * width):
+        def announce(index, item, count):
+            DATA.debug(f"JPEG-LS decoder processes frame {index + 1}")
+
+        for arr, _ in _pydicom_frames(ts_uid, image, groups, buf, 8 * width, announce):
             if image.pixel_representation:
                 arr = arr.astype(np.int64) & mask  # the raw sample bits, as CharLS gives them
             yield _native_bytes(arr.astype(f"u{width}") if arr.dtype.kind == "i" or width == 1 else arr,
@@ -1168,7 +1291,12 @@ def _decompress_rle(ts_uid: str, image: _Image, buf, frags, spool, updates: _Upd
     planar = image.samples > 1 and image.planar == 1
 
     def chunks():
-        for arr, _ in _pydicom_frames(ts_uid, image, groups, buf, image.bits_allocated):
+        def announce(index, item, count):
+            DATA.debug(f"RLE decoder processes frame {index}")
+            for k in range(item, item + count):
+                DATA.debug(f"RLE decoder processes pixel item {k}")
+
+        for arr, _ in _pydicom_frames(ts_uid, image, groups, buf, image.bits_allocated, announce):
             yield _native_bytes(arr, image.bits_allocated, planar)
 
     total = _spool_frames(spool, chunks())
