@@ -308,3 +308,26 @@ def test_pydicom_dicomdirtests(tmp_path, capsys):
     result, err = run(capsys, [os.path.join(root, "DICOMDIR")], read_from_dicomdir=True)
     assert len(result) > 10
     assert all(os.path.exists(i.path) for i in result)
+
+
+@pytest.mark.parametrize("level", [log.WARN, log.DEBUG])
+def test_fast_path_equals_exact_reader(tmp_path, capsys, monkeypatch, level):
+    """The +fo fast path gives the same transfer list and messages as the exact reader (cut at every offset too)."""
+    log.set_level(level)
+    paths = list(fx.write_bad_files(str(tmp_path)).values())
+    good = fx.part10(sop_instance="1.2.3.4.5")
+    for cut in range(120, 330, 3):
+        paths.append(fx.write(str(tmp_path / f"cut{cut}.dcm"), good[:cut]))
+    paths.append(fx.write(str(tmp_path / "good.dcm"), good))
+    paths.append(fx.testdata("CT_small.dcm"))
+
+    def snapshot():
+        result, err = run(capsys, paths, no_halt=True)
+        return [(i.path, i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax_uid, i.dataset_offset)
+                for i in result], err
+
+    fast = snapshot()
+    monkeypatch.setattr(collect, "_fast_meta", lambda path: None)
+    exact = snapshot()
+    assert fast == exact
+    assert len(fast[0]) > 5

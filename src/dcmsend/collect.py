@@ -17,12 +17,13 @@ from __future__ import annotations
 import os
 import re
 import stat
+import struct
 import sys
 from dataclasses import dataclass
 
 from dcmsend import exitcodes, uids
 from dcmsend.exitcodes import Exit
-from dcmsend.log import APP, DATA, NET
+from dcmsend.log import APP, DATA, DEBUG, NET
 
 # Read modes (DCMTK's E_FileReadMode as chosen by +f / +fo / -f).
 READ_FILE = "file"  # +f  : file format or bare data set (auto-detect)
@@ -1174,18 +1175,146 @@ def load_data_dictionary(environ=None) -> bool:
     return True
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Fast path for +fo when no debug output is wanted: a plain, well-formed meta header is read with one read() and
+# no per-element objects; anything unusual falls back to the exact emulation above (same result, same messages).
+
+_FAST_HEAD = b"\x02\x00\x00\x00UL\x04\x00"
+_SHORT_VRS = frozenset(_STANDARD_VRS - _EXTENDED_VRS)
+_WS = b" \t\n\r\x0b\x0c"
+_UID_SHAPE = re.compile(rb"(?:(?:[0-9]|[1-9][0-9]+)\.)*(?:[0-9]|[1-9][0-9]+)\Z")
+_unpack_h = struct.Struct("<H").unpack_from
+_unpack_i = struct.Struct("<I").unpack_from
+_unpack_tag = struct.Struct("<I").unpack_from
+
+
+def _fast_meta(path: str):
+    """(class, instance, TS, data set offset) of a plain Part-10 file, or None when the exact reader is needed."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) < 156 or data[128:132] != b"DICM" or data[132:140] != _FAST_HEAD:
+        return None
+    end = 144 + _unpack_i(data, 140)[0]
+    if end > len(data):
+        return None
+    pos = 144
+    last = 0x00000002  # (0002,0000) read as a little-endian (element << 16 | group) number
+    cls = inst = ts = b""
+    vr_info = _FAST_VR_INFO
+    while pos < end:
+        tag = _unpack_tag(data, pos)[0]
+        info = vr_info.get(data[pos + 4:pos + 6])
+        if info is None or tag <= last or tag & 0xFFFF != 2:
+            return None
+        last = tag
+        header, width = info
+        if header == 8:
+            length = _unpack_h(data, pos + 6)[0]
+        else:
+            length = _unpack_i(data, pos + 8)[0]
+        pos += header
+        if length & 1 or pos + length > end or (width and length % width):
+            return None
+        if tag in _FAST_UID_TAGS:
+            if header != 8 or data[pos - 4:pos - 2] != b"UI":
+                return None
+            value = data[pos:pos + length]
+            if value.translate(None, _WS) != value:
+                return None
+            if tag == 0x00020002:
+                cls = value.rstrip(b"\x00")
+            elif tag == 0x00030002:
+                inst = value.rstrip(b"\x00")
+            else:
+                ts = value.rstrip(b"\x00")
+        pos += length
+    if pos != end or not cls.isascii() or not inst.isascii() or not ts.isascii():
+        return None
+    return cls.decode(), inst.decode(), ts.decode(), end, inst
+
+
+_FAST_UID_TAGS = frozenset((0x00020002, 0x00030002, 0x00100002))
+_FAST_VR_INFO = {vr: (8 if vr in _SHORT_VRS else 12, _VALUE_WIDTH.get(vr, 0))
+                 for vr in _STANDARD_VRS if vr != b"SQ"}
+
+
+def _collect_fast(files: list[str], options, transfer_list: list[Instance]) -> int:
+    """The check loop for +fo without debug output; returns the number of invalid files."""
+    invalid = 0
+    check_values = not options.no_uid_checks
+    read_mode = options.read_mode
+    dicomdir = options.read_from_dicomdir
+    verdicts: dict[tuple[str, str], str | None] = {}
+    append = transfer_list.append
+    debug = DATA.enabled(DEBUG) or NET.enabled(DEBUG)
+    for path in files:
+        found = _fast_meta(path) if path else None
+        if found is not None:
+            cls, inst, ts, offset, raw_inst = found
+            if not (dicomdir and cls == uids.MEDIA_STORAGE_DIRECTORY) and (
+                    not check_values or (len(raw_inst) <= 64 and _UID_SHAPE.match(raw_inst))):
+                if debug:
+                    # the lines of add_dicom_file for this case, in DCMTK's order
+                    NET.debug(f"adding DICOM file '{path}'")
+                    DATA.debug("getting SOP Class UID, SOP Instance UID and Transfer Syntax UID from DICOM file")
+                    DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
+                    DATA.debug("trying to get SOP Class UID, SOP Instance UID and Transfer Syntax UID from "
+                               "meta-header")
+                    status = check_sop_instance(cls, inst, ts, check_values)
+                    if status is None:
+                        append(Instance(path, read_mode, cls, inst, ts, dataset_offset=offset))
+                        NET.debug(f"successfully added SOP instance {inst} to the transfer list")
+                        continue
+                    NET.error(f"cannot add DICOM file to the transfer list: {path}: {status}")
+                else:
+                    key = (cls, ts) if inst else (cls, ts, "")
+                    try:
+                        status = verdicts[key]
+                    except KeyError:
+                        status = verdicts[key] = check_sop_instance(cls, inst, ts, check_values)
+                    if status is None:
+                        append(Instance(path, read_mode, cls, inst, ts, dataset_offset=offset))
+                        continue
+                    status = add_dicom_file(path, options, transfer_list)
+            else:
+                status = add_dicom_file(path, options, transfer_list)
+        else:
+            status = add_dicom_file(path, options, transfer_list)
+        if status is not None:
+            shown = path if path else "<empty string>"
+            if not options.no_halt:
+                APP.fatal(f"bad DICOM file: {shown}: {status}")
+                raise Exit(exitcodes.INVALID_INPUT_FILE)
+            APP.warn(f"bad DICOM file: {shown}: {status}, ignoring file")
+            invalid += 1
+    return invalid
+
+
 def collect(options) -> list[Instance]:
     """The input phase of dcmsend: log as DCMTK does, return the transfer list or raise Exit(21/22/23)."""
     load_data_dictionary()
     if options.scan_directories:
         APP.info("determining input files ...")
-    files = expand_inputs(options)
+    files = expanded = expand_inputs(options)
     if not files:
         APP.fatal("no input files to be processed")
         raise Exit(exitcodes.NO_INPUT_FILES)
     APP.info("checking input files ...")
     transfer_list: list[Instance] = []
     invalid = 0
+    if options.read_mode == READ_FILE_ONLY:
+        files = []  # handled below
+        invalid = _collect_fast(expanded, options, transfer_list)
     for path in files:
         status = add_dicom_file(path, options, transfer_list)
         if status is not None:
