@@ -6,8 +6,6 @@ Python: :func:`send` runs the same stages as the command line and returns the tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 __version__ = "0.1.0"
 # Release date printed in the banner line, like DCMTK's "$dcmtk: dcmsend v3.6.7 2022-04-22 $".
 __date__ = "2026-11-25"
@@ -15,13 +13,18 @@ __date__ = "2026-11-25"
 __all__ = ["Result", "send", "send_files", "__version__"]
 
 
-@dataclass
 class Result:
     """What :func:`send` returns: the exit code dcmsend would give and the transfer list (``Instance`` records with
     association number, presentation context, network transfer syntax, dataset size and DIMSE status filled in)."""
 
-    exit_code: int
-    instances: list = field(default_factory=list)
+    __slots__ = ("exit_code", "instances")
+
+    def __init__(self, exit_code: int, instances: list | None = None):
+        self.exit_code = exit_code
+        self.instances = list(instances or [])
+
+    def __repr__(self) -> str:
+        return f"Result(exit_code={self.exit_code}, instances=<{len(self.instances)} instances>)"
 
     @property
     def ok(self) -> bool:
@@ -37,9 +40,9 @@ def send_files(peer: str, port: int, paths, **options) -> Result:
     Log output goes through dcmsend's DCMTK-style logger (stderr, WARN by default).
     """
     from dcmsend import collect as _collect
-    from dcmsend.send import transfer
     from dcmsend.cmdline import Options
     from dcmsend.exitcodes import Exit
+    from dcmsend.send import transfer
 
     if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
         paths = [paths]
