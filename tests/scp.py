@@ -16,12 +16,16 @@ Modes:
                            no-release  accept and answer C-STOREs, but never answer the A-RELEASE-RQ
                            stall       accept the association, then never read from the connection again
                            mute        read everything, answer nothing after the association is accepted
+                           slow        as mute, but read slowly (64 KB per 5 ms)
+                           (mute, slow and the modes that answer wrongly print "A-ABORT received" when one comes)
                            half-ac     answer the A-ASSOCIATE-RQ with a truncated A-ASSOCIATE-AC and close
                            garbage-ac  answer the A-ASSOCIATE-RQ with bytes that are no PDU
                            huge-ac     answer the A-ASSOCIATE-RQ with an A-ASSOCIATE-AC header of length 0xFFFFFFFF
                            half-rsp    answer the data set with a truncated P-DATA PDU and close
                            wrong-pdu   answer the data set with an A-ASSOCIATE-AC PDU (a wrong PDU type)
                            bad-pdv     answer the data set with a P-DATA PDU whose PDV length exceeds the PDU
+                           short-pdv   answer the data set with a P-DATA PDU holding a PDV of length 1
+                           no-pdv      answer the data set with an empty P-DATA PDU
                            data-pdv    answer the data set with a data set PDV instead of a command
                            huge-pdu    answer the data set with a P-DATA header of length 0xFFFFFFFF and close
                            max-pdu N   (combined with the above: announce max PDU N; 0 = unlimited) -- see --max-pdu
@@ -92,10 +96,30 @@ def _command(fields: list[tuple[int, bytes]]) -> bytes:
     return _elem(0, struct.pack("<I", len(elems))) + elems
 
 
-def _drain(conn: socket.socket) -> None:
-    """Read (and drop) until the other side closes the connection."""
-    while conn.recv(65536):
-        pass
+def _drain(conn: socket.socket, pause: float = 0.0) -> None:
+    """Read (and drop) PDUs until the other side sends an A-ABORT (printed to stdout: "A-ABORT received") or
+    closes the connection; ``pause`` seconds between reads of at most 64 KB make a slow reader."""
+    import time
+
+    try:
+        while True:
+            head = _recv(conn, 6)
+            length = struct.unpack(">I", head[2:])[0]
+            if head[0] not in (1, 2, 3, 4, 5, 6, 7):
+                print(f"bad PDU type {head[0]}", flush=True)
+                return
+            if head[0] == 7:
+                print("A-ABORT received", flush=True)
+                return
+            while length:
+                chunk = conn.recv(min(length, 65536))
+                if not chunk:
+                    return
+                length -= len(chunk)
+                if pause:
+                    time.sleep(pause)
+    except (ConnectionError, OSError):
+        return
 
 
 def _hold(conn: socket.socket) -> None:
@@ -130,6 +154,9 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             return
         if behaviour == "mute":
             _drain(conn)
+            return
+        if behaviour == "slow":
+            _drain(conn, 0.005)
             return
         cid = 1
         data_done = False
@@ -172,6 +199,14 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 return
             elif behaviour == "bad-pdv":
                 conn.sendall(struct.pack(">BBI", 4, 0, 8) + struct.pack(">IBB", 0x100, cid, 3) + b"\0\0")
+                _drain(conn)
+                return
+            elif behaviour == "short-pdv":
+                conn.sendall(struct.pack(">BBI", 4, 0, 6) + struct.pack(">IBB", 1, cid, 3))
+                _drain(conn)
+                return
+            elif behaviour == "no-pdv":
+                conn.sendall(struct.pack(">BBI", 4, 0, 0))
                 _drain(conn)
                 return
             elif behaviour == "huge-pdu":

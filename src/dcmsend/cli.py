@@ -28,6 +28,9 @@ class Interrupted(BaseException):
 
 
 def _on_signal(signum, _frame):
+    network = sys.modules.get("dcmsend.network")
+    if network is not None and network.hold_signal_for_send(signum):
+        return  # raised again as soon as the send in progress is recorded (an exact A-ABORT needs that)
     raise Interrupted(signum)
 
 

@@ -37,6 +37,7 @@ ASC_MAXIMUMPDUSIZE = 131072
 ASC_MINIMUMPDUSIZE = 4096
 # Our real cap for one outgoing P-DATA PDU when the peer announces "unlimited" (0).
 UNLIMITED_PDU_CAP = 1 << 20
+ASSOCIATE_PDU_SIZE_LIMIT = 0x100000  # dcmAssociatePDUSizeLimit: longer non-P-DATA PDUs are refused unread
 SOCKET_TIMEOUT = 60  # DCMTK's fixed send/receive socket timeouts (dcmSocketSendTimeout / dcmSocketReceiveTimeout)
 
 
@@ -73,6 +74,8 @@ DUL_PDATAPDUARRIVED = _c(0x316, "DUL P-Data PDU arrived")
 DUL_PEERABORTEDASSOCIATION = _c(0x317, "Peer aborted Association (or never connected)")
 DUL_PEERREQUESTEDRELEASE = _c(0x319, "DUL Peer Requested Release")
 DUL_READTIMEOUT = _c(0x31A, "DUL network read timeout")
+DUL_NETWORKCLOSED = _c(0x310, "DUL network closed")
+NET_EC_ASSOCIATE_PDU_TOO_LARGE = _c(1079, "A-ASSOCIATE PDU too large")
 NET_EC_INVALID_SOP_CLASS_UID = _c(1000, "Invalid SOP Class UID")
 NET_EC_INVALID_SOP_INSTANCE_UID = _c(1002, "Invalid SOP Instance UID")
 NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS = _c(1006, "No acceptable Presentation Contexts")
@@ -482,6 +485,31 @@ _COMMAND_NAMES = {0x0001: "C-STORE RQ", 0x8001: "C-STORE RSP", 0x0010: "C-GET RQ
 # The association
 
 
+# Signals and the send bookkeeping: while a non-blocking send and the record of what it sent run, a signal handler
+# that would raise (cli's SIGINT/SIGTERM handler) asks hold_signal_for_send() first and, if so, only records the
+# signal; it is raised again right after.
+_send_in_progress = False
+_held_signal = 0
+
+
+def hold_signal_for_send(signum: int) -> bool:
+    """For a signal handler: True if a send is being recorded right now; the signal is then re-raised after it."""
+    global _held_signal
+    if _send_in_progress:
+        _held_signal = _held_signal or signum
+        return True
+    return False
+
+
+def _deliver_held_signal() -> None:
+    global _held_signal
+    if _held_signal:
+        signum, _held_signal = _held_signal, 0
+        import signal
+
+        signal.raise_signal(signum)
+
+
 class _Closed(Exception):
     """The transport connection ended (EOF, reset, socket timeout): DCMTK's DUL_NETWORKCLOSED."""
 
@@ -517,6 +545,7 @@ class Association:
         self._rx = bytearray()
         self._pending_pdvs: list[tuple[int, int, bytes]] = []
         self._unsent = b""  # the rest of a PDU whose writing an interrupt cut short
+        self._io_timeout = SOCKET_TIMEOUT
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -553,16 +582,25 @@ class Association:
         return bool(r)
 
     def _recv_exact(self, n: int, deadline: float | None) -> bytes:
+        """``n`` bytes.  Each read waits at most the socket timeout (DCMTK's SO_RCVTIMEO: then the connection counts
+        as closed) and, with a ``deadline``, not beyond it (_Timeout)."""
         while len(self._rx) < n:
             if self.sock is None:
                 raise _Closed()
+            wait = self._io_timeout
             if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._wait_readable(remaining):
-                    raise _Timeout()
+                wait = min(wait, deadline - time.monotonic())
             try:
-                chunk = self.sock.recv(max(65536, n - len(self._rx)))
-            except (socket.timeout, OSError) as exc:
+                ready = wait > 0 and select.select([self.sock], [], [], wait)[0]
+            except (OSError, ValueError):
+                ready = True
+            if not ready:
+                if deadline is not None and deadline - time.monotonic() <= self._io_timeout:
+                    raise _Timeout()
+                raise _Closed()
+            try:
+                chunk = self.sock.recv(min(max(65536, n - len(self._rx)), 1 << 22))
+            except OSError as exc:
                 raise _Closed() from exc
             if not chunk:
                 raise _Closed()
@@ -572,41 +610,69 @@ class Association:
         return data
 
     def _read_pdu(self, timeout: float | None) -> tuple[int, bytes, bytes]:
-        """(type, whole PDU bytes, body).  Raises _Closed, _Timeout or ConditionError-like Condition."""
+        """(type, whole PDU bytes, body).  Raises _Closed (in the header: the peer closed the connection, DCMTK's
+        TRANS_CONN_CLOSED event), _Timeout, or _ConditionRaised (a bad header, or the connection ended inside the
+        body: "DUL network closed", which DCMTK returns as it is, the association staying in its state)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         head = self._recv_exact(6, deadline)
         pdu_type = head[0]
         if pdu_type not in (1, 2, 3, 4, 5, 6, 7):
             raise _ConditionRaised(_c(_UNRECOGNIZED_PDU_TYPE, f"Unrecognized PDU type: {pdu_type:2x}"))
         length = struct.unpack_from(">I", head, 2)[0]
-        if pdu_type == 4 and length > max(self.params.max_pdu, 0) + 6 + 1024 * 1024 * 64:
-            raise _ConditionRaised(_c(_ILLEGAL_PDU_LENGTH, f"DUL Illegal PDU Length {length}."))
-        body = self._recv_exact(length, deadline)
+        if pdu_type == 4 and length > self.params.max_pdu:
+            raise _ConditionRaised(_c(_ILLEGAL_PDU_LENGTH,
+                                      f"DUL Illegal PDU Length {length}.  Max expected {self.params.max_pdu}"))
+        if length > ASSOCIATE_PDU_SIZE_LIMIT:
+            NET.error(f"A-ASSOCIATE PDU too large: {length} bytes, refusing.")
+            raise _ConditionRaised(NET_EC_ASSOCIATE_PDU_TOO_LARGE)
+        try:
+            body = self._recv_exact(length, deadline)
+        except _Closed:
+            raise _ConditionRaised(DUL_NETWORKCLOSED) from None
         return pdu_type, head + body, body
 
     def _send_all(self, parts: list, routine: str) -> Condition | None:
-        """Write one PDU (given in pieces).  Each write waits at most the socket timeout, as DCMTK's SO_SNDTIMEO.
+        """Write one PDU (given in pieces), waiting at most the socket timeout in all (DCMTK's one write() under
+        SO_SNDTIMEO; when it expires DCMTK reports errno, "Resource temporarily unavailable" when nothing could be
+        written -- and a stale errno after a partial write, for which we say the same).
 
-        If an exception (a signal) interrupts the writing part-way, the unsent rest of the PDU is kept in
-        ``_unsent`` so that :meth:`abort_now` can complete the PDU before its A-ABORT (the peer would otherwise
-        read the A-ABORT as part of the cut PDU)."""
+        Signals stay exact: the waiting (select) may be interrupted, the non-blocking send and the bookkeeping of
+        what was sent run with signals held (see :func:`hold_signal_for_send`).  If an interrupt ends the writing
+        part-way, the unsent rest of the PDU is kept in ``_unsent``, so that :meth:`abort_now` completes the PDU
+        before its A-ABORT (the peer would otherwise read the A-ABORT as part of the cut PDU)."""
+        global _send_in_progress
         sock = self.sock
         views = [memoryview(p).cast("B") for p in parts]
-        sent = 0
+        started = False
+        deadline = time.monotonic() + self._io_timeout
         try:
             while views:
-                n = sock.sendmsg(views) if len(views) > 1 else sock.send(views[0])
-                sent += n
-                while views and n >= len(views[0]):
-                    n -= len(views[0])
-                    views.pop(0)
-                if views and n:
-                    views[0] = views[0][n:]
-        except (socket.timeout, OSError) as exc:
-            err = exc.errno if isinstance(exc, OSError) and exc.errno else errno.ETIMEDOUT
+                _send_in_progress = True
+                try:
+                    try:
+                        n = (sock.sendmsg(views, (), socket.MSG_DONTWAIT) if len(views) > 1
+                             else sock.send(views[0], socket.MSG_DONTWAIT))
+                    except (BlockingIOError, InterruptedError):
+                        n = 0
+                    if n:
+                        started = True
+                    while views and n >= len(views[0]):
+                        n -= len(views[0])
+                        views.pop(0)
+                    if views and n:
+                        views[0] = views[0][n:]
+                finally:
+                    _send_in_progress = False
+                    _deliver_held_signal()
+                if views:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
+                        raise BlockingIOError(errno.EAGAIN, "timeout")
+        except OSError as exc:
+            err = exc.errno or errno.EAGAIN
             return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(err)}) occurred in routine: {routine}")
         except BaseException:
-            if sent:
+            if started and views:
                 self._unsent = b"".join(bytes(v) for v in views)
             raise
         return None
@@ -692,7 +758,8 @@ class Association:
         timeout = socket_timeout()
         NET.debug(f"setting network send timeout to {timeout} seconds")
         NET.debug(f"setting network receive timeout to {timeout} seconds")
-        sock.settimeout(timeout)
+        sock.setblocking(True)  # the timeouts are applied per operation (select), see _send_all / _recv_exact
+        self._io_timeout = timeout
         buffer_length = os.environ.get("TCP_BUFFER_LENGTH")
         if buffer_length is not None:
             value = _parse_int_env(buffer_length)
@@ -903,16 +970,9 @@ class Association:
         except _ConditionRaised as exc:
             raise _ConditionRaised(push(DIMSE_READPDVFAILED, exc.condition)) from None
         if pdu_type == 4 and self.state == STA_OPEN:
-            pdvs = []
-            pos = 0
-            while pos + 6 <= len(body):
-                length = struct.unpack_from(">I", body, pos)[0]
-                if length < 2 or pos + 4 + length > len(body):
-                    raise _ConditionRaised(push(DIMSE_READPDVFAILED, _c(_ILLEGAL_PDU, "DUL Illegal or ill-formed PDU")))
-                pdvs.append((body[pos + 4], body[pos + 5], body[pos + 6:pos + 4 + length]))
-                pos += 4 + length
-            if not pdvs:
-                raise _ConditionRaised(push(DIMSE_READPDVFAILED, _c(0x313, "DUL No PDVs available in current buffer")))
+            pdvs = _split_pdvs(body)
+            if isinstance(pdvs, Condition):
+                raise _ConditionRaised(push(DIMSE_READPDVFAILED, pdvs))
             self._pending_pdvs = pdvs[1:]
             return pdvs[0]
         if pdu_type == 5 and self.state == STA_OPEN:
@@ -1009,29 +1069,27 @@ class Association:
             self.state = STA_ABORTING
             return None
 
-    def _send_abort(self, source: int = 0, reason: int = 0) -> None:
+    def _send_abort(self, source: int = 0, reason: int = 0) -> Condition | None:
         if self.sock is None:
-            return
-        try:
-            self.sock.sendall(struct.pack(">BBIBBBB", 7, 0, 4, 0, 0, source, reason))
-        except OSError:
-            pass
+            return None
+        return self._send_all([struct.pack(">BBIBBBB", 7, 0, 4, 0, 0, source, reason)], "sendAbortTCP")
 
     def abort(self) -> Condition | None:
         """ASC_abortAssociation: send an A-ABORT and wait for the peer to close the connection."""
         if self.state not in (STA_OPEN, 7, STA_PEER_RELEASE) or self.sock is None:
             return fsm_error(self.state or STA_IDLE, EV_A_ABORT_REQ)
-        self._send_abort()
+        err = self._send_abort()
+        if err is not None:
+            return err  # AA-1 failed: DCMTK gives up at once
         self.state = STA_ABORTING
         timeout = self.options.acse_timeout or 30
         deadline = time.monotonic() + timeout
+        self._rx.clear()
         try:
             while True:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._wait_readable(remaining):
+                if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
                     break
-                if self._rx:
-                    self._rx.clear()
                 chunk = self.sock.recv(65536)
                 if not chunk:
                     break
@@ -1071,6 +1129,30 @@ class Association:
         self._close_transport()
         self.state = 0
         self._buffer = None
+
+
+def _split_pdvs(body: bytes) -> list[tuple[int, int, bytes]] | Condition:
+    """The PDVs of a P-DATA-TF body as (context id, message control header, fragment), with the checks of DCMTK's
+    DT_2_IndicatePData (the same texts), or the failure condition."""
+    remaining = len(body)
+    pos = 0
+    pdvs = []
+    while remaining >= 4:
+        length = struct.unpack_from(">I", body, pos)[0]
+        remaining -= 4 + length
+        if length < 2:
+            return _c(_ILLEGAL_PDU_LENGTH, f"PDV with invalid length {length} encountered. This probably indicates a "
+                                           "malformed P DATA PDU.")
+        if remaining >= 0:
+            pdvs.append((body[pos + 4], body[pos + 5], body[pos + 6:pos + 4 + length]))
+        pos += 4 + length
+    if remaining != 0:
+        return _c(_ILLEGAL_PDU, f"PDV lengths don't add up correctly: {len(pdvs) + (remaining < 0)} PDVs. This "
+                                "probably indicates a malformed P-DATA PDU. PDU type is 04.")
+    if not pdvs:
+        return _c(_ILLEGAL_PDU, "PDU without any PDVs encountered. In DT_2_IndicatePData.  This probably indicates a "
+                                " malformed P DATA PDU.")
+    return pdvs
 
 
 class _ConditionRaised(Exception):

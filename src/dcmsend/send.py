@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 import types
 
 from dcmsend import convert, network, plan, report, uids
@@ -184,7 +185,7 @@ def _run(scu: _Scu, state, options) -> int:
         APP.error(f"cannot add presentation contexts: {status.text}")
         return CANNOT_ADD_PRESENTATION_CONTEXT
     if options.report_file:
-        with _signals_blocked():  # the report is written whole or not at all, even on Ctrl-C
+        with _signals_held():  # the report is written whole or not at all, even on Ctrl-C
             code = report.write_report(state, options)
         if code is not None:
             return code
@@ -194,18 +195,24 @@ def _run(scu: _Scu, state, options) -> int:
 
 
 @contextlib.contextmanager
-def _signals_blocked():
-    """Hold SIGINT/SIGTERM back for the duration (they are delivered right after)."""
-    signals = {signal.SIGINT, signal.SIGTERM}
-    try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
-        yield
-        return
+def _signals_held():
+    """Hold SIGINT/SIGTERM back for the duration: a Python-level handler (cli's, or the default KeyboardInterrupt)
+    runs right after instead (handlers run in the main thread only, so elsewhere there is nothing to hold)."""
+    held: list[int] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old = signal.getsignal(sig)
+            if callable(old):
+                previous[sig] = old
+                signal.signal(sig, lambda signum, _frame: held.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        if held:
+            signal.raise_signal(held[0])
 
 
 def _negotiate(scu: _Scu, state) -> Condition | None:
