@@ -9,6 +9,7 @@ from dcmsend import cmdline, collect, exitcodes, log
 from dcmsend.exitcodes import Exit
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+RECURSION_LIMIT = 20000
 
 
 class Interrupted(BaseException):
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run dcmsend with ``argv`` (program name first, as in ``sys.argv``); return the exit code."""
     argv = list(sys.argv if argv is None else argv)
     previous = _install_handlers()
+    # deeply nested sequences are parsed recursively: follow as deep as DCMTK does (it crashes beyond ~10000
+    # levels), deeper nesting is an input error (collect), never a crash
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
     try:
         options = cmdline.evaluate(argv)
         log.capture_library_output()

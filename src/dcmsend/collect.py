@@ -70,6 +70,8 @@ EC_TAG_NOT_FOUND = "Tag Not Found"
 EC_META_MISSING = "File meta information header missing"
 EC_ITEM_END = "Item end"
 EC_SEQU_END = "Sequence end"
+# Not a DCMTK condition: sequences nested deeper than we follow (DCMTK 3.6.7 crashes with SIGSEGV at ~10000 levels)
+EC_NESTING_TOO_DEEP = "Sequences nested too deeply"
 EC_ITEM_DELIM_MISSING = "Item Delimitation Item missing"
 EC_UNSUPPORTED_ENCODING = "Unsupported compression or encryption"
 EC_VR_VIOLATED = "Value Representation violated"
@@ -1112,12 +1114,19 @@ def add_dicom_file(path: str, options, transfer_list: list[Instance]) -> str | N
     before = len(transfer_list)
     is_dicomdir = False
     check_values = not options.no_uid_checks
-    status, cls, inst, ts, offset = get_sop_instance_from_file(path, options.read_mode)
+    try:
+        status, cls, inst, ts, offset = get_sop_instance_from_file(path, options.read_mode)
+    except RecursionError:
+        status, cls, inst, ts, offset = EC_NESTING_TOO_DEEP, "", "", "", -1
     if status is None:
         if options.read_from_dicomdir and cls == uids.MEDIA_STORAGE_DIRECTORY:
             NET.debug("processing a DICOMDIR file (Media Storage Directory Storage SOP Class)")
             is_dicomdir = True
-            status = _add_from_dicomdir(path, options.read_mode, check_values, not options.no_halt, transfer_list)
+            try:
+                status = _add_from_dicomdir(path, options.read_mode, check_values, not options.no_halt,
+                                            transfer_list)
+            except RecursionError:
+                status = EC_NESTING_TOO_DEEP
         else:
             status = check_sop_instance(cls, inst, ts, check_values)
             if status is None:

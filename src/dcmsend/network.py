@@ -276,15 +276,24 @@ def encode_associate_rq(params: AssociationParameters) -> bytes:
     body += _ae(params.called_ae) + _ae(params.calling_ae) + bytes(32)
     body += _item(0x10, APPLICATION_CONTEXT.encode())
     for cx in params.contexts:
-        sub = _item(0x30, cx.abstract_syntax.encode("latin-1"))
+        # (DCMTK keeps at most 64 characters of a UID in its presentation context structures)
+        sub = _item(0x30, _raw(cx.abstract_syntax)[:64])
         for ts in cx.proposed:
-            sub += _item(0x40, ts.encode("latin-1"))
+            sub += _item(0x40, _raw(ts)[:64])
         body += _item(0x20, struct.pack(">BBBB", cx.id, 0, 0, 0) + sub)
     user = _item(0x51, struct.pack(">I", params.max_pdu))
     user += _item(0x52, IMPLEMENTATION_CLASS_UID.encode())
     user += _item(0x55, IMPLEMENTATION_VERSION_NAME.encode())
     body += _item(0x50, user)
     return struct.pack(">BBI", 1, 0, len(body)) + bytes(body)
+
+
+def _raw(text: str) -> bytes:
+    """A UID or other string as the bytes it came from (file values keep undecodable bytes as surrogates)."""
+    try:
+        return text.encode("latin-1", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
 
 
 def _uid_text(raw: bytes) -> str:
@@ -345,7 +354,7 @@ def _elem(tag: int, value: bytes) -> bytes:
 
 
 def _ui(text: str) -> bytes:
-    raw = text.encode("latin-1")
+    raw = _raw(text)
     return raw + b"\0" if len(raw) % 2 else raw
 
 
