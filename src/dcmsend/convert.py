@@ -21,9 +21,9 @@ import bisect
 import functools
 import mmap
 import os
+import stat
 import struct
 import zlib
-from dataclasses import dataclass
 
 from dcmsend import collect, uids
 from dcmsend.exitcodes import Condition, ConditionError
@@ -189,20 +189,41 @@ class Item:
         self.hdr_pos = hdr_pos
 
 
-@dataclass(frozen=True)
 class Encoding:
-    explicit: bool
-    little: bool
+    """Explicit/implicit VR and byte order of a transfer syntax (immutable; one shared instance each)."""
+
+    __slots__ = ("explicit", "little")
+
+    def __init__(self, explicit: bool, little: bool):
+        object.__setattr__(self, "explicit", explicit)
+        object.__setattr__(self, "little", little)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def __eq__(self, other):
+        if other.__class__ is not Encoding:
+            return NotImplemented
+        return self.explicit == other.explicit and self.little == other.little
+
+    def __hash__(self) -> int:
+        return hash((self.explicit, self.little))
+
+    def __repr__(self) -> str:
+        return f"Encoding(explicit={self.explicit!r}, little={self.little!r})"
 
     @staticmethod
     def of(ts_uid: str) -> Encoding:
-        if ts_uid == uids.LEI:
-            return Encoding(False, True)
+        if ts_uid == uids.LEI or ts_uid == "1.2.840.113619.5.2":  # GE private: implicit LE (big endian pixel data)
+            return _IMPLICIT_LITTLE
         if ts_uid == uids.BEE:
-            return Encoding(True, False)
-        if ts_uid == "1.2.840.113619.5.2":  # GE private: implicit LE (pixel data big endian, not handled)
-            return Encoding(False, True)
-        return Encoding(True, True)
+            return _EXPLICIT_BIG
+        return _EXPLICIT_LITTLE
+
+
+_IMPLICIT_LITTLE = Encoding(False, True)
+_EXPLICIT_BIG = Encoding(True, False)
+_EXPLICIT_LITTLE = Encoding(True, True)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -651,7 +672,7 @@ class PiecesReader:
     def __init__(self, parts: list, fd: int | None, buf, total: int):
         self._parts = parts
         self._fd = fd
-        self._buf = buf
+        self._buf = memoryview(buf) if isinstance(buf, bytes) else buf
         self._index = 0
         self._offset = 0
         self.total = total
@@ -1449,21 +1470,43 @@ def _detect_ts(buf, start: int) -> str:
 class Loaded:
     """One instance loaded for sending."""
 
-    def __init__(self, path: str, fh, buf, start: int, ts_uid: str, elems: list[Elem], inflated: bool):
+    def __init__(self, path: str, fh, buf, start: int, ts_uid: str, elems: list[Elem] | None, inflated: bool,
+                 fast: _Fast | None = None):
         self.path = path
         self._fh = fh
         self._buf = buf
         self._start = start
         self.original_ts = ts_uid
-        self.elems = elems
+        self._elems = elems
         self._inflated = inflated  # buf holds the inflated data set (Deflated TS)
+        self._fast = fast  # the fast walk's result (elems are then parsed only when needed)
+        self.current_ts = ts_uid  # DCMTK's getCurrentXfer after an encode()
+        self._decoded: list[Elem] | None = None
+        self._spool = None  # the decoded pixel data (a temporary file)
+        if fast is not None:
+            self.sop_class_uid = fast.sop_class_uid
+            self.sop_instance_uid = fast.sop_instance_uid
+            self._size: int | None = fast.total
+            return
         top = {e.tag: e for e in elems if e.tag in (SOP_CLASS_UID, SOP_INSTANCE_UID)}
         self.sop_class_uid = _uid_value(buf, top.get(SOP_CLASS_UID))
         self.sop_instance_uid = _uid_value(buf, top.get(SOP_INSTANCE_UID))
-        self.current_ts = ts_uid  # DCMTK's getCurrentXfer after an encode()
-        self._size: int | None = None
-        self._decoded: list[Elem] | None = None
-        self._spool = None  # the decoded pixel data (a temporary file)
+        self._size = None
+
+    @property
+    def elems(self) -> list[Elem]:
+        """The parsed elements (after a fast load: parsed now, with the same result and no log output, since the
+        fast walk accepts only data sets the parser reads without a message)."""
+        if self._elems is None:
+            fast = self._fast
+            if fast.whole is not None:
+                self._buf = fast.whole
+            else:
+                self._buf = mmap.mmap(fast.fd, 0, access=mmap.ACCESS_READ)
+            enc = Encoding.of(self.original_ts)
+            self._elems = _Parser(self._buf, self._start, enc, self.original_ts).parse_elements(
+                self._start, None, enc.explicit, enc.little, True, False)[0]
+        return self._elems
 
     @property
     def encoding(self) -> Encoding:
@@ -1496,10 +1539,15 @@ class Loaded:
         """The data set as the DIMSE layer sends it in ``network_ts``: (reader, exact byte count).
 
         Raises ConditionError when the data set cannot be converted (the pixel data cannot be decompressed)."""
+        fast = self._fast
+        if fast is not None and network_ts == self.original_ts:
+            self.current_ts = network_ts
+            return PiecesReader(fast.parts, fast.fd, fast.whole, fast.total), fast.total
         level = getattr(options, "compression_level", 6) if options is not None else 6
         dst = uids.transfer_syntax(network_ts)
         src = uids.transfer_syntax(self.original_ts)
-        elems, buf, fd = self.elems, self._buf, (None if self._inflated else self._fh.fileno())
+        elems = self.elems
+        buf, fd = self._buf, (None if self._inflated else self._fileno())
         if dst is not None and not dst.encapsulated and self.has_encapsulated_pixel_data():
             if not can_decode(self.original_ts):
                 raise ConditionError(EC_CannotChangeRepresentation)
@@ -1555,9 +1603,19 @@ class Loaded:
         fh, self._fh = self._fh, None
         if fh is not None:
             fh.close()
+        fast, self._fast = self._fast, None
+        if fast is not None and fast.fd is not None:
+            os.close(fast.fd)
+            fast.fd = None
         spool, self._spool = self._spool, None
         if spool is not None:
             spool.close()
+
+    def _fileno(self) -> int | None:
+        if self._fh is not None:
+            return self._fh.fileno()
+        fast = self._fast
+        return fast.fd if fast is not None else None
 
     def __enter__(self) -> Loaded:
         return self
@@ -1566,8 +1624,199 @@ class Loaded:
         self.close()
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# The fast load: one pass over the element headers of a plain explicit VR little endian data set, no per-element
+# objects.  It accepts only what the parser above reads without a message and what DCMTK writes back unchanged in the
+# same transfer syntax (standard VRs, even lengths, ascending tags, no sequences, group lengths or trailing padding,
+# string values as DCMTK keeps them, encapsulated pixel data with OB and items); anything else goes the exact way.
+# The data set in its own transfer syntax is then the file's bytes (plus a zero-length sequence delimiter after
+# encapsulated pixel data), and a small file is read once: the sending reuses that buffer.
+
+_FAST_WHOLE = 1 << 16  # files up to this size are read whole
+_FAST_CHUNK = 1 << 13  # else the headers are read in windows of this size (values are never read)
+_FAST_HEADER = struct.Struct("<HH2sH")
+_FAST_LONG = struct.Struct("<HL").unpack_from
+_FAST_ITEM = struct.Struct("<LL").unpack_from
+_SEQ_DELIM_BYTES = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_NOT_FAST = frozenset((uids.LEI, uids.BEE, "1.2.840.113619.5.2", "1.2.840.10008.1.2.4.95"))
+_FAST_INVALID_GROUPS = frozenset((0x0001, 0x0002, 0x0003, 0x0005, 0x0007, 0xFFFF, 0xFFFE))
+
+
+def _fast_vr_table() -> dict[bytes, tuple[bool, int, int]]:
+    """VR -> (4-byte length field, value width, string padding byte or -1); SQ is not there (the exact way)."""
+    table = {}
+    for vr in STANDARD_VRS - {"SQ"}:
+        pad = (0 if vr == "UI" else 0x20) if vr in STRING_VRS else -1
+        table[vr.encode()] = (vr in EXTENDED_VRS, _VALUE_WIDTH.get(vr, 1), pad)
+    return table
+
+
+_FAST_VRS = _fast_vr_table()
+
+
+class _Fast:
+    """What the fast walk found: the pieces of the data set in its own transfer syntax and the SOP UIDs."""
+
+    __slots__ = ("parts", "total", "fd", "whole", "sop_class_uid", "sop_instance_uid")
+
+    def __init__(self, parts, total, fd, whole, sop_class_uid, sop_instance_uid):
+        self.parts = parts
+        self.total = total
+        self.fd = fd  # open while the values are read from the file; None when ``whole`` holds the file
+        self.whole = whole
+        self.sop_class_uid = sop_class_uid
+        self.sop_instance_uid = sop_instance_uid
+
+
+def _fast_uid(raw: bytes) -> str:
+    return raw.decode("latin-1").split("\\", 1)[0].rstrip("\0 ")
+
+
+def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
+    """(parts, total, whole file or None, class, instance) or None when the exact parser is needed."""
+    if start >= size:
+        return None  # an empty data set: the exact way (DCMTK keeps its default transfer syntax)
+    if size <= _FAST_WHOLE:
+        data = os.pread(fd, size, 0)
+        if len(data) != size:
+            return None
+        whole = data
+        base = 0
+    else:
+        whole = None
+        base = start
+        data = os.pread(fd, _FAST_CHUNK, base)
+    header = _FAST_HEADER.unpack_from
+    vrs = _FAST_VRS
+    invalid = _FAST_INVALID_GROUPS
+    parts: list = []
+    run = start  # start of the current range of the file
+    pos = start
+    last = -1
+    cls = inst = ""
+    while pos < size:
+        rel = pos - base
+        if rel < 0 or rel + 12 > len(data):
+            if whole is None:
+                base = pos
+                data = os.pread(fd, _FAST_CHUNK, base)
+                rel = 0
+        if size - pos < 8:
+            return None
+        group, elem, vr, length = header(data, rel)
+        tag = (group << 16) | elem
+        info = vrs.get(vr)
+        if info is None or tag <= last or group in invalid or elem == 0 or tag == TRAILING_PADDING:
+            return None
+        last = tag
+        extended, width, pad = info
+        if extended:
+            if size - pos < 12:
+                return None
+            reserved, length = _FAST_LONG(data, rel + 6)
+            if reserved:
+                return None
+            pos += 12
+            if length == UNDEFINED:
+                if tag != PIXEL_DATA or not encapsulated or vr != b"OB":
+                    return None
+                # encapsulated pixel data: items up to the sequence delimiter (or the end of the file)
+                while True:
+                    if pos >= size:
+                        delim_end = pos
+                        break
+                    if size - pos < 8:
+                        return None
+                    rel = pos - base
+                    if rel < 0 or rel + 8 > len(data):
+                        base = pos
+                        data = os.pread(fd, _FAST_CHUNK, base)
+                        rel = 0
+                    itag, ilen = _FAST_ITEM(data, rel)
+                    if itag == 0xE0DDFFFE:
+                        delim_end = pos + 8
+                        break
+                    if itag != 0xE000FFFE or ilen == UNDEFINED or pos + 8 + ilen > size:
+                        return None
+                    pos += 8 + ilen
+                parts.append((run, pos - run, 1))
+                parts.append(bytearray(_SEQ_DELIM_BYTES))
+                run = pos = delim_end
+                continue
+        else:
+            pos += 8
+        if length & 1 or (width > 1 and length % width) or pos + length > size:
+            return None
+        if encapsulated and tag == PIXEL_DATA:
+            return None  # explicit length pixel data in an encapsulated syntax: the exact way (an error)
+        if pad >= 0 and length:
+            rel = pos - base
+            if rel < 0 or rel + length > len(data):
+                if whole is not None:
+                    return None
+                base = pos
+                data = os.pread(fd, max(_FAST_CHUNK, length), base)
+                rel = 0
+            if data[rel + length - 1] == pad and data[rel + length - 2] == pad:
+                return None  # DCMTK strips the padding: the value changes
+            if tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID:
+                if vr != b"UI":
+                    return None
+                value = _fast_uid(data[rel:rel + length])
+                if tag == SOP_CLASS_UID:
+                    cls = value
+                else:
+                    inst = value
+        elif pad < 0 and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
+            return None
+        pos += length
+    if pos != size:
+        return None
+    if run < size or not parts:
+        parts.append((run, size - run, 1))
+    total = 0
+    for part in parts:
+        total += len(part) if isinstance(part, bytearray) else part[1]
+    return parts, total, whole, cls, inst
+
+
+def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
+    """The fast load of a file whose data set offset and transfer syntax the input phase found, or None."""
+    try:
+        fd = os.open(instance.path, os.O_RDONLY)
+    except OSError:
+        return None  # the exact way gives the message
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            found = None
+        else:
+            found = _fast_walk(fd, st.st_size, instance.dataset_offset, info.encapsulated)
+    except OSError:
+        found = None
+    if found is None:
+        os.close(fd)
+        return None
+    parts, total, whole, cls, inst = found
+    if whole is not None:
+        os.close(fd)
+        fd = None
+    if DATA.enabled(DEBUG_LEVEL):
+        DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
+        DATA.debug(f'DcmDataset::read() TransferSyntax="{info.name}"')
+    fast = _Fast(parts, total, fd, whole, cls, inst)
+    return Loaded(instance.path, None, None, instance.dataset_offset, ts, None, False, fast)
+
+
 def load(instance: collect.Instance) -> Loaded:
     """Load an instance as DCMTK's ``loadFile`` does at send time.  Raises ConditionError with DCMTK's text."""
+    ts = instance.transfer_syntax_uid
+    if instance.dataset_offset > 0 and instance.read_mode != collect.READ_DATASET and ts:
+        info = uids.TRANSFER_SYNTAXES.get(ts)
+        if info is not None and not info.deflated and ts not in _NOT_FAST:
+            loaded = _fast_load(instance, ts, info)
+            if loaded is not None:
+                return loaded
     path = instance.path
     try:
         fh = open(path, "rb")
