@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 
 from dcmsend import __date__, __version__, exitcodes
 from dcmsend.exitcodes import Exit
@@ -32,13 +31,16 @@ MAX_PDU = 131072
 ULONG_MAX = 2**64 - 1
 
 
-@dataclass
 class Options:
-    """The evaluated dcmsend command line (what the other stages read)."""
+    """The evaluated dcmsend command line (what the other stages read).
+
+    Keyword (or positional, in this order) arguments set the fields; the class attributes are the defaults.  (A plain
+    class rather than a dataclass: importing ``dataclasses`` costs milliseconds at start-up.)
+    """
 
     peer: str = ""
     port: int = 0
-    files: list[str] = field(default_factory=list)
+    files: list[str]  # default: a new empty list
     # input
     # collect.READ_FILE ('file', +f) / READ_FILE_ONLY ('fileonly', +fo) / READ_DATASET ('dataset', -f)
     read_mode: str = "fileonly"
@@ -66,7 +68,37 @@ class Options:
     report_file: str = ""  # +crf ('' = no report)
     # not an option: the program name as typed (argv[0]) and the expanded argument list
     program_name: str = "dcmsend"
-    arguments: list[str] = field(default_factory=list)
+    arguments: list[str]  # default: a new empty list
+
+    def __init__(self, *args, **kwargs):
+        if len(args) > len(_OPTION_FIELDS):
+            raise TypeError(f"Options() takes at most {len(_OPTION_FIELDS)} positional arguments")
+        for name, value in zip(_OPTION_FIELDS, args):
+            if name in kwargs:
+                raise TypeError(f"Options() got multiple values for argument '{name}'")
+            kwargs[name] = value
+        for name, value in kwargs.items():
+            if name not in _OPTION_SET:
+                raise TypeError(f"Options() got an unexpected keyword argument '{name}'")
+            setattr(self, name, value)
+        if "files" not in kwargs:
+            self.files = []
+        if "arguments" not in kwargs:
+            self.arguments = []
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in _OPTION_FIELDS)
+
+    __hash__ = None  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return "Options(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _OPTION_FIELDS) + ")"
+
+
+_OPTION_FIELDS = tuple(Options.__annotations__)
+_OPTION_SET = frozenset(_OPTION_FIELDS)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -528,7 +560,6 @@ def version_text() -> str:
     import locale
     import platform
     import zlib
-    from importlib import metadata
 
     host = f"{platform.machine() or 'unknown'}-{platform.system() or 'unknown'}"
     encoding = locale.getpreferredencoding(False) or "system default (unknown)"
@@ -536,11 +567,43 @@ def version_text() -> str:
              f"Python: {platform.python_implementation()} {platform.python_version()}", "",
              "External libraries used:", f"- ZLIB, Version {zlib.ZLIB_RUNTIME_VERSION}"]
     for name in _LIBRARIES:
-        try:
-            lines.append(f"- {name}, Version {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            pass
+        version = _distribution_version(name)
+        if version is not None:
+            lines.append(f"- {name}, Version {version}")
     return "\n".join(lines) + "\n"
+
+
+def _distribution_version(name: str) -> str | None:
+    """``importlib.metadata.version(name)`` (None: not installed), looked up without importing importlib.metadata
+    (10 ms) in the common case: the first ``<name>-<version>.dist-info`` on sys.path, its METADATA's Version."""
+    prefix = name.replace("-", "_").lower() + "-"
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in names:
+            low = item.lower()
+            if low.startswith(prefix) and low.endswith(".dist-info"):
+                try:
+                    with open(os.path.join(entry or ".", item, "METADATA"), encoding="utf-8") as fh:
+                        for line in fh:
+                            if line.startswith("Version:"):
+                                return line[8:].strip()
+                            if line in ("\n", "\r\n"):
+                                break
+                except OSError:
+                    pass
+                break
+        else:
+            continue
+        break
+    from importlib import metadata  # anything unusual (egg-info, zip imports, no Version): the library's way
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def decoder_transfer_syntaxes() -> list[str]:

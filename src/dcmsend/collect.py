@@ -19,7 +19,6 @@ import re
 import stat
 import struct
 import sys
-from dataclasses import dataclass
 
 from dcmsend import exitcodes, uids
 from dcmsend.exitcodes import Exit
@@ -34,23 +33,36 @@ STATUS_NO_ACCEPTABLE_CONTEXT = 0xFFFF
 STATUS_INVALID_DATASET_PTR = 0xFFFE
 
 
-@dataclass(slots=True, eq=False)
 class Instance:
-    """One transfer-list entry: what DCMTK's DcmStorageSCU keeps per SOP instance."""
+    """One transfer-list entry: what DCMTK's DcmStorageSCU keeps per SOP instance.
 
-    path: str  # as DCMTK prints it
-    read_mode: str
-    sop_class_uid: str
-    sop_instance_uid: str
-    transfer_syntax_uid: str
-    # Filled by later stages.
-    dataset_offset: int = -1  # byte offset of the data set in the file, when the input phase knows it
-    dataset_size: int = 0
-    association: int = 0
-    context_id: int = 0
-    network_ts: str = ""
-    status: int | None = None  # DIMSE status of the response; None: no response (not sent)
-    request_sent: bool = False  # DCMTK's RequestSent: response received, or a pseudo-status (0xFFFF/0xFFFE) set
+    (A plain class with slots rather than a dataclass: importing ``dataclasses`` costs milliseconds at start-up.)
+    """
+
+    __slots__ = ("path", "read_mode", "sop_class_uid", "sop_instance_uid", "transfer_syntax_uid", "dataset_offset",
+                 "dataset_size", "association", "context_id", "network_ts", "status", "request_sent")
+
+    def __init__(self, path: str, read_mode: str, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str,
+                 dataset_offset: int = -1, dataset_size: int = 0, association: int = 0, context_id: int = 0,
+                 network_ts: str = "", status: int | None = None, request_sent: bool = False):
+        self.path = path  # as DCMTK prints it
+        self.read_mode = read_mode
+        self.sop_class_uid = sop_class_uid
+        self.sop_instance_uid = sop_instance_uid
+        self.transfer_syntax_uid = transfer_syntax_uid
+        # Filled by later stages.
+        self.dataset_offset = dataset_offset  # byte offset of the data set in the file, when the input phase knows it
+        self.dataset_size = dataset_size
+        self.association = association
+        self.context_id = context_id
+        self.network_ts = network_ts
+        self.status = status  # DIMSE status of the response; None: no response (not sent)
+        # DCMTK's RequestSent: response received, or a pseudo-status (0xFFFF/0xFFFE) set
+        self.request_sent = request_sent
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Instance({fields})"
 
     @property
     def uncompressed(self) -> bool:

@@ -6,8 +6,7 @@ columns UID, DCMTK name (``dcmFindNameOfUID``), storage flag (P/N/-), modality c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from importlib import resources
+import os
 
 LEI = "1.2.840.10008.1.2"
 LEE = "1.2.840.10008.1.2.1"
@@ -22,12 +21,17 @@ VERIFICATION = "1.2.840.10008.1.1"
 UNKNOWN_TS_NAME = "Unknown Transfer Syntax"
 
 
+_TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "uids.tsv")
+_TABLE: tuple[dict[str, str], dict[str, str], dict[str, str], set[str]] | None = None
+
+
 def _load_table() -> tuple[dict[str, str], dict[str, str], dict[str, str], set[str]]:
     names: dict[str, str] = {}
     by_name: dict[str, str] = {}
     modality: dict[str, str] = {}
     storage: set[str] = set()
-    text = resources.files("dcmsend").joinpath("data/uids.tsv").read_text(encoding="utf-8")
+    with open(_TABLE_PATH, encoding="utf-8") as fh:
+        text = fh.read()
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
@@ -41,43 +45,85 @@ def _load_table() -> tuple[dict[str, str], dict[str, str], dict[str, str], set[s
     return names, by_name, modality, storage
 
 
-UID_NAMES, UID_BY_NAME, MODALITY, STORAGE_CLASSES = _load_table()
+def _table() -> tuple[dict[str, str], dict[str, str], dict[str, str], set[str]]:
+    """The UID table, read on first use (``--help``, ``--version`` and command-line errors never need it)."""
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = _load_table()
+    return _TABLE
+
+
+_LAZY = {"UID_NAMES": 0, "UID_BY_NAME": 1, "MODALITY": 2, "STORAGE_CLASSES": 3}
+
+
+def __getattr__(name: str):
+    """UID_NAMES, UID_BY_NAME, MODALITY and STORAGE_CLASSES (module attributes, read lazily)."""
+    index = _LAZY.get(name)
+    if index is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = _table()[index]
+    globals()[name] = value
+    return value
 
 
 def uid_name(uid: str) -> str | None:
     """DCMTK's ``dcmFindNameOfUID``: the symbolic name or None."""
-    return UID_NAMES.get(uid)
+    return (_TABLE or _table())[0].get(uid)
 
 
 def uid_display(uid: str) -> str:
     """A UID as DCMTK's association and DIMSE dumps show it: ``=Name`` when known, else the UID."""
-    name = UID_NAMES.get(uid)
+    name = (_TABLE or _table())[0].get(uid)
     return f"={name}" if name else uid
 
 
 def class_name_or_uid(uid: str) -> str:
-    return UID_NAMES.get(uid) or uid
+    return (_TABLE or _table())[0].get(uid) or uid
 
 
 def modality_code(sop_class_uid: str) -> str:
     """DCMTK's ``dcmSOPClassUIDToModality`` with default ``OT``."""
-    return MODALITY.get(sop_class_uid, "OT")
+    return (_TABLE or _table())[2].get(sop_class_uid, "OT")
 
 
 def is_storage_class(uid: str) -> bool:
-    return uid in STORAGE_CLASSES
+    return uid in (_TABLE or _table())[3]
 
 
-@dataclass(frozen=True)
 class TransferSyntax:
-    uid: str
-    name: str
-    encapsulated: bool = False
-    lossy: bool = False
-    retired: bool = False
-    deflated: bool = False
-    # DCMTK 3.6.7 dcmsend registers a decoder for it (JPEG 1, 2+4, 6+8, 10+12, 14, SV1; JPEG-LS; RLE).
-    dcmtk_decoder: bool = False
+    """A transfer syntax and its DCMTK 3.6.7 classification (immutable)."""
+
+    __slots__ = ("uid", "name", "encapsulated", "lossy", "retired", "deflated", "dcmtk_decoder")
+
+    def __init__(self, uid: str, name: str, encapsulated: bool = False, lossy: bool = False, retired: bool = False,
+                 deflated: bool = False, dcmtk_decoder: bool = False):
+        # dcmtk_decoder: DCMTK 3.6.7 dcmsend registers a decoder for it (JPEG 1, 2+4, 6+8, 10+12, 14, SV1; JPEG-LS;
+        # RLE).
+        setter = object.__setattr__
+        setter(self, "uid", uid)
+        setter(self, "name", name)
+        setter(self, "encapsulated", encapsulated)
+        setter(self, "lossy", lossy)
+        setter(self, "retired", retired)
+        setter(self, "deflated", deflated)
+        setter(self, "dcmtk_decoder", dcmtk_decoder)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def _key(self) -> tuple:
+        return (self.uid, self.name, self.encapsulated, self.lossy, self.retired, self.deflated, self.dcmtk_decoder)
+
+    def __eq__(self, other):
+        if other.__class__ is not TransferSyntax:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return ("TransferSyntax(" + ", ".join(f"{n}={v!r}" for n, v in zip(self.__slots__, self._key())) + ")")
 
     @property
     def uncompressed(self) -> bool:
