@@ -430,7 +430,7 @@ def fuzz(cases: int, seed: int, send_every: int, case_timeout: float, keep: str 
                     shutil.rmtree(dest, ignore_errors=True)
                     shutil.copytree(case_dir, dest)
                     with open(os.path.join(dest, "case.json"), "w") as fh:
-                        json.dump({"seed": case_seed, "argv": argv, "case_dir": case_dir, "rc": str(rc),
+                        json.dump({"seed": case_seed, "argv": argv, "case_dir": case_dir, "rc": str(rc), "send": send,
                                    "problems": problems, "stderr": err[-20000:]}, fh, indent=1)
                 if not quiet:
                     print(f"case {case_seed}: {'; '.join(problems)}", file=sys.__stderr__)
@@ -450,7 +450,14 @@ def replay(case_path: str, case_timeout: float) -> int:
     with open(os.path.join(case_path, "case.json")) as fh:
         case = json.load(fh)
     argv = [a.replace(case["case_dir"], case_path) for a in case["argv"]]
-    rc, out, err, _ = run_case(argv, case_timeout)
+    peer = Peer() if case.get("send") else None
+    try:
+        if peer is not None:
+            argv[argv.index("127.0.0.1") + 1] = str(peer.ensure())
+        rc, out, err, _ = run_case(argv, case_timeout)
+    finally:
+        if peer is not None:
+            peer.stop()
     sys.stdout.write(out)
     sys.stderr.write(err)
     problems = check_output(rc, out, err)

@@ -38,6 +38,8 @@ from dcmsend.network import (
 )
 
 _RELEASE, _ABORT, _PEER_RELEASE, _PEER_ABORTED = range(4)
+# Not a DCMTK condition: a data set nested deeper than we follow (about 10000 levels; collect has the same text)
+NESTING_TOO_DEEP = Condition(1, 0x0FFF, "Sequences nested too deeply")
 
 
 def _xfer_key(ts_uid: str) -> str | None:
@@ -237,9 +239,13 @@ def _send_instances(scu: _Scu, state, options) -> Condition | None:
             NET.debug(f"sending SOP instance from file: {entry.path}")
             loaded = None
             try:
-                loaded = convert.load(entry)
+                # DCMTK opens the file by its C string: a name from a DICOMDIR ends at an embedded NUL
+                loaded = convert.load(entry if "\0" not in entry.path else _c_string_path(entry))
             except ConditionError as exc:
                 status = exc.condition
+                NET.error(f"cannot send SOP instance from file: {entry.path}: {status.text}")
+            except RecursionError:  # (DCMTK 3.6.7 crashes with SIGSEGV on such files)
+                status = NESTING_TOO_DEEP
                 NET.error(f"cannot send SOP instance from file: {entry.path}: {status.text}")
             if loaded is not None:
                 try:
@@ -256,6 +262,14 @@ def _send_instances(scu: _Scu, state, options) -> Condition | None:
                     status = None
         state.current += 1
     return status
+
+
+def _c_string_path(entry):
+    """A copy of ``entry`` whose path ends at the first NUL (a DICOMDIR's Referenced File ID may hold one)."""
+    from dcmsend.collect import Instance
+
+    return Instance(entry.path.split("\0")[0], entry.read_mode, entry.sop_class_uid, entry.sop_instance_uid,
+                    entry.transfer_syntax_uid, entry.dataset_offset)
 
 
 def _store_loaded(scu: _Scu, state, entry, loaded, options) -> Condition | None:
