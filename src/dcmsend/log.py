@@ -596,31 +596,53 @@ class RollingFileAppender(FileAppender):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+_level_generation = 0  # bumped whenever a logger's level changes: the effective levels cached below are then stale
+
+
 class Logger:
-    __slots__ = ("name", "level", "appenders", "additive", "parent")
+    __slots__ = ("name", "_level", "appenders", "additive", "parent", "_effective", "_generation")
 
     def __init__(self, name: str, parent: Logger | None):
         self.name = name
-        self.level: int | None = None
+        self._level: int | None = None
         self.appenders: list[Appender] = []
         self.additive = True
         self.parent = parent
+        self._effective = WARN
+        self._generation = -1
+
+    @property
+    def level(self) -> int | None:
+        return self._level
+
+    @level.setter
+    def level(self, value: int | None) -> None:
+        global _level_generation
+        self._level = value
+        _level_generation += 1
 
     def effective_level(self) -> int:
+        if self._generation == _level_generation:
+            return self._effective
         lg: Logger | None = self
+        level = WARN
         while lg is not None:
-            if lg.level is not None:
-                return lg.level
+            if lg._level is not None:
+                level = lg._level
+                break
             lg = lg.parent
-        return WARN
+        self._effective = level
+        self._generation = _level_generation
+        return level
 
     def enabled(self, level: int) -> bool:
-        return level >= self.effective_level() and level < OFF
+        eff = self._effective if self._generation == _level_generation else self.effective_level()
+        return eff <= level < OFF
 
     def log(self, level: int, message: str) -> None:
-        if not self.enabled(level):
-            return
-        self.force_log(level, message)
+        eff = self._effective if self._generation == _level_generation else self.effective_level()
+        if eff <= level < OFF:
+            self.force_log(level, message)
 
     def force_log(self, level: int, message: str) -> None:
         """Write without the level check (DCMTK's forced log, used by ``--arguments``)."""
@@ -632,6 +654,7 @@ class Logger:
                 break
             lg = lg.parent
 
+    # The level methods check the level first (inlined: they are called per instance on the sending path).
     def fatal(self, message: str) -> None:
         self.log(FATAL, message)
 
@@ -642,13 +665,19 @@ class Logger:
         self.log(WARN, message)
 
     def info(self, message: str) -> None:
-        self.log(INFO, message)
+        eff = self._effective if self._generation == _level_generation else self.effective_level()
+        if eff <= INFO:
+            self.force_log(INFO, message)
 
     def debug(self, message: str) -> None:
-        self.log(DEBUG, message)
+        eff = self._effective if self._generation == _level_generation else self.effective_level()
+        if eff <= DEBUG:
+            self.force_log(DEBUG, message)
 
     def trace(self, message: str) -> None:
-        self.log(TRACE, message)
+        eff = self._effective if self._generation == _level_generation else self.effective_level()
+        if eff <= TRACE:
+            self.force_log(TRACE, message)
 
 
 _root = Logger("root", None)
