@@ -739,6 +739,46 @@ class PiecesReader:
         pass
 
 
+class _FileRangeReader:
+    """PiecesReader for one range of a file (the common case of a large file sent as it is): one ``preadv`` per
+    call, straight into the caller's buffer."""
+
+    __slots__ = ("_fd", "_pos", "total", "position")
+
+    def __init__(self, fd: int, pos: int, total: int):
+        self._fd = fd
+        self._pos = pos
+        self.total = total
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        want = min(len(b), self.total - self.position)
+        if want <= 0:
+            return 0
+        view = b if want == len(b) else memoryview(b)[:want]
+        got = 0
+        while got < want:
+            n = os.preadv(self._fd, [view[got:] if got else view], self._pos + self.position + got)
+            if n <= 0:
+                raise ConditionError(EC_StreamNotifyClient)
+            got += n
+        self.position += got
+        return got
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.total - self.position
+        b = bytearray(n)
+        got = self.readinto(b)
+        return bytes(b[:got])
+
+    def close(self) -> None:
+        pass
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Decompression of encapsulated pixel data, frame by frame, into a spool file.
 #
@@ -1542,7 +1582,10 @@ class Loaded:
         fast = self._fast
         if fast is not None and network_ts == self.original_ts:
             self.current_ts = network_ts
-            return PiecesReader(fast.parts, fast.fd, fast.whole, fast.total), fast.total
+            parts = fast.parts
+            if len(parts) == 1 and fast.whole is None:
+                return _FileRangeReader(fast.fd, parts[0][0], fast.total), fast.total
+            return PiecesReader(parts, fast.fd, fast.whole, fast.total), fast.total
         level = getattr(options, "compression_level", 6) if options is not None else 6
         dst = uids.transfer_syntax(network_ts)
         src = uids.transfer_syntax(self.original_ts)
