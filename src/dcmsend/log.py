@@ -1065,7 +1065,8 @@ def capture_library_output(levels: dict[int, int] | None = None) -> None:
     ``warnings`` (-> dcmtk.dcmdata, or dcmtk.dcmnet when raised inside pynetdicom) through our loggers.
 
     ``levels`` maps Python levels (50 CRITICAL ... 10 DEBUG) to ours (default :data:`LIBRARY_LEVELS`).
-    Idempotent; does not import pydicom or pynetdicom.
+    Idempotent; does not import pydicom or pynetdicom.  Python's ``logging`` is not imported either while nothing
+    else has: the handlers are then installed when pydicom or pynetdicom is first imported (before its code runs).
     """
     global _captured
     if levels is not None:
@@ -1074,8 +1075,35 @@ def capture_library_output(levels: dict[int, int] | None = None) -> None:
     if _captured:
         return
     _captured = True
-    import logging
     import warnings
+
+    def _showwarning(message, category, filename, lineno, file=None, line=None):
+        target = NET if "pynetdicom" in str(filename) else DATA
+        target.log(_map_level(30, LIBRARY_LEVELS), f"{category.__name__}: {message}")  # 30: logging.WARNING
+
+    warnings.showwarning = _showwarning
+    if any(name in sys.modules for name in ("logging", "pydicom", "pynetdicom")):
+        _install_logging_handlers()
+    else:
+        sys.meta_path.insert(0, _LibraryImportHook())
+
+
+class _LibraryImportHook:
+    """A meta path entry that installs the logging handlers as pydicom or pynetdicom starts to be imported; it finds
+    nothing itself and removes itself then."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in ("pydicom", "pynetdicom"):
+            try:
+                sys.meta_path.remove(self)
+            except ValueError:
+                pass
+            _install_logging_handlers()
+        return None
+
+
+def _install_logging_handlers() -> None:
+    import logging
 
     class _Handler(logging.Handler):
         def __init__(self, target: Logger):
@@ -1103,12 +1131,6 @@ def capture_library_output(levels: dict[int, int] | None = None) -> None:
         py.addHandler(_Handler(target))
         py.propagate = False
         py.setLevel(_lowest_python_level(target))
-
-    def _showwarning(message, category, filename, lineno, file=None, line=None):
-        target = NET if "pynetdicom" in str(filename) else DATA
-        target.log(_map_level(logging.WARNING, LIBRARY_LEVELS), f"{category.__name__}: {message}")
-
-    warnings.showwarning = _showwarning
 
 
 APP = get_logger("dcmtk.apps.dcmsend")
