@@ -28,6 +28,15 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
 pytestmark = requires_dcmtk
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
+import fuzz  # noqa: E402
+
+
+@pytest.fixture
+def fresh_logging():
+    """For in-process cli.main runs: leave Python's logging/warnings set-up as it was (see test_log.py)."""
+    with fuzz.library_logging_preserved():
+        yield
 
 # DCMTK's debug output may start with the dictionary loading lines (depends on how DCMTK was packaged)
 IGNORE = [r"^D: DcmDataDictionary: Loading file: "]
@@ -348,7 +357,7 @@ def test_signal_while_negotiating(tmp_path):
     assert rc == 130 and err.endswith("F: interrupted by signal 2\nI: Aborting Association\n"), err
 
 
-def test_signal_during_report_is_held_back(tmp_path, monkeypatch, capsys):
+def test_signal_during_report_is_held_back(tmp_path, monkeypatch, capsys, fresh_logging):
     """A signal arriving while the report is written is delivered after it: the report is complete, no temporary
     file is left behind, and the program still ends as interrupted."""
     from dcmsend import cli, log, report
@@ -381,7 +390,7 @@ def test_signal_during_report_is_held_back(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("where", ["collect", "send", "memory"])
-def test_internal_error(where, tmp_path, monkeypatch, capsys):
+def test_internal_error(where, tmp_path, monkeypatch, capsys, fresh_logging):
     from dcmsend import cli, collect, log, network
 
     def boom(*args, **kwargs):

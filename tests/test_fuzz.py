@@ -17,6 +17,12 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import fuzz  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _fresh_library_logging():
+    with fuzz.library_logging_preserved():
+        yield
+
+
 def test_fuzz_fixed_seed_subset(tmp_path):
     result = fuzz.fuzz(cases=1500, seed=20261125, send_every=10 if HAVE_DCMTK else 0, case_timeout=30,
                        keep=str(tmp_path / "failures"), quiet=True, memory_limit_mb=0)

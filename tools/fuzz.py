@@ -325,6 +325,29 @@ def check_output(rc, out: str, err: str) -> list[str]:
     return problems
 
 
+@contextlib.contextmanager
+def library_logging_preserved():
+    """Undo, on exit, what an in-process ``cli.main`` does to Python's logging and warnings set-up (dcmsend's
+    log.capture_library_output is once per process; tests that run after expect a fresh process)."""
+    import logging
+    import warnings
+
+    saved = {name: (lg.level, list(lg.handlers), lg.propagate)
+             for name, lg in ((n, logging.getLogger(n)) for n in ("pydicom", "pynetdicom"))}
+    showwarning, captured, meta_path = warnings.showwarning, log._captured, list(sys.meta_path)
+    try:
+        yield
+    finally:
+        for name, (level, handlers, propagate) in saved.items():
+            lg = logging.getLogger(name)
+            lg.setLevel(level)
+            lg.handlers[:] = handlers
+            lg.propagate = propagate
+        warnings.showwarning = showwarning
+        log._captured = captured
+        sys.meta_path[:] = meta_path
+
+
 def run_case(argv: list[str], timeout: float) -> tuple[object, str, str, float]:
     """cli.main(argv) with stdout/stderr captured and a time limit; (exit code or exception text, out, err, s)."""
     out, err = FakeStream(), FakeStream()
