@@ -651,6 +651,8 @@ class Association:
         before its A-ABORT (the peer would otherwise read the A-ABORT as part of the cut PDU)."""
         global _send_in_progress
         sock = self.sock
+        if sock is None:  # (the transport is gone: what a write on a closed descriptor gives)
+            return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(errno.EBADF)}) occurred in routine: {routine}")
         views = [memoryview(p).cast("B") for p in parts]
         started = False
         deadline = time.monotonic() + self._io_timeout
