@@ -519,6 +519,9 @@ def _deliver_held_signal() -> None:
         signal.raise_signal(signum)
 
 
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
 class _Closed(Exception):
     """The transport connection ended (EOF, reset, socket timeout): DCMTK's DUL_NETWORKCLOSED."""
 
@@ -609,6 +612,10 @@ class Association:
                 raise _Closed()
             try:
                 chunk = self.sock.recv(min(max(65536, n - len(self._rx)), 1 << 22))
+                if _QUICKACK is not None:
+                    # acknowledge at once: a peer with Nagle on (DCMTK's default) otherwise waits for our delayed ACK
+                    # (~40 ms) before the rest of its response goes out
+                    self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             except OSError as exc:
                 raise _Closed() from exc
             if not chunk:
