@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from dcmsend import __date__, __version__, exitcodes
+from dcmsend import __date__, __version__, exitcodes, log
 from dcmsend.exitcodes import Exit
 
 PROGRAM = "dcmsend"
@@ -310,16 +310,7 @@ def usage_text() -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _write(stream, text: str) -> None:
-    """Write ``text`` as the bytes it came from (arguments may hold undecodable bytes, kept as surrogates)."""
-    buf = getattr(stream, "buffer", None)
-    if buf is None:
-        stream.write(text)
-        stream.flush()
-        return
-    stream.flush()
-    buf.write(text.encode(sys.getfilesystemencoding(), "surrogateescape"))
-    buf.flush()
+_write = log.write_text  # byte-exact console output, shared with the logger
 
 
 class _App:
