@@ -183,11 +183,11 @@ def normalise(text: str, port: int = 0, tmpdirs: tuple[str, ...] = (), prog: str
 
 
 def run_side(which: str, args: list[str], base: str, cwd: str | None, peer_args: list[str] | None,
-             env: dict | None, with_peer: bool, setup=None) -> Run:
+             env: dict | None, with_peer: bool, setup=None, peer_program: str = STORESCP, timeout: float = 120) -> Run:
     """Run one side (``real`` or ``ours``) in its own directory ``base/which``."""
     side_dir = os.path.join(base, which)
     os.makedirs(side_dir, exist_ok=True)
-    peer = Peer(os.path.join(side_dir, "received"), peer_args) if with_peer else None
+    peer = Peer(os.path.join(side_dir, "received"), peer_args, peer_program) if with_peer else None
     cmd = [REAL_DCMSEND] if which == "real" else ours_command()
     if setup is not None:
         setup(side_dir)
@@ -196,7 +196,7 @@ def run_side(which: str, args: list[str], base: str, cwd: str | None, peer_args:
         report = os.path.join(side_dir, "report.txt")
         real_args = [a.replace("{port}", str(port)).replace("{report}", report).replace("{side}", side_dir)
                      for a in args]
-        rc, out, err, elapsed = run_program(cmd, real_args, cwd or side_dir, env)
+        rc, out, err, elapsed = run_program(cmd, real_args, cwd or side_dir, env, timeout)
     finally:
         if peer:
             peer.stop()
@@ -213,17 +213,24 @@ def run_side(which: str, args: list[str], base: str, cwd: str | None, peer_args:
 
 def compare(args: list[str], tmp_path, cwd: str | None = None, peer_args: list[str] | None = None,
             env: dict | None = None, with_peer: bool = True, check_received: bool = True, setup=None,
-            ignore_lines=None) -> tuple[Run, Run]:
+            ignore_lines=None, peer_program: str = STORESCP, timeout: float = 120) -> tuple[Run, Run]:
     """Run both programs and assert that exit code, stdout, stderr, report and received files agree."""
     base = str(tmp_path)
-    real = run_side("real", args, base, cwd, peer_args, env, with_peer, setup)
-    ours = run_side("ours", args, base, cwd, peer_args, env, with_peer, setup)
+    real = run_side("real", args, base, cwd, peer_args, env, with_peer, setup, peer_program, timeout)
+    ours = run_side("ours", args, base, cwd, peer_args, env, with_peer, setup, peer_program, timeout)
     assert_same(real, ours, ignore_lines)
     if check_received:
         assert [n for n, _ in real.received] == [n for n, _ in ours.received], "peer received different files"
         for (name, a), (_, b) in zip(real.received, ours.received):
             assert a == b, f"received data set differs for {name}"
     return real, ours
+
+
+def compare_scp(args: list[str], tmp_path, scp_args: list[str], ignore_lines=None, timeout: float = 120):
+    """compare() with tests/scp.py (a pynetdicom peer with chosen behaviour) in place of storescp."""
+    scp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scp.py")
+    return compare(args, tmp_path, peer_args=[scp, *scp_args], peer_program=sys.executable, check_received=False,
+                   ignore_lines=ignore_lines, timeout=timeout)
 
 
 def _filter(text: str, ignore_lines) -> str:

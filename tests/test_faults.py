@@ -71,32 +71,8 @@ def _check_ours(run: harness.Run, files: list[str], no_halt: bool, report_wanted
 
 
 def _compare_scp(args, tmp_path, scp_args):
-    """harness.compare, with tests/scp.py as the peer (as in test_side_send.py)."""
-    base = str(tmp_path)
-    runs = []
-    for which in ("real", "ours"):
-        side_dir = os.path.join(base, which)
-        os.makedirs(side_dir, exist_ok=True)
-        peer = harness.Peer(os.path.join(side_dir, "received"), [os.path.join(HERE, "scp.py"), *scp_args],
-                            program=sys.executable)
-        try:
-            port = peer.start().port
-            report = os.path.join(side_dir, "report.txt")
-            real_args = [a.replace("{port}", str(port)).replace("{report}", report) for a in args]
-            cmd = [harness.REAL_DCMSEND] if which == "real" else harness.ours_command()
-            rc, out, err, _ = harness.run_program(cmd, real_args, side_dir, timeout=60)
-        finally:
-            peer.stop()
-        rep = None
-        if os.path.exists(report):
-            with open(report, encoding="utf-8", errors="replace") as fh:
-                rep = harness.normalise(fh.read(), port, (side_dir, base))
-        prog = cmd[0] if len(cmd) == 1 else cmd[-1]
-        runs.append(harness.Run(rc, harness.normalise(out, port, (side_dir, base), prog),
-                                harness.normalise(err, port, (side_dir, base), prog), rep,
-                                harness.received_files(peer.outdir), port))
-    harness.assert_same(*runs, IGNORE)
-    return runs
+    """harness.compare, with tests/scp.py as the peer."""
+    return list(harness.compare_scp(args, tmp_path, scp_args, IGNORE, timeout=60))
 
 
 # ---- 1. storescp as the peer ------------------------------------------------------------------------------------

@@ -62,31 +62,7 @@ def private_classes(tmp_path_factory):
 
 def _compare_scp(args, tmp_path, scp_args, ignore_lines=None):
     """harness.compare, but with tests/scp.py as the peer."""
-    base = str(tmp_path)
-    runs = []
-    for which in ("real", "ours"):
-        side_dir = os.path.join(base, which)
-        os.makedirs(side_dir, exist_ok=True)
-        peer = harness.Peer(os.path.join(side_dir, "received"), [os.path.join(HERE, "scp.py"), *scp_args],
-                            program=sys.executable)
-        try:
-            port = peer.start().port
-            report = os.path.join(side_dir, "report.txt")
-            real_args = [a.replace("{port}", str(port)).replace("{report}", report) for a in args]
-            cmd = [harness.REAL_DCMSEND] if which == "real" else harness.ours_command()
-            rc, out, err, _ = harness.run_program(cmd, real_args, side_dir)
-        finally:
-            peer.stop()
-        rep = None
-        if os.path.exists(report):
-            with open(report, encoding="utf-8", errors="replace") as fh:
-                rep = harness.normalise(fh.read(), port, (side_dir, base))
-        prog = cmd[0] if len(cmd) == 1 else cmd[-1]
-        runs.append(harness.Run(rc, harness.normalise(out, port, (side_dir, base), prog),
-                                harness.normalise(err, port, (side_dir, base), prog), rep,
-                                harness.received_files(peer.outdir), port))
-    harness.assert_same(*runs, ignore_lines)
-    return runs
+    return list(harness.compare_scp(args, tmp_path, scp_args, ignore_lines))
 
 
 def _files(names):
