@@ -768,6 +768,33 @@ class _FileRangeReader:
         self.position += got
         return got
 
+    def readv(self, views: list) -> int:
+        """Fill the buffers ``views`` in order with one ``preadv``; the bytes read (fewer only at the end)."""
+        want = 0
+        for v in views:
+            want += len(v)
+        if want > self.total - self.position:
+            got = 0
+            for v in views:  # (the end of the range comes within these buffers)
+                n = self.readinto(v)
+                got += n
+                if n < len(v):
+                    break
+            return got
+        n = os.preadv(self._fd, views, self._pos + self.position)
+        if n <= 0:
+            raise ConditionError(EC_StreamNotifyClient)
+        self.position += n
+        if n < want:  # a short read (rare): the rest buffer by buffer
+            skip = n
+            for v in views:
+                if skip >= len(v):
+                    skip -= len(v)
+                    continue
+                n += self.readinto(v[skip:])
+                skip = 0
+        return n
+
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             n = self.total - self.position
@@ -1851,15 +1878,21 @@ def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
     return Loaded(instance.path, None, None, instance.dataset_offset, ts, None, False, fast)
 
 
-def load(instance: collect.Instance) -> Loaded:
-    """Load an instance as DCMTK's ``loadFile`` does at send time.  Raises ConditionError with DCMTK's text."""
+def load_fast(instance: collect.Instance) -> Loaded | None:
+    """The fast load alone (no message at levels above DEBUG, nothing raised), or None: :func:`load` is needed."""
     ts = instance.transfer_syntax_uid
     if instance.dataset_offset > 0 and instance.read_mode != collect.READ_DATASET and ts:
         info = uids.TRANSFER_SYNTAXES.get(ts)
         if info is not None and not info.deflated and ts not in _NOT_FAST:
-            loaded = _fast_load(instance, ts, info)
-            if loaded is not None:
-                return loaded
+            return _fast_load(instance, ts, info)
+    return None
+
+
+def load(instance: collect.Instance) -> Loaded:
+    """Load an instance as DCMTK's ``loadFile`` does at send time.  Raises ConditionError with DCMTK's text."""
+    loaded = load_fast(instance)
+    if loaded is not None:
+        return loaded
     path = instance.path
     try:
         fh = open(path, "rb")

@@ -18,8 +18,6 @@ import select
 import socket
 import struct
 import time
-from dataclasses import dataclass, field
-
 from dcmsend import __version__, uids
 from dcmsend.exitcodes import Condition
 from dcmsend.log import DATA, DEBUG, INFO, NET
@@ -185,32 +183,52 @@ DIMSE_SUPPORTED_TS = frozenset(
 # Presentation contexts / association parameters
 
 
-@dataclass
 class ContextResult:
-    id: int
-    abstract_syntax: str
-    proposed: list[str]
-    result: int | None = None  # None: not (yet) negotiated; 0 acceptance, 1 user rejection, 2 no reason, 3, 4
-    transfer_syntax: str = ""  # the accepted one
+    """One presentation context of the association: what we proposed and what the peer answered.  (Plain classes
+    here rather than dataclasses: importing ``dataclasses`` costs milliseconds at start-up.)"""
+
+    __slots__ = ("id", "abstract_syntax", "proposed", "result", "transfer_syntax")
+
+    def __init__(self, id: int, abstract_syntax: str, proposed: list[str], result: int | None = None,
+                 transfer_syntax: str = ""):
+        self.id = id
+        self.abstract_syntax = abstract_syntax
+        self.proposed = proposed
+        self.result = result  # None: not (yet) negotiated; 0 acceptance, 1 user rejection, 2 no reason, 3, 4
+        self.transfer_syntax = transfer_syntax  # the accepted one
 
     @property
     def accepted(self) -> bool:
         return self.result == 0
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "ContextResult(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
 
 
 _RESULT_TEXT = {0: "Accepted", 1: "User Rejection", 2: "No Reason", 3: "Abstract Syntax Not Supported",
                 4: "Transfer Syntaxes Not Supported", None: "Proposed"}
 
 
-@dataclass
 class AssociationParameters:
-    calling_ae: str
-    called_ae: str
-    max_pdu: int
-    contexts: list[ContextResult] = field(default_factory=list)
-    their_impl_uid: str = ""
-    their_impl_version: str = ""
-    their_max_pdu: int = 0
+    __slots__ = ("calling_ae", "called_ae", "max_pdu", "contexts", "their_impl_uid", "their_impl_version",
+                 "their_max_pdu")
+
+    def __init__(self, calling_ae: str, called_ae: str, max_pdu: int, contexts: list[ContextResult] | None = None,
+                 their_impl_uid: str = "", their_impl_version: str = "", their_max_pdu: int = 0):
+        self.calling_ae = calling_ae
+        self.called_ae = called_ae
+        self.max_pdu = max_pdu
+        self.contexts = [] if contexts is None else contexts
+        self.their_impl_uid = their_impl_uid
+        self.their_impl_version = their_impl_version
+        self.their_max_pdu = their_max_pdu
 
 
 def dump_parameters(params: AssociationParameters, direction: str) -> str:
@@ -358,18 +376,41 @@ def _ui(text: str) -> bytes:
     return raw + b"\0" if len(raw) % 2 else raw
 
 
+_CSTORE_RQ_STRUCTS: dict[tuple[int, int], struct.Struct] = {}
+
+
+def _cstore_rq_struct(class_len: int, instance_len: int) -> struct.Struct:
+    """The C-STORE-RQ command set as one ``struct`` layout for UIDs of these (even) lengths: the template whose only
+    variable fields are the group length, the two UIDs, the message ID and the priority."""
+    layout = _CSTORE_RQ_STRUCTS.get((class_len, instance_len))
+    if layout is None:
+        layout = struct.Struct(f"<HHII HHI{class_len}s HHIH HHIH HHIH HHIH HHI{instance_len}s")
+        if len(_CSTORE_RQ_STRUCTS) < 256:  # (the usual UIDs have a handful of lengths; odd inputs stay unbounded)
+            _CSTORE_RQ_STRUCTS[(class_len, instance_len)] = layout
+    return layout
+
+
 def encode_cstore_rq(message_id: int, sop_class: str, sop_instance: str, priority: int = 0) -> bytes:
-    elems = (_elem(0x00000002, _ui(sop_class)) + _elem(0x00000100, struct.pack("<H", 0x0001))
-             + _elem(0x00000110, struct.pack("<H", message_id)) + _elem(0x00000700, struct.pack("<H", priority))
-             + _elem(0x00000800, struct.pack("<H", 0x0000)) + _elem(0x00001000, _ui(sop_instance)))
-    return _elem(0x00000000, struct.pack("<I", len(elems))) + elems
+    """The C-STORE-RQ command set (Implicit VR Little Endian, with group length, elements as DCMTK writes them)."""
+    cls, inst = _ui(sop_class), _ui(sop_instance)
+    lc, li = len(cls), len(inst)
+    return _cstore_rq_struct(lc, li).pack(
+        0, 0x0000, 4, 56 + lc + li,  # (0000,0000) CommandGroupLength: the bytes of the elements below
+        0, 0x0002, lc, cls,  # AffectedSOPClassUID
+        0, 0x0100, 2, 0x0001,  # CommandField: C-STORE-RQ
+        0, 0x0110, 2, message_id,  # MessageID
+        0, 0x0700, 2, priority,  # Priority
+        0, 0x0800, 2, 0x0000,  # CommandDataSetType: a data set follows
+        0, 0x1000, li, inst)  # AffectedSOPInstanceUID
 
 
-@dataclass
 class Command:
     """A parsed incoming DIMSE command set."""
 
-    elements: dict[int, bytes]
+    __slots__ = ("elements",)
+
+    def __init__(self, elements: dict[int, bytes]):
+        self.elements = elements
 
     def us(self, tag: int) -> int | None:
         v = self.elements.get(tag)
@@ -520,6 +561,23 @@ def _deliver_held_signal() -> None:
 
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+_PDV_HEADER = struct.Struct(">BBIIBB")  # P-DATA-TF PDU header and the header of its one PDV
+_BATCH_BYTES = 1 << 18  # up to this much of P-DATA PDUs per write
+
+
+def _read_views(stream, views) -> int:
+    """Fill ``views`` from ``stream.readinto`` in order; the bytes read (fewer only at the end of the stream)."""
+    got = 0
+    for view in views:
+        want = len(view)
+        done = 0
+        while done < want:
+            n = stream.readinto(view[done:] if done else view)
+            if not n:
+                return got + done
+            done += n
+        got += done
+    return got
 
 
 class _Closed(Exception):
@@ -540,6 +598,22 @@ def _parse_int_env(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _pdu_start(offset: int, first: int, slot: int) -> int:
+    """Where the PDU holding byte ``offset`` starts, in PDUs laid out as in :meth:`Association._send_all`."""
+    if offset < first or not slot:
+        return 0 if offset < first or not first else first
+    return first + (offset - first) // slot * slot
+
+
+def _pdu_end(offset: int, first: int, slot: int, total: int) -> int:
+    """Where the PDU holding byte ``offset`` ends (``total`` at most)."""
+    if offset < first:
+        return first
+    if not slot:
+        return total
+    return min(total, first + ((offset - first) // slot + 1) * slot)
+
+
 class Association:
     """One network association (DcmSCU's m_net + m_params + m_assoc)."""
 
@@ -553,7 +627,10 @@ class Association:
         self.next_message_id = 1
         self.send_pdv_length = 0  # DCMTK's sendPDVLength (for the log line)
         self.fragment_max = 0  # what we really put into one PDV
-        self._buffer: bytearray | None = None
+        self._buffer: bytearray | None = None  # P-DATA PDUs being sent: slots of PDU header + PDV header + fragment
+        self._slots: list[memoryview] = []  # the fragment part of each slot
+        self._slots_frag = 0  # the fragment size the slots are laid out for
+        self._slots_cid = -1  # the presentation context ID in the slots' prepared headers
         self._rx = bytearray()
         self._pending_pdvs: list[tuple[int, int, bytes]] = []
         self._unsent = b""  # the rest of a PDU whose writing an interrupt cut short
@@ -597,29 +674,39 @@ class Association:
         """``n`` bytes.  Each read waits at most the socket timeout (DCMTK's SO_RCVTIMEO: then the connection counts
         as closed) and, with a ``deadline``, not beyond it (_Timeout)."""
         while len(self._rx) < n:
-            if self.sock is None:
-                raise _Closed()
-            wait = self._io_timeout
-            if deadline is not None:
-                wait = min(wait, deadline - time.monotonic())
-            try:
-                ready = wait > 0 and select.select([self.sock], [], [], wait)[0]
-            except (OSError, ValueError):
-                ready = True
-            if not ready:
-                if deadline is not None and deadline - time.monotonic() <= self._io_timeout:
-                    raise _Timeout()
+            sock = self.sock
+            if sock is None:
                 raise _Closed()
             try:
-                chunk = self.sock.recv(min(max(65536, n - len(self._rx)), 1 << 22))
-                if _QUICKACK is not None:
-                    # acknowledge at once: a peer with Nagle on (DCMTK's default) otherwise waits for our delayed ACK
-                    # (~40 ms) before the rest of its response goes out
-                    self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                # what has arrived already needs no waiting (the usual case for a response read after the next
+                # instance was prepared)
+                chunk = sock.recv(min(max(65536, n - len(self._rx)), 1 << 22), socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                chunk = None
             except OSError as exc:
                 raise _Closed() from exc
+            if chunk is None:
+                wait = self._io_timeout
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                try:
+                    ready = wait > 0 and select.select([sock], [], [], wait)[0]
+                except (OSError, ValueError):
+                    ready = True
+                if not ready:
+                    if deadline is not None and deadline - time.monotonic() <= self._io_timeout:
+                        raise _Timeout()
+                    raise _Closed()
+                continue
             if not chunk:
                 raise _Closed()
+            if _QUICKACK is not None:
+                # acknowledge at once: a peer with Nagle on (DCMTK's default) otherwise waits for our delayed ACK
+                # (~40 ms) before the rest of its response goes out
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                except OSError as exc:
+                    raise _Closed() from exc
             self._rx += chunk
         data = bytes(self._rx[:n])
         del self._rx[:n]
@@ -647,21 +734,28 @@ class Association:
             raise _ConditionRaised(DUL_NETWORKCLOSED) from None
         return pdu_type, head + body, body
 
-    def _send_all(self, parts: list, routine: str) -> Condition | None:
-        """Write one PDU (given in pieces), waiting at most the socket timeout in all (DCMTK's one write() under
-        SO_SNDTIMEO; when it expires DCMTK reports errno, "Resource temporarily unavailable" when nothing could be
-        written -- and a stale errno after a partial write, for which we say the same).
+    def _send_all(self, parts: list, routine: str, first: int = 0, slot: int = 0) -> Condition | None:
+        """Write one PDU, or several PDUs back to back (given in pieces): each PDU waiting at most the socket timeout in
+        all (DCMTK's one write() per PDU under SO_SNDTIMEO; when it expires DCMTK reports errno, "Resource temporarily
+        unavailable" when nothing could be written -- and a stale errno after a partial write, for which we say the
+        same).  Several PDUs: the first is ``first`` bytes long (0: none of its own), the others ``slot`` bytes each
+        (the last may be shorter).
 
         Signals stay exact: the waiting (select) may be interrupted, the non-blocking send and the bookkeeping of
         what was sent run with signals held (see :func:`hold_signal_for_send`).  If an interrupt ends the writing
-        part-way, the unsent rest of the PDU is kept in ``_unsent``, so that :meth:`abort_now` completes the PDU
-        before its A-ABORT (the peer would otherwise read the A-ABORT as part of the cut PDU)."""
+        part-way through a PDU, the unsent rest of that PDU is kept in ``_unsent``, so that :meth:`abort_now`
+        completes it before its A-ABORT (the peer would otherwise read the A-ABORT as part of the cut PDU); the PDUs
+        after it are dropped."""
         global _send_in_progress
         sock = self.sock
         if sock is None:  # (the transport is gone: what a write on a closed descriptor gives)
             return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(errno.EBADF)}) occurred in routine: {routine}")
         views = [memoryview(p).cast("B") for p in parts]
-        started = False
+        total = 0
+        for v in views:
+            total += len(v)
+        sent = 0
+        pdu_end = _pdu_end(0, first, slot, total)
         deadline = time.monotonic() + self._io_timeout
         try:
             while views:
@@ -672,8 +766,7 @@ class Association:
                              else sock.send(views[0], socket.MSG_DONTWAIT))
                     except (BlockingIOError, InterruptedError):
                         n = 0
-                    if n:
-                        started = True
+                    sent += n
                     while views and n >= len(views[0]):
                         n -= len(views[0])
                         views.pop(0)
@@ -682,6 +775,9 @@ class Association:
                 finally:
                     _send_in_progress = False
                     _deliver_held_signal()
+                if sent >= pdu_end and views:
+                    pdu_end = _pdu_end(sent, first, slot, total)  # the next PDU's write: its own timeout
+                    deadline = time.monotonic() + self._io_timeout
                 if views:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
@@ -690,8 +786,8 @@ class Association:
             err = exc.errno or errno.EAGAIN
             return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(err)}) occurred in routine: {routine}")
         except BaseException:
-            if started and views:
-                self._unsent = b"".join(bytes(v) for v in views)
+            if views and sent != _pdu_start(sent, first, slot):
+                self._unsent = b"".join(bytes(v) for v in views)[:pdu_end - sent]
             raise
         return None
 
@@ -905,19 +1001,36 @@ class Association:
         self.fragment_max = max(fragment, 2)
 
     # -- data transfer -------------------------------------------------------------------------------------
-    def _write_pdv(self, context_id: int, flags: int, data) -> Condition | None:
-        n = len(data)
-        header = struct.pack(">BBIIBB", 4, 0, n + 6, n + 2, context_id, flags)
-        return self._send_all([header, data] if n else [header], "writeDataPDU")
-
     def _p_data_allowed(self) -> Condition | None:
         if self.state in (STA_OPEN, STA_PEER_RELEASE):
             return None
         return push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
 
+    def _prepare_slots(self, frag: int, context_id: int) -> None:
+        """Lay the send buffer out for fragments of ``frag`` bytes: up to _BATCH_BYTES of PDU slots, each its 12
+        header bytes (P-DATA-TF header, PDV length, context ID, message control header) and its fragment, the
+        headers of a full, non-last data set fragment for ``context_id`` written in advance."""
+        slot = frag + 12
+        if self._slots_frag != frag:
+            count = max(1, _BATCH_BYTES // slot)
+            self._buffer = bytearray(slot * count)
+            view = memoryview(self._buffer)
+            self._slots = [view[i * slot + 12:(i + 1) * slot] for i in range(count)]
+            self._slots_frag = frag
+            self._slots_cid = -1
+        if self._slots_cid != context_id:
+            for i in range(len(self._slots)):
+                _PDV_HEADER.pack_into(self._buffer, i * slot, 4, 0, frag + 6, frag + 2, context_id, 0)
+            self._slots_cid = context_id
+
     def send_store(self, context_id: int, message_id: int, sop_class: str, sop_instance: str,
                    stream, size: int) -> Condition | None:
-        """Send a C-STORE-RQ command and the data set read from ``stream`` (``size`` bytes)."""
+        """Send a C-STORE-RQ command and the data set read from ``stream`` (``size`` bytes).
+
+        The PDUs are the ones DCMTK sends (the command in one PDV, then one PDV of at most ``fragment_max`` bytes per
+        PDU); they are written in batches: the command PDU together with the first data PDUs, then up to
+        _BATCH_BYTES of PDUs per write, read from the stream straight into their slots (``readv`` where the stream
+        has it: one ``preadv`` per batch)."""
         cx = self.accepted_context(context_id)
         if cx is None:
             return ASC_BADPRESENTATIONCONTEXTID
@@ -932,40 +1045,56 @@ class Association:
         if cond is not None:
             return cond
         command = encode_cstore_rq(message_id, sop_class, sop_instance)
-        err = self._write_pdv(context_id, 0x03, command)
+        # The command PDU is a write of its own, as in DCMTK: after a peer closed the connection, that first write
+        # still succeeds and the next one fails (EPIPE), and which message a user sees depends on it.
+        err = self._send_all([_PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03), command],
+                             "writeDataPDU")
         if err is not None:
             return self._send_failed(err)
         frag = self.fragment_max
-        if self._buffer is None or len(self._buffer) < frag:
-            self._buffer = bytearray(frag)
-        view = memoryview(self._buffer)
+        self._prepare_slots(frag, context_id)
+        slots, buf = self._slots, self._buffer
+        slot = frag + 12
+        count = len(slots)
+        readv = getattr(stream, "readv", None)
         remaining = size
-        while remaining > 0:
-            want = min(frag, remaining)
+        while True:
+            k = min(count, -(-remaining // frag))  # the PDUs of this batch
+            last = min(frag, remaining - (k - 1) * frag)  # the bytes of its last fragment
+            views = slots[:k] if last == frag else slots[:k - 1] + [slots[k - 1][:last]]
+            want = (k - 1) * frag + last
             got = 0
-            while got < want:
-                n = stream.readinto(view[got:want])
-                if not n:
-                    break
-                got += n
+            try:
+                got = readv(views) if readv is not None else _read_views(stream, views)
+            finally:
+                if got < want and got >= frag and self.state in (STA_OPEN, STA_PEER_RELEASE):
+                    # the source ended early (or failed): the complete PDUs read go out first, as they would one by
+                    # one; then nothing sensible can follow on this association
+                    err = self._send_all([memoryview(buf)[:got // frag * slot]], "writeDataPDU", 0, slot)
+            if err is not None:
+                return self._send_failed(err)
             if got < want:
-                # the source ended early: nothing sensible can follow on this association
                 NET.warn(f"DIMSE Warning: ({self.params.calling_ae},{self.params.called_ae}): "
                          "writeBlock Failed (I/O suspension or premature end of stream)")
                 return DIMSE_SENDFAILED
-            remaining -= got
-            chunk = view[:got]
-            flags = 0x02 if remaining == 0 else 0x00
-            if got % 2:
-                # only possible at the very end of a deflated stream: pad like DCMTK
-                self._buffer[got] = 0
-                chunk = view[:got + 1]
+            remaining -= want
+            length = k * slot
+            if remaining == 0:
+                pad = last & 1  # only possible at the very end of a deflated stream: padded like DCMTK
+                if pad:
+                    buf[(k - 1) * slot + 12 + last] = 0
+                _PDV_HEADER.pack_into(buf, (k - 1) * slot, 4, 0, last + pad + 6, last + pad + 2, context_id, 0x02)
+                length = (k - 1) * slot + 12 + last + pad
             if self.state not in (STA_OPEN, STA_PEER_RELEASE):
-                return push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
-            err = self._write_pdv(context_id, flags, chunk)
-            if err is not None:
-                return self._send_failed(err)
-        return None
+                err = push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
+            else:
+                err = self._send_all([memoryview(buf)[:length]], "writeDataPDU", 0, slot)
+                if err is not None:
+                    err = self._send_failed(err)
+            if remaining == 0:  # the last slot gets its full-fragment header back
+                _PDV_HEADER.pack_into(buf, (k - 1) * slot, 4, 0, frag + 6, frag + 2, context_id, 0)
+            if err is not None or remaining == 0:
+                return err
 
     def _send_failed(self, err: Condition) -> Condition:
         return push(DIMSE_SENDFAILED, err)

@@ -8,8 +8,6 @@ on the entry's transfer syntax, the decompression mode (-dn / +dls / +dly) and -
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from dcmsend import uids
 from dcmsend.collect import STATUS_NO_ACCEPTABLE_CONTEXT, Instance
 from dcmsend.exitcodes import Condition
@@ -43,22 +41,41 @@ _DEFAULT_TS_NOTE = ("  (including the Default Transfer Syntax, which might resul
                     "of the DICOM standard if it is not proposed in another presentation context)")
 
 
-@dataclass
 class PresentationContext:
-    id: int  # 1, 3, 5, ... 255
-    abstract_syntax: str
-    transfer_syntaxes: list[str]
+    """(Plain classes rather than dataclasses: importing ``dataclasses`` costs milliseconds at start-up.)"""
+
+    __slots__ = ("id", "abstract_syntax", "transfer_syntaxes")
+
+    def __init__(self, id: int, abstract_syntax: str, transfer_syntaxes: list[str]):
+        self.id = id  # 1, 3, 5, ... 255
+        self.abstract_syntax = abstract_syntax
+        self.transfer_syntaxes = transfer_syntaxes
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.abstract_syntax, self.transfer_syntaxes) == (other.id, other.abstract_syntax,
+                                                                          other.transfer_syntaxes)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"PresentationContext(id={self.id!r}, abstract_syntax={self.abstract_syntax!r}, " \
+               f"transfer_syntaxes={self.transfer_syntaxes!r})"
 
 
-@dataclass
 class TransferState:
     """The transfer list plus DcmStorageSCU's cursor and counters, shared by planning, sending and the report."""
 
-    entries: list[Instance]
-    current: int = 0  # CurrentTransferEntry (index into entries)
-    context_counter: int = 0  # PresentationContextCounter (total new contexts over all rounds)
-    association_counter: int = 0  # AssociationCounter (negotiation attempts)
-    contexts: list[PresentationContext] = field(default_factory=list)  # the current round's proposal
+    __slots__ = ("entries", "current", "context_counter", "association_counter", "contexts")
+
+    def __init__(self, entries: list[Instance], current: int = 0, context_counter: int = 0,
+                 association_counter: int = 0, contexts: list[PresentationContext] | None = None):
+        self.entries = entries
+        self.current = current  # CurrentTransferEntry (index into entries)
+        self.context_counter = context_counter  # PresentationContextCounter (total new contexts over all rounds)
+        self.association_counter = association_counter  # AssociationCounter (negotiation attempts)
+        self.contexts = [] if contexts is None else contexts  # the current round's proposal
 
 
 def can_decompress(ts_uid: str) -> bool:

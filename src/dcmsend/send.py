@@ -226,41 +226,83 @@ def _negotiate(scu: _Scu, state) -> Condition | None:
     return status
 
 
+class _Ahead:
+    """The next instance, loaded while the response to the current one is awaited (the peer's turn-around hides
+    the file work).  Only the fast load, which says nothing at the active level and raises nothing, is done ahead;
+    the log lines and any exact load stay where DCMTK has them."""
+
+    __slots__ = ("entries", "current", "index", "loaded")
+
+    def __init__(self, entries: list):
+        self.entries = entries
+        self.current = -1  # the instance being sent
+        self.index = -1
+        self.loaded = None
+
+    def prepare(self) -> None:
+        j = self.current + 1
+        if self.loaded is not None or j >= len(self.entries) or DATA.enabled(DEBUG):
+            return
+        entry = self.entries[j]
+        if entry.request_sent or entry.context_id == 0 or "\0" in entry.path:
+            return
+        self.loaded = convert.load_fast(entry)
+        self.index = j
+
+    def take(self, index: int):
+        loaded, self.loaded = self.loaded, None
+        if loaded is not None and self.index != index:
+            loaded.close()
+            loaded = None
+        return loaded
+
+    def close(self) -> None:
+        loaded, self.loaded = self.loaded, None
+        if loaded is not None:
+            loaded.close()
+
+
 def _send_instances(scu: _Scu, state, options) -> Condition | None:
     """DcmStorageSCU::sendSOPInstances."""
     entries = state.entries
     halt = not options.no_halt
     status: Condition | None = None
-    while state.current < len(entries) and status is None:
-        entry = entries[state.current]
-        if not entry.request_sent:
-            if entry.context_id == 0:
-                break
-            NET.debug(f"sending SOP instance from file: {entry.path}")
-            loaded = None
-            try:
-                # DCMTK opens the file by its C string: a name from a DICOMDIR ends at an embedded NUL
-                loaded = convert.load(entry if "\0" not in entry.path else _c_string_path(entry))
-            except ConditionError as exc:
-                status = exc.condition
-                NET.error(f"cannot send SOP instance from file: {entry.path}: {status.text}")
-            except RecursionError:  # (DCMTK 3.6.7 crashes with SIGSEGV on such files)
-                status = NESTING_TOO_DEEP
-                NET.error(f"cannot send SOP instance from file: {entry.path}: {status.text}")
-            if loaded is not None:
-                try:
-                    status = _store_loaded(scu, state, entry, loaded, options)
-                finally:
-                    loaded.close()
-            if status is None:
-                entry.request_sent = True
-            else:
-                if status == DIMSE_NOVALIDPRESENTATIONCONTEXTID:
+    ahead = _Ahead(entries)
+    try:
+        while state.current < len(entries) and status is None:
+            entry = entries[state.current]
+            if not entry.request_sent:
+                if entry.context_id == 0:
+                    break
+                NET.debug(f"sending SOP instance from file: {entry.path}")
+                ahead.current = state.current
+                loaded = ahead.take(state.current)
+                if loaded is None:
+                    try:
+                        # DCMTK opens the file by its C string: a name from a DICOMDIR ends at an embedded NUL
+                        loaded = convert.load(entry if "\0" not in entry.path else _c_string_path(entry))
+                    except ConditionError as exc:
+                        status = exc.condition
+                        NET.error(f"cannot send SOP instance from file: {entry.path}: {status.text}")
+                    except RecursionError:  # (DCMTK 3.6.7 crashes with SIGSEGV on such files)
+                        status = NESTING_TOO_DEEP
+                        NET.error(f"cannot send SOP instance from file: {entry.path}: {status.text}")
+                if loaded is not None:
+                    try:
+                        status = _store_loaded(scu, state, entry, loaded, options, ahead)
+                    finally:
+                        loaded.close()
+                if status is None:
                     entry.request_sent = True
-                    entry.status = STATUS_NO_ACCEPTABLE_CONTEXT
-                if not halt and status != DIMSE_ILLEGALASSOCIATION:
-                    status = None
-        state.current += 1
+                else:
+                    if status == DIMSE_NOVALIDPRESENTATIONCONTEXTID:
+                        entry.request_sent = True
+                        entry.status = STATUS_NO_ACCEPTABLE_CONTEXT
+                    if not halt and status != DIMSE_ILLEGALASSOCIATION:
+                        status = None
+            state.current += 1
+    finally:
+        ahead.close()
     return status
 
 
@@ -272,7 +314,7 @@ def _c_string_path(entry):
                     entry.transfer_syntax_uid, entry.dataset_offset)
 
 
-def _store_loaded(scu: _Scu, state, entry, loaded, options) -> Condition | None:
+def _store_loaded(scu: _Scu, state, entry, loaded, options, ahead: _Ahead | None = None) -> Condition | None:
     if NET.enabled(WARN):
         NET.debug("checking whether SOP Class UID and SOP Instance UID in dataset are consistent with transfer list")
         DATA.debug("getting SOP Class UID, SOP Instance UID and Transfer Syntax UID from DICOM dataset")
@@ -285,13 +327,14 @@ def _store_loaded(scu: _Scu, state, entry, loaded, options) -> Condition | None:
             NET.debug(f"- SOP Instance UID in DICOM dataset: {loaded.sop_instance_uid}")
             NET.debug(f"- SOP Instance UID in transfer list: {entry.sop_instance_uid}")
     entry.dataset_size = loaded.dataset_size()
-    status, network_ts = _send_store_request(scu, entry, loaded, options)
+    status, network_ts = _send_store_request(scu, entry, loaded, options, ahead)
     entry.association = state.association_counter
     entry.network_ts = network_ts
     return status
 
 
-def _send_store_request(scu: _Scu, entry, loaded, options) -> tuple[Condition | None, str]:
+def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None = None
+                        ) -> tuple[Condition | None, str]:
     """DcmSCU::sendSTORERequest (plus the DIMSE send checks); returns (condition, network transfer syntax)."""
     original = loaded.original_ts
     if not scu.connected:
@@ -343,6 +386,8 @@ def _send_store_request(scu: _Scu, entry, loaded, options) -> tuple[Condition | 
     if status is not None:
         NET.error(f"Failed sending C-STORE request: {status}")
         return status, current
+    if ahead is not None:
+        ahead.prepare()
     result = assoc.receive_command(options.dimse_timeout or None)
     if isinstance(result, Condition):
         NET.error(f"Failed receiving DIMSE response: {result}")
