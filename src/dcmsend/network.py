@@ -18,6 +18,7 @@ import select
 import socket
 import struct
 import time
+
 from dcmsend import __version__, uids
 from dcmsend.exitcodes import Condition
 from dcmsend.log import DATA, DEBUG, INFO, NET
