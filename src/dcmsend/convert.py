@@ -1756,6 +1756,7 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
         whole = None
         base = start
         data = os.pread(fd, _FAST_CHUNK, base)
+    dlen = len(data)
     header = _FAST_HEADER.unpack_from
     vrs = _FAST_VRS
     invalid = _FAST_INVALID_GROUPS
@@ -1766,10 +1767,11 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
     cls = inst = ""
     while pos < size:
         rel = pos - base
-        if rel < 0 or rel + 12 > len(data):
+        if rel < 0 or rel + 12 > dlen:
             if whole is None:
                 base = pos
                 data = os.pread(fd, _FAST_CHUNK, base)
+                dlen = len(data)
                 rel = 0
         if size - pos < 8:
             return None
@@ -1798,9 +1800,10 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
                     if size - pos < 8:
                         return None
                     rel = pos - base
-                    if rel < 0 or rel + 8 > len(data):
+                    if rel < 0 or rel + 8 > dlen:
                         base = pos
                         data = os.pread(fd, _FAST_CHUNK, base)
+                        dlen = len(data)
                         rel = 0
                     itag, ilen = _FAST_ITEM(data, rel)
                     if itag == 0xE0DDFFFE:
@@ -1821,11 +1824,12 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
             return None  # explicit length pixel data in an encapsulated syntax: the exact way (an error)
         if pad >= 0 and length:
             rel = pos - base
-            if rel < 0 or rel + length > len(data):
+            if rel < 0 or rel + length > dlen:
                 if whole is not None:
                     return None
                 base = pos
                 data = os.pread(fd, max(_FAST_CHUNK, length), base)
+                dlen = len(data)
                 rel = 0
             if data[rel + length - 1] == pad and data[rel + length - 2] == pad:
                 return None  # DCMTK strips the padding: the value changes

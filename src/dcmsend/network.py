@@ -401,7 +401,7 @@ def encode_cstore_rq(message_id: int, sop_class: str, sop_instance: str, priorit
         0, 0x0100, 2, 0x0001,  # CommandField: C-STORE-RQ
         0, 0x0110, 2, message_id,  # MessageID
         0, 0x0700, 2, priority,  # Priority
-        0, 0x0800, 2, 0x0000,  # CommandDataSetType: a data set follows
+        0, 0x0800, 2, 0x0001,  # CommandDataSetType: a data set follows (DCMTK's DIMSE_DATASET_PRESENT)
         0, 0x1000, li, inst)  # AffectedSOPInstanceUID
 
 
@@ -445,9 +445,9 @@ _DETAIL_VR = {0x00000901: ("AT", "OffendingElement"), 0x00000902: ("LO", "ErrorC
 
 def dump_status_detail(cmd: Command) -> str | None:
     """DcmObject::PrintHelper of the status detail left in a response command (or None if there is none)."""
-    rest = [(t, v) for t, v in sorted(cmd.elements.items()) if t not in _CSTORE_RSP_KNOWN]
-    if not rest:
+    if cmd.elements.keys() <= _CSTORE_RSP_KNOWN:
         return None
+    rest = [(t, v) for t, v in sorted(cmd.elements.items()) if t not in _CSTORE_RSP_KNOWN]
     lines = ["", "# Dicom-Data-Set", "# Used TransferSyntax: Little Endian Implicit"]
     for tag, value in rest:
         vr, name = _DETAIL_VR.get(tag, ("UN", "Unknown Tag & Data"))
@@ -636,6 +636,7 @@ class Association:
         self._pending_pdvs: list[tuple[int, int, bytes]] = []
         self._unsent = b""  # the rest of a PDU whose writing an interrupt cut short
         self._io_timeout = SOCKET_TIMEOUT
+        self._accepted: dict[int, ContextResult | None] | None = None  # accepted context by ID, once negotiated
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -644,10 +645,15 @@ class Association:
         return self.state != 0
 
     def accepted_context(self, context_id: int) -> ContextResult | None:
-        for cx in self.params.contexts:
-            if cx.id == context_id:
-                return cx if cx.accepted else None
-        return None
+        by_id = self._accepted
+        if by_id is None:  # (built on first use after the negotiation; the results do not change after it)
+            by_id = {}
+            for cx in self.params.contexts:
+                if cx.id not in by_id:
+                    by_id[cx.id] = cx if cx.accepted else None
+            if self.state == STA_OPEN:
+                self._accepted = by_id
+        return by_id.get(context_id)
 
     # -- socket helpers ------------------------------------------------------------------------------------
     def _close_transport(self) -> None:
@@ -964,10 +970,10 @@ class Association:
         if result not in (1, 2):
             NET.error(f"Received invalid A-ASSOCIATE-RJ reject result 0x{result:04x}, using default.")
             result = 1
+        code = reason | ((source & 0xFF) << 8)  # (from the source as received, as DCMTK builds it)
         if source not in (1, 2, 3):
             NET.error(f"Received invalid A-ASSOCIATE-RJ reject source 0x{source:04x}, using default.")
             source = 1
-        code = reason | ((source & 0xFF) << 8)
         reasons = {0x0101: "No Reason", 0x0102: "App Context Name Not Supported",
                    0x0103: "Calling AE Title Not Recognized", 0x0107: "Called AE Title Not Recognized",
                    0x0201: "No Reason", 0x0202: "Protocol Version Not Supported",
@@ -1164,11 +1170,7 @@ class Association:
             if mch & 0x02:
                 break
         DATA.debug('DcmDataset::read() TransferSyntax="Little Endian Implicit"')
-        cx = None
-        for c in self.params.contexts:
-            if c.id == pid:
-                cx = c if c.accepted else None
-        if cx is None:
+        if self.accepted_context(pid) is None:
             return push(DIMSE_RECEIVEFAILED, ASC_BADPRESENTATIONCONTEXTID)
         try:
             cmd = parse_command(bytes(data))

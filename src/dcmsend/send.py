@@ -274,7 +274,8 @@ def _send_instances(scu: _Scu, state, options) -> Condition | None:
             if not entry.request_sent:
                 if entry.context_id == 0:
                     break
-                NET.debug(f"sending SOP instance from file: {entry.path}")
+                if NET.enabled(DEBUG):
+                    NET.debug(f"sending SOP instance from file: {entry.path}")
                 ahead.current = state.current
                 loaded = ahead.take(state.current)
                 if loaded is None:
@@ -379,7 +380,7 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
     if NET.enabled(DEBUG):
         NET.info("Sending C-STORE Request")
         NET.debug(network.dump_outgoing_store(pcid, message_id, sop_class, sop_instance))
-    else:
+    elif NET.enabled(INFO):
         NET.info(f"Sending C-STORE Request (MsgID {message_id}, {uids.modality_code(sop_class)})")
     status, current = _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream, size, current,
                                   options)
@@ -399,7 +400,7 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
         if NET.enabled(DEBUG):
             NET.info("Received C-STORE Response")
             NET.debug(network.dump_incoming_store_rsp(pid, cmd))
-        else:
+        elif NET.enabled(INFO):
             NET.info(f"Received C-STORE Response ({network.cstore_status_string(response_status)})")
     else:
         NET.error(f"Expected C-STORE response but received DIMSE command 0x{(command_field or 0):04x}")
