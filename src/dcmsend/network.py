@@ -12,6 +12,7 @@ The log lines, their levels and the condition texts follow DCMTK 3.6.7 (``scu.cc
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 import select
@@ -563,6 +564,7 @@ def _deliver_held_signal() -> None:
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 _PDV_HEADER = struct.Struct(">BBIIBB")  # P-DATA-TF PDU header and the header of its one PDV
+_PDU_LENGTH = struct.Struct(">I").unpack_from
 _BATCH_BYTES = 1 << 18  # up to this much of P-DATA PDUs per write
 
 
@@ -637,6 +639,8 @@ class Association:
         self._unsent = b""  # the rest of a PDU whose writing an interrupt cut short
         self._io_timeout = SOCKET_TIMEOUT
         self._accepted: dict[int, ContextResult | None] | None = None  # accepted context by ID, once negotiated
+        self._poll = None  # select.poll on the socket (for reading), made for the socket in _poll_for
+        self._poll_for: socket.socket | None = None
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -677,34 +681,31 @@ class Association:
             return True
         return bool(r)
 
-    def _recv_exact(self, n: int, deadline: float | None) -> bytes:
-        """``n`` bytes.  Each read waits at most the socket timeout (DCMTK's SO_RCVTIMEO: then the connection counts
-        as closed) and, with a ``deadline``, not beyond it (_Timeout)."""
+    def _fill(self, n: int, deadline: float | None) -> None:
+        """Receive until ``_rx`` holds ``n`` bytes.  Each read waits at most the socket timeout (DCMTK's SO_RCVTIMEO:
+        then the connection counts as closed) and, with a ``deadline``, not beyond it (_Timeout)."""
         while len(self._rx) < n:
             sock = self.sock
             if sock is None:
                 raise _Closed()
+            wait = self._io_timeout
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
             try:
-                # what has arrived already needs no waiting (the usual case for a response read after the next
-                # instance was prepared)
+                poll = self._poll if self._poll_for is sock else self._poller(sock)
+                ready = wait > 0 and poll.poll(math.ceil(wait * 1000))
+            except (OSError, ValueError):
+                ready = True
+            if not ready:
+                if deadline is not None and deadline - time.monotonic() <= self._io_timeout:
+                    raise _Timeout()
+                raise _Closed()
+            try:
                 chunk = sock.recv(min(max(65536, n - len(self._rx)), 1 << 22), socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
-                chunk = None
+                continue
             except OSError as exc:
                 raise _Closed() from exc
-            if chunk is None:
-                wait = self._io_timeout
-                if deadline is not None:
-                    wait = min(wait, deadline - time.monotonic())
-                try:
-                    ready = wait > 0 and select.select([sock], [], [], wait)[0]
-                except (OSError, ValueError):
-                    ready = True
-                if not ready:
-                    if deadline is not None and deadline - time.monotonic() <= self._io_timeout:
-                        raise _Timeout()
-                    raise _Closed()
-                continue
             if not chunk:
                 raise _Closed()
             if _QUICKACK is not None:
@@ -715,31 +716,40 @@ class Association:
                 except OSError as exc:
                     raise _Closed() from exc
             self._rx += chunk
-        data = bytes(self._rx[:n])
-        del self._rx[:n]
-        return data
 
     def _read_pdu(self, timeout: float | None) -> tuple[int, bytes, bytes]:
-        """(type, whole PDU bytes, body).  Raises _Closed (in the header: the peer closed the connection, DCMTK's
+        """(type, PDU header, body).  Raises _Closed (in the header: the peer closed the connection, DCMTK's
         TRANS_CONN_CLOSED event), _Timeout, or _ConditionRaised (a bad header, or the connection ended inside the
-        body: "DUL network closed", which DCMTK returns as it is, the association staying in its state)."""
+        body: "DUL network closed", which DCMTK returns as it is, the association staying in its state; the header
+        is consumed then, the part of the body that came is not)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        head = self._recv_exact(6, deadline)
-        pdu_type = head[0]
+        rx = self._rx
+        if len(rx) < 6:
+            self._fill(6, deadline)
+        pdu_type = rx[0]
+        length = _PDU_LENGTH(rx, 2)[0]
         if pdu_type not in (1, 2, 3, 4, 5, 6, 7):
+            del rx[:6]
             raise _ConditionRaised(_c(_UNRECOGNIZED_PDU_TYPE, f"Unrecognized PDU type: {pdu_type:2x}"))
-        length = struct.unpack_from(">I", head, 2)[0]
         if pdu_type == 4 and length > self.params.max_pdu:
+            del rx[:6]
             raise _ConditionRaised(_c(_ILLEGAL_PDU_LENGTH,
                                       f"DUL Illegal PDU Length {length}.  Max expected {self.params.max_pdu}"))
         if length > ASSOCIATE_PDU_SIZE_LIMIT:
+            del rx[:6]
             NET.error(f"A-ASSOCIATE PDU too large: {length} bytes, refusing.")
             raise _ConditionRaised(NET_EC_ASSOCIATE_PDU_TOO_LARGE)
-        try:
-            body = self._recv_exact(length, deadline)
-        except _Closed:
-            raise _ConditionRaised(DUL_NETWORKCLOSED) from None
-        return pdu_type, head + body, body
+        end = 6 + length
+        if len(rx) < end:
+            try:
+                self._fill(end, deadline)
+            except _Closed:
+                del rx[:6]
+                raise _ConditionRaised(DUL_NETWORKCLOSED) from None
+        head = bytes(rx[:6])
+        body = bytes(rx[6:end])
+        del rx[:end]
+        return pdu_type, head, body
 
     def _send_all(self, parts: list, routine: str, first: int = 0, slot: int = 0) -> Condition | None:
         """Write one PDU, or several PDUs back to back (given in pieces): each PDU waiting at most the socket timeout in
@@ -757,15 +767,49 @@ class Association:
         sock = self.sock
         if sock is None:  # (the transport is gone: what a write on a closed descriptor gives)
             return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(errno.EBADF)}) occurred in routine: {routine}")
-        views = [memoryview(p).cast("B") for p in parts]
         total = 0
-        for v in views:
-            total += len(v)
-        sent = 0
-        pdu_end = _pdu_end(0, first, slot, total)
+        for p in parts:  # (bytes, bytearray or byte memoryviews)
+            total += len(p)
+        # first one non-blocking write of everything: the socket buffer usually takes it
+        _send_in_progress = True
+        try:
+            sent = sock.sendmsg(parts, (), socket.MSG_DONTWAIT) if len(parts) > 1 else sock.send(parts[0],
+                                                                                                  socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            _send_in_progress = False
+            _deliver_held_signal()
+            return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(exc.errno or errno.EAGAIN)}) occurred in routine: "
+                                     f"{routine}")
+        if sent == total:
+            _send_in_progress = False
+            _deliver_held_signal()
+            return None
+        views = [memoryview(p).cast("B") for p in parts]
+        n = sent
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
+        pdu_end = _pdu_end(sent, first, slot, total)
+        _send_in_progress = False
+        try:
+            _deliver_held_signal()
+        except BaseException:
+            if sent != _pdu_start(sent, first, slot):
+                self._unsent = b"".join(bytes(v) for v in views)[:pdu_end - sent]
+            raise
         deadline = time.monotonic() + self._io_timeout
         try:
             while views:
+                if sent >= pdu_end:
+                    pdu_end = _pdu_end(sent, first, slot, total)  # the next PDU's write: its own timeout
+                    deadline = time.monotonic() + self._io_timeout
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
+                    raise BlockingIOError(errno.EAGAIN, "timeout")
                 _send_in_progress = True
                 try:
                     try:
@@ -782,13 +826,6 @@ class Association:
                 finally:
                     _send_in_progress = False
                     _deliver_held_signal()
-                if sent >= pdu_end and views:
-                    pdu_end = _pdu_end(sent, first, slot, total)  # the next PDU's write: its own timeout
-                    deadline = time.monotonic() + self._io_timeout
-                if views:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
-                        raise BlockingIOError(errno.EAGAIN, "timeout")
         except OSError as exc:
             err = exc.errno or errno.EAGAIN
             return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(err)}) occurred in routine: {routine}")
@@ -879,7 +916,7 @@ class Association:
         timeout = socket_timeout()
         NET.debug(f"setting network send timeout to {timeout} seconds")
         NET.debug(f"setting network receive timeout to {timeout} seconds")
-        sock.setblocking(True)  # the timeouts are applied per operation (select), see _send_all / _recv_exact
+        sock.setblocking(True)  # the timeouts are applied per operation (select), see _send_all / _fill
         self._io_timeout = timeout
         buffer_length = os.environ.get("TCP_BUFFER_LENGTH")
         if buffer_length is not None:
@@ -923,7 +960,7 @@ class Association:
             self.state = 0
             return err
         try:
-            pdu_type, raw, body = self._read_pdu(self.options.acse_timeout if self.options.acse_timeout else None)
+            pdu_type, head, body = self._read_pdu(self.options.acse_timeout if self.options.acse_timeout else None)
         except _Closed:
             self._close_transport()
             self.state = 0
@@ -937,7 +974,7 @@ class Association:
             self.state = 0
             return exc.condition
         if pdu_type == 2:
-            NET.debug(dump_pdu("Associate Accept", raw))
+            NET.debug(dump_pdu("Associate Accept", head + body))
             NET.debug("Parsing an A-ASSOCIATE PDU")
             try:
                 parse_associate_ac(body, self.params)
@@ -1013,6 +1050,22 @@ class Association:
             return None
         return push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
 
+    def _peer_quiet(self) -> bool:
+        """Nothing has come from the peer that we have not read: no data, no end of the connection, no error."""
+        sock = self.sock
+        if self._rx or sock is None:
+            return False
+        try:
+            return not (self._poll if self._poll_for is sock else self._poller(sock)).poll(0)
+        except (OSError, ValueError):
+            return False
+
+    def _poller(self, sock: socket.socket):
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN)
+        self._poll_for = sock
+        return self._poll
+
     def _prepare_slots(self, frag: int, context_id: int) -> None:
         """Lay the send buffer out for fragments of ``frag`` bytes: up to _BATCH_BYTES of PDU slots, each its 12
         header bytes (P-DATA-TF header, PDV length, context ID, message control header) and its fragment, the
@@ -1052,12 +1105,15 @@ class Association:
         if cond is not None:
             return cond
         command = encode_cstore_rq(message_id, sop_class, sop_instance)
-        # The command PDU is a write of its own, as in DCMTK: after a peer closed the connection, that first write
-        # still succeeds and the next one fails (EPIPE), and which message a user sees depends on it.
-        err = self._send_all([_PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03), command],
-                             "writeDataPDU")
-        if err is not None:
-            return self._send_failed(err)
+        head = _PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03) + command
+        if not self._peer_quiet():
+            # DCMTK writes the command PDU on its own: when the peer has closed the connection (or sent something),
+            # that first write still succeeds and the next one fails (EPIPE), and what the user sees depends on it.
+            # Otherwise the command goes out with the first data PDUs in one write: the same bytes, one system call.
+            err = self._send_all([head], "writeDataPDU")
+            if err is not None:
+                return self._send_failed(err)
+            head = None
         frag = self.fragment_max
         self._prepare_slots(frag, context_id)
         slots, buf = self._slots, self._buffer
@@ -1071,13 +1127,16 @@ class Association:
             views = slots[:k] if last == frag else slots[:k - 1] + [slots[k - 1][:last]]
             want = (k - 1) * frag + last
             got = 0
+            err = None
             try:
                 got = readv(views) if readv is not None else _read_views(stream, views)
             finally:
-                if got < want and got >= frag and self.state in (STA_OPEN, STA_PEER_RELEASE):
-                    # the source ended early (or failed): the complete PDUs read go out first, as they would one by
-                    # one; then nothing sensible can follow on this association
-                    err = self._send_all([memoryview(buf)[:got // frag * slot]], "writeDataPDU", 0, slot)
+                if got < want and (got >= frag or head is not None) and self.state in (STA_OPEN, STA_PEER_RELEASE):
+                    # the source ended early (or failed): the command and the complete PDUs read go out first, as
+                    # they would one by one; then nothing sensible can follow on this association
+                    ready = memoryview(buf)[:got // frag * slot]
+                    err = self._send_all([ready] if head is None else [head, ready], "writeDataPDU",
+                                         0 if head is None else len(head), slot)
             if err is not None:
                 return self._send_failed(err)
             if got < want:
@@ -1095,9 +1154,12 @@ class Association:
             if self.state not in (STA_OPEN, STA_PEER_RELEASE):
                 err = push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
             else:
-                err = self._send_all([memoryview(buf)[:length]], "writeDataPDU", 0, slot)
+                data = memoryview(buf)[:length]
+                err = self._send_all([data] if head is None else [head, data], "writeDataPDU",
+                                     0 if head is None else len(head), slot)
                 if err is not None:
                     err = self._send_failed(err)
+                head = None
             if remaining == 0:  # the last slot gets its full-fragment header back
                 _PDV_HEADER.pack_into(buf, (k - 1) * slot, 4, 0, frag + 6, frag + 2, context_id, 0)
             if err is not None or remaining == 0:
@@ -1116,7 +1178,7 @@ class Association:
         if dimse_timeout is not None and not self._wait_readable(dimse_timeout):
             raise _ConditionRaised(DIMSE_NODATAAVAILABLE)
         try:
-            pdu_type, _raw, body = self._read_pdu(None)
+            pdu_type, _head, body = self._read_pdu(None)
         except _Closed:
             self._close_transport()
             self.state = STA_IDLE
@@ -1190,7 +1252,7 @@ class Association:
         timeout = self.options.acse_timeout or None
         while True:
             try:
-                pdu_type, _raw, _body = self._read_pdu(timeout)
+                pdu_type, _head, _body = self._read_pdu(timeout)
             except _Closed:
                 self._close_transport()
                 self.state = STA_IDLE

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from datetime import datetime
 
 from dcmsend import exitcodes, uids
 from dcmsend.collect import STATUS_INVALID_DATASET_PTR, STATUS_NO_ACCEPTABLE_CONTEXT
@@ -107,7 +105,7 @@ def _dimse_status(entry) -> str:
     return f"0x{status:04x} ({status_text(status)})"
 
 
-def report_text(state, options, now: datetime) -> str:
+def report_text(state, options, now) -> str:
     """The complete report file contents (no final newline)."""
     out = [
         "Detailed Report on the Transfer of Instances",
@@ -157,6 +155,8 @@ def _write_atomically(filename: str, data: bytes) -> bool:
         mode, exists = _new_file_mode(), False
     if exists and not os.access(target, os.W_OK):
         return False
+    import tempfile  # (here: only a run with a report file needs it, 5 ms of imports)
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=".dcmsend-report-", suffix=".tmp", dir=os.path.dirname(target) or ".")
     except OSError:
@@ -194,6 +194,8 @@ def write_report(state, options) -> int | None:
     NET.debug(f"creating report file '{filename}'")
     if os.path.exists(filename) and not os.path.isdir(filename):
         NET.warn(f"file '{filename}' already exists, overwriting")
+    from datetime import datetime  # (here: 2 ms of imports)
+
     text = report_text(state, options, datetime.now())
     if not _write_atomically(filename, text.encode("utf-8", "surrogateescape")):
         NET.error(f"cannot write detailed report to file '{filename}'")

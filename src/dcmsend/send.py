@@ -6,10 +6,8 @@ sendSOPInstances, and DcmSCU::sendSTORERequest, over our own association client 
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import sys
-import threading
 import types
 
 from dcmsend import convert, network, plan, report, uids
@@ -196,25 +194,28 @@ def _run(scu: _Scu, state, options) -> int:
     return NO_ERROR
 
 
-@contextlib.contextmanager
-def _signals_held():
+class _signals_held:  # noqa: N801 (used as a function: ``with _signals_held():``)
     """Hold SIGINT/SIGTERM back for the duration: a Python-level handler (cli's, or the default KeyboardInterrupt)
     runs right after instead (handlers run in the main thread only, so elsewhere there is nothing to hold)."""
-    held: list[int] = []
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old = signal.getsignal(sig)
-            if callable(old):
-                previous[sig] = old
-                signal.signal(sig, lambda signum, _frame: held.append(signum))
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
+
+    def __enter__(self):
+        import threading  # (here: a run without a report file never needs it)
+
+        self.held: list[int] = []
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old = signal.getsignal(sig)
+                if callable(old):
+                    self.previous[sig] = old
+                    signal.signal(sig, lambda signum, _frame: self.held.append(signum))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self.previous.items():
             signal.signal(sig, old)
-        if held:
-            signal.raise_signal(held[0])
+        if self.held:
+            signal.raise_signal(self.held[0])
 
 
 def _negotiate(scu: _Scu, state) -> Condition | None:
