@@ -681,6 +681,19 @@ class PiecesReader:
     def readable(self) -> bool:
         return True
 
+    def in_memory(self):
+        """The whole stream as one memoryview when it is one unswapped range of an in-memory buffer (a small file
+        sent as it is), else None."""
+        parts = self._parts
+        if len(parts) != 1 or self.position:
+            return None
+        part = parts[0]
+        if isinstance(part, (bytes, bytearray)):
+            return memoryview(part)
+        if self._fd is not None or len(part) > 3 or part[2] != 1 or not isinstance(self._buf, memoryview):
+            return None
+        return self._buf[part[0]:part[0] + part[1]]
+
     def readinto(self, b) -> int:
         view = memoryview(b).cast("B")
         want = len(view)

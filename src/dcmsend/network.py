@@ -1115,6 +1115,17 @@ class Association:
                 return self._send_failed(err)
             head = None
         frag = self.fragment_max
+        if size <= frag and head is not None:
+            # one data PDU from a data set in memory: straight from there, with the command, in one write
+            in_memory = getattr(stream, "in_memory", None)
+            data = in_memory() if in_memory is not None else None
+            if data is not None and len(data) == size:
+                pad = size & 1  # (only a deflated stream can be odd: padded like DCMTK)
+                parts = [head, _PDV_HEADER.pack(4, 0, size + pad + 6, size + pad + 2, context_id, 0x02), data]
+                if pad:
+                    parts.append(b"\0")
+                err = self._send_all(parts, "writeDataPDU", len(head))
+                return None if err is None else self._send_failed(err)
         self._prepare_slots(frag, context_id)
         slots, buf = self._slots, self._buffer
         slot = frag + 12
@@ -1172,6 +1183,12 @@ class Association:
         """DIMSE_readNextPDV: (context id, message control header, data) or raise _ConditionRaised."""
         if self._pending_pdvs:
             return self._pending_pdvs.pop(0)
+        pdvs = self._read_pdvs(dimse_timeout)
+        self._pending_pdvs = pdvs[1:]
+        return pdvs[0]
+
+    def _read_pdvs(self, dimse_timeout: float | None) -> list[tuple[int, int, bytes]]:
+        """The PDVs of the next P-DATA PDU (at least one), or raise _ConditionRaised."""
         if self.state not in (STA_OPEN, STA_PEER_RELEASE, STA_ABORTING) or self.sock is None:
             if self.state == STA_IDLE or self.sock is None:
                 raise _ConditionRaised(push(DIMSE_READPDVFAILED, fsm_error(self.state or 1, 9)))
@@ -1189,8 +1206,7 @@ class Association:
             pdvs = _split_pdvs(body)
             if isinstance(pdvs, Condition):
                 raise _ConditionRaised(push(DIMSE_READPDVFAILED, pdvs))
-            self._pending_pdvs = pdvs[1:]
-            return pdvs[0]
+            return pdvs
         if pdu_type == 5 and self.state == STA_OPEN:
             self.state = STA_PEER_RELEASE
             raise _ConditionRaised(DUL_PEERREQUESTEDRELEASE)
@@ -1205,6 +1221,16 @@ class Association:
 
     def receive_command(self, dimse_timeout: float | None) -> tuple[int, Command] | Condition:
         """DIMSE_receiveCommand: (presentation context id, command) or the failure condition."""
+        if not self._pending_pdvs:
+            try:
+                pdvs = self._read_pdvs(dimse_timeout)
+            except _ConditionRaised as exc:
+                return _receive_failed(exc.condition)
+            pid, mch, frag = pdvs[0]
+            if len(pdvs) == 1 and mch == 0x03 and not len(frag) & 1:
+                # the usual response: the whole command in one PDV
+                return self._command(pid, frag)
+            self._pending_pdvs = pdvs
         data = bytearray()
         pid = 0
         count = 0
@@ -1212,10 +1238,7 @@ class Association:
             try:
                 cid, mch, frag = self._next_pdv(dimse_timeout)
             except _ConditionRaised as exc:
-                cond = exc.condition
-                if cond.code == DIMSE_READPDVFAILED.code and cond.module == _NET:
-                    return push(DIMSE_RECEIVEFAILED, cond)
-                return cond
+                return _receive_failed(exc.condition)
             if count == 0:
                 pid = cid
             elif cid != pid:
@@ -1231,11 +1254,15 @@ class Association:
                 return push(DIMSE_RECEIVEFAILED, sub)
             if mch & 0x02:
                 break
+        return self._command(pid, bytes(data))
+
+    def _command(self, pid: int, data: bytes) -> tuple[int, Command] | Condition:
+        """The end of DIMSE_receiveCommand: the complete command set ``data`` came on context ``pid``."""
         DATA.debug('DcmDataset::read() TransferSyntax="Little Endian Implicit"')
         if self.accepted_context(pid) is None:
             return push(DIMSE_RECEIVEFAILED, ASC_BADPRESENTATIONCONTEXTID)
         try:
-            cmd = parse_command(bytes(data))
+            cmd = parse_command(data)
         except PduError:
             return push(DIMSE_RECEIVEFAILED, _c(0x20B, "DIMSE: receiveCommand: cmdSet->read() Failed"))
         return pid, cmd
@@ -1365,6 +1392,12 @@ def _split_pdvs(body: bytes) -> list[tuple[int, int, bytes]] | Condition:
         return _c(_ILLEGAL_PDU, "PDU without any PDVs encountered. In DT_2_IndicatePData.  This probably indicates a "
                                 " malformed P DATA PDU.")
     return pdvs
+
+
+def _receive_failed(cond: Condition) -> Condition:
+    if cond.code == DIMSE_READPDVFAILED.code and cond.module == _NET:
+        return push(DIMSE_RECEIVEFAILED, cond)
+    return cond
 
 
 class _ConditionRaised(Exception):
