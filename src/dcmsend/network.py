@@ -1050,6 +1050,39 @@ class Association:
             return None
         return push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
 
+    def prepare_store(self, context_id: int, message_id: int, sop_class: str, sop_instance: str, stream,
+                      size: int) -> tuple[bytes, list] | None:
+        """The PDUs of a C-STORE-RQ whose data set is in memory and fits one PDU, as (command PDU, the data PDU in
+        pieces), ready for :meth:`send_prepared`; None for any other data set (:meth:`send_store` streams it)."""
+        if not 0 < size <= self.fragment_max:
+            return None
+        in_memory = getattr(stream, "in_memory", None)
+        data = in_memory() if in_memory is not None else None
+        if data is None or len(data) != size:
+            return None
+        command = encode_cstore_rq(message_id, sop_class, sop_instance)
+        head = _PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03) + command
+        pad = size & 1  # (only a deflated stream can be odd: padded like DCMTK)
+        rest = [_PDV_HEADER.pack(4, 0, size + pad + 6, size + pad + 2, context_id, 0x02), data]
+        if pad:
+            rest.append(b"\0")
+        return head, rest
+
+    def send_prepared(self, prepared: tuple[bytes, list]) -> Condition | None:
+        """Send what :meth:`prepare_store` made (the checks of :meth:`send_store` on the context and the data set
+        were made before): in one write when nothing has come from the peer, else the command PDU alone first."""
+        cond = self._p_data_allowed()
+        if cond is not None:
+            return cond
+        head, rest = prepared
+        if self._peer_quiet():
+            err = self._send_all([head, *rest], "writeDataPDU", len(head))
+        else:
+            err = self._send_all([head], "writeDataPDU")
+            if err is None:
+                err = self._send_all(rest, "writeDataPDU")
+        return None if err is None else self._send_failed(err)
+
     def _peer_quiet(self) -> bool:
         """Nothing has come from the peer that we have not read: no data, no end of the connection, no error."""
         sock = self.sock
@@ -1104,6 +1137,9 @@ class Association:
         cond = self._p_data_allowed()
         if cond is not None:
             return cond
+        prepared = self.prepare_store(context_id, message_id, sop_class, sop_instance, stream, size)
+        if prepared is not None:
+            return self.send_prepared(prepared)
         command = encode_cstore_rq(message_id, sop_class, sop_instance)
         head = _PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03) + command
         if not self._peer_quiet():
@@ -1115,17 +1151,6 @@ class Association:
                 return self._send_failed(err)
             head = None
         frag = self.fragment_max
-        if size <= frag and head is not None:
-            # one data PDU from a data set in memory: straight from there, with the command, in one write
-            in_memory = getattr(stream, "in_memory", None)
-            data = in_memory() if in_memory is not None else None
-            if data is not None and len(data) == size:
-                pad = size & 1  # (only a deflated stream can be odd: padded like DCMTK)
-                parts = [head, _PDV_HEADER.pack(4, 0, size + pad + 6, size + pad + 2, context_id, 0x02), data]
-                if pad:
-                    parts.append(b"\0")
-                err = self._send_all(parts, "writeDataPDU", len(head))
-                return None if err is None else self._send_failed(err)
         self._prepare_slots(frag, context_id)
         slots, buf = self._slots, self._buffer
         slot = frag + 12

@@ -229,35 +229,60 @@ def _negotiate(scu: _Scu, state) -> Condition | None:
 
 class _Ahead:
     """The next instance, loaded while the response to the current one is awaited (the peer's turn-around hides
-    the file work).  Only the fast load, which says nothing at the active level and raises nothing, is done ahead;
-    the log lines and any exact load stay where DCMTK has them."""
+    the file work), and when nothing is logged at the active levels on its way, its PDUs made ready too.  Only the
+    fast load, which says nothing at the active level and raises nothing, is done ahead; the log lines and any
+    exact load stay where DCMTK has them."""
 
-    __slots__ = ("entries", "current", "index", "loaded")
+    __slots__ = ("entries", "current", "index", "loaded", "prepared", "prepared_for")
 
     def __init__(self, entries: list):
         self.entries = entries
         self.current = -1  # the instance being sent
         self.index = -1
         self.loaded = None
+        self.prepared = None  # network.Association.prepare_store's PDUs for the next instance
+        self.prepared_for = None  # (association, message ID) they were made for
 
-    def prepare(self) -> None:
+    def prepare(self, assoc=None) -> None:
         j = self.current + 1
         if self.loaded is not None or j >= len(self.entries) or DATA.enabled(DEBUG):
             return
         entry = self.entries[j]
         if entry.request_sent or entry.context_id == 0 or "\0" in entry.path:
             return
-        self.loaded = convert.load_fast(entry)
+        loaded = self.loaded = convert.load_fast(entry)
         self.index = j
+        if loaded is None or assoc is None or NET.enabled(INFO):
+            return
+        # the normal way would say nothing for it (no consistency warning, no conversion, the context matches)
+        cls, inst = loaded.sop_class_uid, loaded.sop_instance_uid
+        if cls != entry.sop_class_uid or inst != entry.sop_instance_uid or not cls or not inst:
+            return
+        cx = assoc.accepted_context(entry.context_id)
+        if (cx is None or cx.transfer_syntax != loaded.original_ts or cx.abstract_syntax != cls
+                or cx.transfer_syntax not in network.DIMSE_SUPPORTED_TS):
+            return
+        stream, size = loaded.encode(loaded.original_ts)
+        message_id = assoc.next_message_id
+        self.prepared = assoc.prepare_store(entry.context_id, message_id, cls, inst, stream, size)
+        self.prepared_for = (assoc, message_id)
 
     def take(self, index: int):
         loaded, self.loaded = self.loaded, None
         if loaded is not None and self.index != index:
             loaded.close()
             loaded = None
+            self.prepared = None
         return loaded
 
+    def take_prepared(self, assoc, message_id: int):
+        prepared, self.prepared = self.prepared, None
+        if prepared is not None and self.prepared_for == (assoc, message_id):
+            return prepared
+        return None
+
     def close(self) -> None:
+        self.prepared = None
         loaded, self.loaded = self.loaded, None
         if loaded is not None:
             loaded.close()
@@ -347,6 +372,11 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
     sop_class = loaded.sop_class_uid
     sop_instance = loaded.sop_instance_uid
     cid = entry.context_id
+    prepared = ahead.take_prepared(assoc, message_id) if ahead is not None else None
+    if prepared is not None:
+        # made while the previous response was awaited: the checks below all passed then and said nothing
+        status = assoc.send_prepared(prepared)
+        return _await_response(assoc, entry, options, ahead, status, original)
     if not sop_class or not sop_instance:
         NET.error("Cannot send SOP instance, missing information:")
         NET.error(f"  SOP Class UID    : {sop_class}")
@@ -385,11 +415,17 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
         NET.info(f"Sending C-STORE Request (MsgID {message_id}, {uids.modality_code(sop_class)})")
     status, current = _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream, size, current,
                                   options)
+    return _await_response(assoc, entry, options, ahead, status, current)
+
+
+def _await_response(assoc, entry, options, ahead: _Ahead | None, status: Condition | None, current: str
+                    ) -> tuple[Condition | None, str]:
+    """The rest of DcmSCU::sendSTORERequest after the request was sent (``status``: how sending went)."""
     if status is not None:
         NET.error(f"Failed sending C-STORE request: {status}")
         return status, current
     if ahead is not None:
-        ahead.prepare()
+        ahead.prepare(assoc)
     result = assoc.receive_command(options.dimse_timeout or None)
     if isinstance(result, Condition):
         NET.error(f"Failed receiving DIMSE response: {result}")
