@@ -11,12 +11,12 @@ The log lines, their levels and the condition texts follow DCMTK 3.6.7 (``scu.cc
 
 from __future__ import annotations
 
+import _socket as socket  # (the C module: socket.py costs 4 ms of imports, its wrappers are not needed)
 import errno
 import math
 import os
 import re
 import select
-import socket
 import struct
 import time
 
