@@ -126,6 +126,9 @@ def bad_files() -> dict[str, bytes]:
         "spaces_in_uid.dcm": part10(sop_instance=b"1.2 .3.4\0"),
         "trailing_nuls.dcm": part10(sop_instance=b"1.2.3.4\0\0\0\0"),
         "no_group_length.dcm": part10(group_length=False),
+        # the group length counts 2 bytes past the last meta element and the file ends there: an element header cut
+        # by the end of the group and of the file
+        "meta_stray_bytes.dcm": good[:140] + struct.pack("<I", meta_end - 144 + 2) + good[144:meta_end] + b"\2\0",
     }
 
 

@@ -1204,9 +1204,9 @@ _FAST_HEAD = b"\x02\x00\x00\x00UL\x04\x00"
 _SHORT_VRS = frozenset(_STANDARD_VRS - _EXTENDED_VRS)
 _WS = b" \t\n\r\x0b\x0c"
 _UID_SHAPE = re.compile(rb"(?:(?:[0-9]|[1-9][0-9]+)\.)*(?:[0-9]|[1-9][0-9]+)\Z")
-_unpack_h = struct.Struct("<H").unpack_from
 _unpack_i = struct.Struct("<I").unpack_from
-_unpack_tag = struct.Struct("<I").unpack_from
+# tag (read as a little-endian (element << 16 | group) number), VR, the 2-byte length of a short element
+_unpack_element = struct.Struct("<I2sH").unpack_from
 
 
 def _fast_meta(path: str):
@@ -1232,16 +1232,19 @@ def _fast_meta(path: str):
     last = 0x00000002  # (0002,0000) read as a little-endian (element << 16 | group) number
     cls = inst = ts = b""
     vr_info = _FAST_VR_INFO
+    element = _unpack_element
     while pos < end:
-        tag = _unpack_tag(data, pos)[0]
-        info = vr_info.get(data[pos + 4:pos + 6])
+        if pos + 8 > end:
+            return None  # an element header cut by the end of the meta header: the exact reader says what
+        tag, vr, length = element(data, pos)
+        info = vr_info.get(vr)
         if info is None or tag <= last or tag & 0xFFFF != 2:
             return None
         last = tag
         header, width = info
-        if header == 8:
-            length = _unpack_h(data, pos + 6)[0]
-        else:
+        if header != 8:
+            if pos + 12 > end:
+                return None
             length = _unpack_i(data, pos + 8)[0]
         pos += header
         if length & 1 or pos + length > end or (width and length % width):

@@ -423,17 +423,22 @@ class Command:
         return None if v is None else v.rstrip(b"\0 ").decode("latin-1")
 
 
+_COMMAND_ELEMENT = struct.Struct("<HHI").unpack_from
+
+
 def parse_command(data: bytes) -> Command:
     elements: dict[int, bytes] = {}
+    header = _COMMAND_ELEMENT
+    size = len(data)
     pos = 0
-    while pos + 8 <= len(data):
-        group, elem, length = struct.unpack_from("<HHI", data, pos)
-        pos += 8
-        if length == 0xFFFFFFFF or pos + length > len(data):
+    while pos + 8 <= size:
+        group, elem, length = header(data, pos)
+        start = pos + 8
+        pos = start + length
+        if pos > size or length == 0xFFFFFFFF:
             raise PduError("bad command element")
-        elements[(group << 16) | elem] = data[pos:pos + length]
-        pos += length
-    if pos != len(data):
+        elements[(group << 16) | elem] = data[start:pos]
+    if pos != size:
         raise PduError("trailing bytes in command")
     return Command(elements)
 
@@ -565,6 +570,18 @@ def _deliver_held_signal() -> None:
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 _PDV_HEADER = struct.Struct(">BBIIBB")  # P-DATA-TF PDU header and the header of its one PDV
 _PDU_LENGTH = struct.Struct(">I").unpack_from
+
+
+def _spin_seconds() -> float:
+    """How long a read polls before it sleeps: 0.2 ms where another CPU can run the peer meanwhile, else 0."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return 0.0002 if cpus > 1 else 0.0
+
+
+_SPIN_SECONDS = _spin_seconds()
 _BATCH_BYTES = 1 << 18  # up to this much of P-DATA PDUs per write
 
 
@@ -641,6 +658,7 @@ class Association:
         self._accepted: dict[int, ContextResult | None] | None = None  # accepted context by ID, once negotiated
         self._poll = None  # select.poll on the socket (for reading), made for the socket in _poll_for
         self._poll_for: socket.socket | None = None
+        self._spin = _SPIN_SECONDS > 0  # poll a moment before sleeping (see _fill)
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -693,7 +711,21 @@ class Association:
                 wait = min(wait, deadline - time.monotonic())
             try:
                 poll = self._poll if self._poll_for is sock else self._poller(sock)
-                ready = wait > 0 and poll.poll(math.ceil(wait * 1000))
+                ready = poll.poll(0)
+                if not ready and self._spin and wait > 0:
+                    # a quick peer (its answer due in microseconds): poll a moment before sleeping, since waking a
+                    # sleeping process costs more than that on a virtual machine
+                    start = time.perf_counter()
+                    end = start + _SPIN_SECONDS
+                    while not ready and time.perf_counter() < end:
+                        ready = poll.poll(0)
+                    if not ready:
+                        self._spin = False  # a slower peer: sleep at once, until it answers quickly again
+                if not ready:
+                    start = time.perf_counter()
+                    ready = wait > 0 and poll.poll(math.ceil(wait * 1000))
+                    if ready and _SPIN_SECONDS and time.perf_counter() - start < _SPIN_SECONDS:
+                        self._spin = True
             except (OSError, ValueError):
                 ready = True
             if not ready:
