@@ -871,7 +871,10 @@ def can_decode(ts_uid: str) -> bool:
     """Whether our decoders turn pixel data encapsulated in ``ts_uid`` into native pixel data."""
     if ts_uid in JPEG_DCT or ts_uid in JPEG_LOSSLESS:
         return _ijg_available() is not None
-    if ts_uid in JPEG_LS or ts_uid == RLE or ts_uid in JPEG_2000 or ts_uid in HTJ2K:
+    if ts_uid == RLE:
+        # pylibjpeg-rle (a dependency), else pydicom's own RLE decoder (numpy): asked without importing pydicom
+        return True
+    if ts_uid in JPEG_LS or ts_uid in JPEG_2000 or ts_uid in HTJ2K:
         return _pydicom_decodable(ts_uid)
     return False
 
@@ -1397,13 +1400,49 @@ def _decompress_rle(ts_uid: str, image: _Image, buf, frags, spool, updates: _Upd
             for k in range(item, item + count):
                 DATA.debug(f"RLE decoder processes pixel item {k}")
 
-        for arr, _ in _pydicom_frames(ts_uid, image, groups, buf, image.bits_allocated, announce):
-            yield _native_bytes(arr, image.bits_allocated, planar)
+        direct = _rle_frame_decoder(image)
+        if direct is None:
+            for arr, _ in _pydicom_frames(ts_uid, image, groups, buf, image.bits_allocated, announce):
+                yield _native_bytes(arr, image.bits_allocated, planar)
+            return
+        item = 1
+        for index, group in enumerate(groups):
+            announce(index, item, len(group))
+            item += len(group)
+            yield direct(_frame_data(buf, group), planar)
 
     total = _spool_frames(spool, chunks())
     if image.frames_present or frames > 1:
         updates.text(FRAMES, "IS", str(frames))
     return total
+
+
+def _rle_frame_decoder(image: _Image):
+    """pylibjpeg-rle's frame decoder, called directly (pydicom's decoder framework and its 200 ms of imports are not
+    needed for RLE): a function (frame bytes, planar) -> native little-endian bytes, or None for the layouts it does
+    not cover (more than one sample of more than 8 bits; pydicom's way then)."""
+    samples, width = image.samples, image.bits_allocated // 8
+    if samples not in (1, 3) or (samples > 1 and width > 1):
+        return None
+    try:
+        from rle.rle import decode_frame
+    except ImportError:
+        return None
+    pixels = image.rows * image.columns
+    expected = pixels * samples * width
+
+    def decode(data: bytes, planar: bool) -> bytes:
+        frame = decode_frame(data, pixels, image.bits_allocated, "<")  # sample planes, each little endian
+        if len(frame) != expected:  # (the segments do not match the image: what pydicom's decoder refuses)
+            raise ValueError(f"RLE frame of {len(frame)} bytes, expected {expected}")
+        if samples == 1 or planar:
+            return bytes(frame)
+        out = bytearray(expected)  # colour by pixel: R G B R G B ...
+        for k in range(3):
+            out[k::3] = frame[k * pixels:(k + 1) * pixels]
+        return bytes(out)
+
+    return decode
 
 
 def _decompress_j2k(ts_uid: str, image: _Image, buf, frags, spool, updates: _Updates) -> int:
