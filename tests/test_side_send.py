@@ -215,3 +215,28 @@ def test_large_file_memory(tmp_path):
     assert len(received) == 1
     assert os.path.getsize(os.path.join(peer.outdir, received[0])) > megabytes * 1024 * 1024 * 0.9
     shutil.rmtree(peer.outdir, ignore_errors=True)
+
+
+_PREFIX = b"\0" * 128 + b"DICM"
+TRUNCATED_META = {
+    # the file ends 2 bytes into the value of (0002,0000)
+    "in-group-length-value": _PREFIX + b"\2\0\0\0UL\4\0" + b"\x10\x00",
+    # the file ends after 8 of the 12 header bytes of (0002,0001) OB
+    "in-ob-header": _PREFIX + b"\2\0\0\0UL\4\0" + (14).to_bytes(4, "little") + b"\2\0\1\0OB\0\0",
+}
+
+
+@pytest.mark.parametrize("opts", [["-v"], ["-v", "-nh"]], ids=["halt", "nh"])
+@pytest.mark.parametrize("name", list(TRUNCATED_META))
+def test_dicomdir_file_with_truncated_meta(name, opts, tmp_path):
+    """A file from a DICOMDIR is read only at send time: a meta header cut short is DCMTK's stream error (exit 62,
+    with -nh 0), never an internal error."""
+    import fixtures_data as fx
+
+    def setup(side):
+        fx.make_dicomdir(os.path.join(side, "DICOMDIR"), [("IMG1", fx.CT, "1.2.3.4.5", fx.LEE)])
+        with open(os.path.join(side, "IMG1"), "wb") as fh:
+            fh.write(TRUNCATED_META[name])
+
+    real, _ = harness.compare([*opts, "+rd", "127.0.0.1", "{port}", "DICOMDIR"], tmp_path, setup=setup)
+    assert real.returncode == (0 if "-nh" in opts else 62)

@@ -1539,6 +1539,8 @@ def _read_meta(fh, path: str, require: bool) -> tuple[int, str] | None:
             break
         vr = hdr[4:6]
         if vr in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OL", b"OD", b"OV", b"SV", b"UV"):
+            if len(hdr) < 12:
+                raise ConditionError(EC_StreamNotifyClient)  # the file ends inside the element header
             (length,) = struct.unpack_from("<L", hdr, 8)
             vpos = pos + 12
         elif vr.isalpha() and vr.isupper():
@@ -1549,6 +1551,8 @@ def _read_meta(fh, path: str, require: bool) -> tuple[int, str] | None:
             vpos = pos + 8
         fh.seek(vpos)
         value = fh.read(length)
+        if len(value) < length:
+            raise ConditionError(EC_StreamNotifyClient)  # the file ends inside the value
         if elem == 0x0000 and length == 4:
             group_end = vpos + 4 + struct.unpack("<L", value)[0]
         elif elem == 0x0010:
