@@ -240,3 +240,42 @@ def test_dicomdir_file_with_truncated_meta(name, opts, tmp_path):
 
     real, _ = harness.compare([*opts, "+rd", "127.0.0.1", "{port}", "DICOMDIR"], tmp_path, setup=setup)
     assert real.returncode == (0 if "-nh" in opts else 62)
+
+
+def _element(group: int, elem: int, vr: bytes, value: bytes, length: int | None = None) -> bytes:
+    n = len(value) if length is None else length
+    if vr in (b"OB", b"SQ"):
+        return group.to_bytes(2, "little") + elem.to_bytes(2, "little") + vr + b"\0\0" + n.to_bytes(4, "little") + value
+    return group.to_bytes(2, "little") + elem.to_bytes(2, "little") + vr + n.to_bytes(2, "little") + value
+
+
+def _item(value: bytes) -> bytes:
+    return b"\xfe\xff\x00\xe0" + len(value).to_bytes(4, "little") + value
+
+
+_TOP = (_element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0")
+        + _element(0x0008, 0x0018, b"UI", b"1.2.3.4.5\0"))
+NO_SEQUENCE_DELIMITER = {
+    # an undefined-length sequence and encapsulated pixel data ending with the file after an item
+    "sequence": ("1.2.840.10008.1.2.1",
+                 _TOP + _element(0x0008, 0x1140, b"SQ", _item(_element(0x0008, 0x1150, b"UI",
+                                                                       b"1.2.840.10008.5.1.4.1.1.2\0")), 0xFFFFFFFF)),
+    "pixel-data": ("1.2.840.10008.1.2.5",
+                   _TOP + _element(0x7FE0, 0x0010, b"OB", _item(b"") + _item(b"\0" * 64), 0xFFFFFFFF)),
+}
+
+
+@pytest.mark.parametrize("opts", [["-v"], ["-v", "-nh"]], ids=["halt", "nh"])
+@pytest.mark.parametrize("name", list(NO_SEQUENCE_DELIMITER))
+def test_sequence_delimiter_missing_at_end_of_file(name, opts, tmp_path):
+    """DCMTK warns 'Reached end of stream before the end of sequence ...' and does not send the instance."""
+    import fixtures_data as fx
+
+    ts, data_set = NO_SEQUENCE_DELIMITER[name]
+
+    def setup(side):
+        meta = b"\0" * 128 + b"DICM" + fx.meta_group("1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5", ts, True)
+        fx.write(os.path.join(side, "cut.dcm"), meta + data_set)
+
+    real, _ = harness.compare([*opts, "127.0.0.1", "{port}", "cut.dcm"], tmp_path, setup=setup)
+    assert real.returncode == (0 if "-nh" in opts else 62)

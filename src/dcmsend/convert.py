@@ -450,7 +450,11 @@ class _Parser:
         items: list[Item] = []
         end = None if length == UNDEFINED else pos + length
         while True:
-            if (end is not None and pos >= end) or pos >= self.size:
+            if end is not None and pos >= end:
+                return items, pos
+            if pos >= self.size:
+                if items:  # the file ends after an item, before the end of the sequence
+                    _end_of_stream_in_sequence(tag)
                 return items, pos
             if self.size - pos < 8:
                 raise ConditionError(EC_StreamNotifyClient)
@@ -481,6 +485,8 @@ class _Parser:
         frags: list[tuple[int, int, int]] = []
         while True:
             if pos >= self.size:
+                if frags:  # the file ends after an item, before the sequence delimiter
+                    _end_of_stream_in_sequence(PIXEL_DATA)
                 return frags, pos
             if self.size - pos < 8:
                 raise ConditionError(EC_StreamNotifyClient)
@@ -496,6 +502,11 @@ class _Parser:
                 self._too_large(ITEM, ilen, pos + 8)
             frags.append((pos, pos + 8, ilen))
             pos += 8 + ilen
+
+
+def _end_of_stream_in_sequence(tag: int):
+    DATA.warn(f"DcmSequenceOfItems: Reached end of stream before the end of sequence {tag_name(tag)} {tag_text(tag)}")
+    raise ConditionError(EC_SequDelimitationItemMissing)
 
 
 def _contains_pixel_data(elems: list[Elem]) -> bool:
@@ -1851,8 +1862,7 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
                 # encapsulated pixel data: items up to the sequence delimiter (or the end of the file)
                 while True:
                     if pos >= size:
-                        delim_end = pos
-                        break
+                        return None  # no sequence delimiter: the exact way (DCMTK's message after an item)
                     if size - pos < 8:
                         return None
                     rel = pos - base
