@@ -255,27 +255,32 @@ def _item(value: bytes) -> bytes:
 
 _TOP = (_element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0")
         + _element(0x0008, 0x0018, b"UI", b"1.2.3.4.5\0"))
-NO_SEQUENCE_DELIMITER = {
-    # an undefined-length sequence and encapsulated pixel data ending with the file after an item
-    "sequence": ("1.2.840.10008.1.2.1",
-                 _TOP + _element(0x0008, 0x1140, b"SQ", _item(_element(0x0008, 0x1150, b"UI",
-                                                                       b"1.2.840.10008.5.1.4.1.1.2\0")), 0xFFFFFFFF)),
-    "pixel-data": ("1.2.840.10008.1.2.5",
-                   _TOP + _element(0x7FE0, 0x0010, b"OB", _item(b"") + _item(b"\0" * 64), 0xFFFFFFFF)),
+SEND_TIME_DATA_SETS = {
+    # an undefined-length sequence and encapsulated pixel data ending with the file after an item: DCMTK warns
+    # "Reached end of stream before the end of sequence ..." and does not send the instance
+    "no-sequence-delimiter": ("1.2.840.10008.1.2.1", 62,
+                              _TOP + _element(0x0008, 0x1140, b"SQ", _item(_element(0x0008, 0x1150, b"UI",
+                                                                                    b"1.2.840.10008.5.1.4.1.1.2\0")),
+                                              0xFFFFFFFF)),
+    "no-pixel-sequence-delimiter": ("1.2.840.10008.1.2.5", 62,
+                                    _TOP + _element(0x7FE0, 0x0010, b"OB", _item(b"") + _item(b"\0" * 64), 0xFFFFFFFF)),
+    # elements out of order: a warning, then sent in ascending order
+    "not-ascending": ("1.2.840.10008.1.2.1", 0,
+                      _TOP + _element(0x0010, 0x0020, b"LO", b"ID") + _element(0x0010, 0x0010, b"PN", b"DOE^J ")),
 }
 
 
 @pytest.mark.parametrize("opts", [["-v"], ["-v", "-nh"]], ids=["halt", "nh"])
-@pytest.mark.parametrize("name", list(NO_SEQUENCE_DELIMITER))
-def test_sequence_delimiter_missing_at_end_of_file(name, opts, tmp_path):
-    """DCMTK warns 'Reached end of stream before the end of sequence ...' and does not send the instance."""
+@pytest.mark.parametrize("name", list(SEND_TIME_DATA_SETS))
+def test_data_set_read_at_send_time(name, opts, tmp_path):
+    """Data sets that only the send-time read of the whole file finds fault with (+fo reads just the meta header)."""
     import fixtures_data as fx
 
-    ts, data_set = NO_SEQUENCE_DELIMITER[name]
+    ts, code, data_set = SEND_TIME_DATA_SETS[name]
 
     def setup(side):
         meta = b"\0" * 128 + b"DICM" + fx.meta_group("1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5", ts, True)
-        fx.write(os.path.join(side, "cut.dcm"), meta + data_set)
+        fx.write(os.path.join(side, "in.dcm"), meta + data_set)
 
-    real, _ = harness.compare([*opts, "127.0.0.1", "{port}", "cut.dcm"], tmp_path, setup=setup)
-    assert real.returncode == (0 if "-nh" in opts else 62)
+    real, _ = harness.compare([*opts, "127.0.0.1", "{port}", "in.dcm"], tmp_path, setup=setup)
+    assert real.returncode == (0 if "-nh" in opts else code)

@@ -419,6 +419,7 @@ class _Parser:
                     DATA.warn(f"DcmItem: Element {tag_text(tag)} found twice in one data set or item, ignoring "
                               "second entry")
                 else:
+                    DATA.warn(f"DcmItem: Dataset not in ascending tag order, at element {tag_text(tag)}")
                     elems.insert(i, e)
         return elems, pos
 
