@@ -1260,6 +1260,8 @@ class Association:
         except _ConditionRaised as exc:
             raise _ConditionRaised(push(DIMSE_READPDVFAILED, exc.condition)) from None
         if pdu_type == 4 and self.state == STA_OPEN:
+            if len(body) >= 6 and _PDU_LENGTH(body, 0)[0] + 4 == len(body):
+                return [(body[4], body[5], body[6:])]  # one PDV (the usual response)
             pdvs = _split_pdvs(body)
             if isinstance(pdvs, Condition):
                 raise _ConditionRaised(push(DIMSE_READPDVFAILED, pdvs))
