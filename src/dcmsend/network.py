@@ -1,9 +1,10 @@
 """Our own synchronous DICOM association client: the DcmSCU / ASC / DIMSE / DUL layers dcmsend needs.
 
 Blocking sockets with timeouts, no threads.  PDUs are encoded and parsed here with ``struct`` (the PDU layout of
-PS3.8 §9.3); DIMSE command sets are Implicit VR Little Endian with group length, as DCMTK writes them.  Data sets
-are streamed from a file-like object (``readinto``) into one reused buffer and sent PDV by PDV, so a data set is
-never held in memory as a whole.
+PS3.8 §9.3; pynetdicom's PDU classes are the oracle in tests/test_pdu_codec.py, see docs/conformance.md for why they
+are not used here); DIMSE command sets are Implicit VR Little Endian with group length, as DCMTK writes them.  Data
+sets are streamed from a file-like object into the PDU slots of one reused buffer (``readv``/``readinto``) and sent
+in batches of PDUs, so a data set is never held in memory as a whole; the PDUs are DCMTK's, one PDV each.
 
 The log lines, their levels and the condition texts follow DCMTK 3.6.7 (``scu.cc``, ``assoc.cc``, ``dimdump.cc``,
 ``dulfsm.cc``, ``cond.cc``), including the DEBUG-level dump of the A-ASSOCIATE-AC PDU bytes.
@@ -1153,9 +1154,10 @@ class Association:
         """Send a C-STORE-RQ command and the data set read from ``stream`` (``size`` bytes).
 
         The PDUs are the ones DCMTK sends (the command in one PDV, then one PDV of at most ``fragment_max`` bytes per
-        PDU); they are written in batches: the command PDU together with the first data PDUs, then up to
-        _BATCH_BYTES of PDUs per write, read from the stream straight into their slots (``readv`` where the stream
-        has it: one ``preadv`` per batch)."""
+        PDU); they are written in batches: the command PDU together with the first data PDUs (alone when the peer
+        is not quiet, see :meth:`_peer_quiet`), then up to _BATCH_BYTES of PDUs per write, read from the stream
+        straight into their slots (``readv`` where the stream has it: one ``preadv`` per batch).  A data set in
+        memory that fits one PDU goes the way of :meth:`prepare_store` / :meth:`send_prepared`."""
         cx = self.accepted_context(context_id)
         if cx is None:
             return ASC_BADPRESENTATIONCONTEXTID
