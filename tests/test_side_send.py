@@ -90,6 +90,12 @@ STORESCP_SCENARIOS = [
     ("single-assoc", ["-v", "-ma"], UNCOMPRESSED, []),
     ("aet-aec-pdu", ["-v", "-aet", "ME", "-aec", "THEM", "-pdu", "4096", "--max-send-pdu", "4096"], [CT, MR], []),
     ("peer-max-pdu", ["-v", "+crf", "{report}"], [CT, MRB], ["-pdu", "4096"]),
+    ("peer-max-pdu-131072", ["-v", "+crf", "{report}"], [CT, MR, RTP, DFL], ["-pdu", "131072"]),
+    # DCMTK refuses an odd block of --max-send-pdu minus 12 bytes (a data set larger than one block)
+    ("max-send-pdu-odd", ["-d", "--max-send-pdu", "8193"], [CT, MRI], ["-pdu", "131072"]),
+    ("max-send-pdu-odd-nh", ["-v", "-nh", "--max-send-pdu", "4097", "+crf", "{report}"], [CT, MRI],
+     ["-pdu", "131072"]),
+    ("max-send-pdu-odd-one-block", ["-v", "--max-send-pdu", "65537"], [CT, MR], ["-pdu", "131072"]),
     ("promiscuous", ["-d"], [CT], ["-pm"]),
     ("refused", ["-d"], [CT], ["--refuse"]),
     ("no-peer", ["-v"], [CT], None),

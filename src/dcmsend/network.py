@@ -70,6 +70,7 @@ DIMSE_READPDVFAILED = _c(0x20C, "DIMSE Read PDV failed")
 DIMSE_RECEIVEFAILED = _c(0x20D, "DIMSE Failed to receive message")
 DIMSE_SENDFAILED = _c(0x20E, "DIMSE Failed to send message")
 DIMSE_UNEXPECTEDPDVTYPE = _c(0x20F, "DIMSE Unexpected PDV type")
+DIMSE_ODD_BLOCK_LENGTH = _c(0x20E, "DIMSE Failed to send message: odd block length encountered")
 DUL_ASSOCIATIONREJECTED = _c(0x301, "DUL Association Rejected")
 DUL_PDATAPDUARRIVED = _c(0x316, "DUL P-Data PDU arrived")
 DUL_PEERABORTEDASSOCIATION = _c(0x317, "Peer aborted Association (or never connected)")
@@ -1176,6 +1177,12 @@ class Association:
             return self.send_prepared(prepared)
         command = encode_cstore_rq(message_id, sop_class, sop_instance)
         head = _PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03) + command
+        max_send = getattr(self.options, "max_send_pdu", None)
+        if max_send and max_send & 1 and max_send - 12 < self.send_pdv_length and size > max_send - 12:
+            # DCMTK cuts the data set into blocks of --max-send-pdu minus 12 bytes and refuses the first one when
+            # that is odd, after the command went out
+            err = self._send_all([head], "writeDataPDU")
+            return DIMSE_ODD_BLOCK_LENGTH if err is None else self._send_failed(err)
         if not self._peer_quiet():
             # DCMTK writes the command PDU on its own: when the peer has closed the connection (or sent something),
             # that first write still succeeds and the next one fails (EPIPE), and what the user sees depends on it.
