@@ -270,13 +270,20 @@ SEND_TIME_DATA_SETS = {
                                               0xFFFFFFFF)),
     "no-pixel-sequence-delimiter": ("1.2.840.10008.1.2.5", 62,
                                     _TOP + _element(0x7FE0, 0x0010, b"OB", _item(b"") + _item(b"\0" * 64), 0xFFFFFFFF)),
+    # spaces in the data set's SOP Instance UID: DCMTK removes them (warning) and sends the corrected value
+    "uid-leading-space": ("1.2.840.10008.1.2.1", 0,
+                          _element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0")
+                          + _element(0x0008, 0x0018, b"UI", b" 1.2.3.4.5")),
+    "uid-inner-and-trailing-spaces": ("1.2.840.10008.1.2.1", 0,
+                                      _element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2 ")
+                                      + _element(0x0008, 0x0018, b"UI", b"1.2.3 .4.5 ")),
     # elements out of order: a warning, then sent in ascending order
     "not-ascending": ("1.2.840.10008.1.2.1", 0,
                       _TOP + _element(0x0010, 0x0020, b"LO", b"ID") + _element(0x0010, 0x0010, b"PN", b"DOE^J ")),
 }
 
 
-@pytest.mark.parametrize("opts", [["-v"], ["-v", "-nh"]], ids=["halt", "nh"])
+@pytest.mark.parametrize("opts", [["-v"], ["-v", "-nh"], ["-d"]], ids=["halt", "nh", "debug"])
 @pytest.mark.parametrize("name", list(SEND_TIME_DATA_SETS))
 def test_data_set_read_at_send_time(name, opts, tmp_path):
     """Data sets that only the send-time read of the whole file finds fault with (+fo reads just the meta header)."""

@@ -527,9 +527,25 @@ def _uid_value(buf, e: Elem | None) -> str:
     """DCMTK's findAndGetOFString for a UI element: first value, padding removed."""
     if e is None or e.items is not None or e.frags is not None or e.length in (0, UNDEFINED):
         return ""
-    raw = bytes(buf[e.pos:e.pos + e.length]).decode("latin-1")
+    raw = (bytes(buf[e.pos:e.pos + e.used]) + e.tail).decode("latin-1")  # (the value as loaded, see _normalise)
     first = raw.split("\\", 1)[0]
     return first.rstrip("\0 ")
+
+
+def _remove_uid_spaces(buf, e: Elem) -> str | None:
+    """DcmUniqueIdentifier's input correction of a UID value that DCMTK reads at send time (SOP Class/Instance UID):
+    all spaces removed, padded with a NUL to an even length; returns DCMTK's warning, or None if there were none."""
+    if e.vr != "UI" or e.items is not None or e.frags is not None or e.length in (0, UNDEFINED):
+        return None
+    raw = bytes(buf[e.pos:e.pos + e.used]) + e.tail
+    if b" " not in raw:
+        return None
+    value = raw.replace(b" ", b"").rstrip(b"\0")
+    if len(value) & 1:
+        value += b"\0"
+    e.used, e.tail, e.length = 0, value, len(value)
+    return (f"DcmUniqueIdentifier: Element {tag_name(e.tag)} {tag_text(e.tag)} contains one or more space characters, "
+            "which were removed")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1618,15 +1634,26 @@ class Loaded:
         self.current_ts = ts_uid  # DCMTK's getCurrentXfer after an encode()
         self._decoded: list[Elem] | None = None
         self._spool = None  # the decoded pixel data (a temporary file)
+        self.pending_warnings: list[str] = []  # said when the SOP UIDs are first read (flush_warnings)
         if fast is not None:
             self.sop_class_uid = fast.sop_class_uid
             self.sop_instance_uid = fast.sop_instance_uid
             self._size: int | None = fast.total
             return
         top = {e.tag: e for e in elems if e.tag in (SOP_CLASS_UID, SOP_INSTANCE_UID)}
+        for tag in (SOP_CLASS_UID, SOP_INSTANCE_UID):
+            warning = _remove_uid_spaces(buf, top[tag]) if tag in top else None
+            if warning is not None:
+                self.pending_warnings.append(warning)
         self.sop_class_uid = _uid_value(buf, top.get(SOP_CLASS_UID))
         self.sop_instance_uid = _uid_value(buf, top.get(SOP_INSTANCE_UID))
         self._size = None
+
+    def flush_warnings(self) -> None:
+        """The warnings DCMTK gives when it first reads the data set's SOP Class/Instance UID at send time."""
+        warnings, self.pending_warnings = self.pending_warnings, []
+        for text in warnings:
+            DATA.warn(text)
 
     @property
     def elems(self) -> list[Elem]:
@@ -1901,8 +1928,8 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
             if data[rel + length - 1] == pad and data[rel + length - 2] == pad:
                 return None  # DCMTK strips the padding: the value changes
             if tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID:
-                if vr != b"UI":
-                    return None
+                if vr != b"UI" or b" " in data[rel:rel + length]:
+                    return None  # (spaces: DCMTK removes them with a warning, the exact way)
                 value = _fast_uid(data[rel:rel + length])
                 if tag == SOP_CLASS_UID:
                     cls = value

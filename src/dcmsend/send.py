@@ -345,6 +345,8 @@ def _store_loaded(scu: _Scu, state, entry, loaded, options, ahead: _Ahead | None
     if NET.enabled(WARN):
         NET.debug("checking whether SOP Class UID and SOP Instance UID in dataset are consistent with transfer list")
         DATA.debug("getting SOP Class UID, SOP Instance UID and Transfer Syntax UID from DICOM dataset")
+        if loaded.pending_warnings:
+            loaded.flush_warnings()
         if entry.sop_class_uid != loaded.sop_class_uid:
             NET.warn("SOP Class UID in dataset differs from the one in the transfer list")
             NET.debug(f"- SOP Class UID in DICOM dataset: {loaded.sop_class_uid}")
@@ -369,6 +371,8 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
     assoc = scu.assoc
     message_id = assoc.next_message_id
     assoc.next_message_id = (message_id + 1) & 0xFFFF
+    if loaded.pending_warnings:
+        loaded.flush_warnings()
     sop_class = loaded.sop_class_uid
     sop_instance = loaded.sop_instance_uid
     cid = entry.context_id
