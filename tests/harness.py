@@ -82,7 +82,8 @@ class Peer:
         for attempt in range(5):
             self.port = free_port()
             cmd = [self.program, *self.args, "-od", self.outdir, str(self.port)]
-            self._logfile = open(os.path.join(os.path.dirname(self.outdir), f"peer-{self.port}.log"), "w+")
+            self._logfile = open(os.path.join(os.path.dirname(self.outdir), f"peer-{self.port}.log"), "w+",
+                                 encoding="utf-8", errors="replace")  # (peers may log titles in any encoding)
             self.proc = subprocess.Popen(cmd, stdout=self._logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             try:
                 _wait_listening(self.port, self.proc)

@@ -89,6 +89,11 @@ STORESCP_SCENARIOS = [
     ("dly-nh", ["-v", "+dly", "-nh", "+crf", "{report}"], [JPB, CT], []),
     ("single-assoc", ["-v", "-ma"], UNCOMPRESSED, []),
     ("aet-aec-pdu", ["-v", "-aet", "ME", "-aec", "THEM", "-pdu", "4096", "--max-send-pdu", "4096"], [CT, MR], []),
+    ("aet-empty", ["-d", "-aet", ""], [CT], []),
+    ("aec-empty-nh", ["-v", "-nh", "-aec", "", "+crf", "{report}"], [CT], []),
+    ("aet-aec-long", ["-d", "-aet", "ABCDEFGHIJKLMNOPQ", "-aec", "C" * 20], [CT], []),
+    ("aet-trailing-spaces", ["-d", "-aet", "  X  ", "-aec", "TRAIL "], [CT], []),
+    ("aet-non-ascii", ["-d", "-aet", "\u00c4\u00d6"], [CT], []),
     ("peer-max-pdu", ["-v", "+crf", "{report}"], [CT, MRB], ["-pdu", "4096"]),
     ("peer-max-pdu-131072", ["-v", "+crf", "{report}"], [CT, MR, RTP, DFL], ["-pdu", "131072"]),
     # DCMTK refuses an odd block of --max-send-pdu minus 12 bytes (a data set larger than one block)
@@ -297,3 +302,13 @@ def test_data_set_read_at_send_time(name, opts, tmp_path):
 
     real, _ = harness.compare([*opts, "127.0.0.1", "{port}", "in.dcm"], tmp_path, setup=setup)
     assert real.returncode == (0 if "-nh" in opts else code)
+
+
+@pytest.mark.parametrize("variable,value", [("TCP_BUFFER_LENGTH", "99999999999"), ("TCP_BUFFER_LENGTH", "4294967296"),
+                                            ("TCP_BUFFER_LENGTH", "0"), ("TCP_BUFFER_LENGTH", "-2147483649"),
+                                            ("TCP_NODELAY", "4294967296"), ("TCP_NODELAY", "4294967297")])
+def test_socket_environment_values(variable, value, tmp_path):
+    """Values read with sscanf("%d") as glibc does: saturated to a long, cut to an int (TCP_BUFFER_LENGTH 0 is
+    DCMTK's default 65536); never an internal error."""
+    env = dict(os.environ, **{variable: value})
+    harness.compare(["-d", "127.0.0.1", "{port}", _testfile(CT)], tmp_path, env=env)

@@ -237,15 +237,18 @@ class AssociationParameters:
 
 def dump_parameters(params: AssociationParameters, direction: str) -> str:
     """ASC_dumpParameters (``direction`` is "RQ" or "AC")."""
+    calling = params.calling_ae[:16].rstrip(" ") if direction == "AC" else params.calling_ae[:16]
     lines = [f"====================== BEGIN A-ASSOCIATE-{direction} =====================",
              f"Our Implementation Class UID:      {IMPLEMENTATION_CLASS_UID}",
              f"Our Implementation Version Name:   {IMPLEMENTATION_VERSION_NAME}",
              f"Their Implementation Class UID:    {params.their_impl_uid}",
              f"Their Implementation Version Name: {params.their_impl_version}",
              f"Application Context Name:    {APPLICATION_CONTEXT}",
-             f"Calling Application Name:    {params.calling_ae}",
-             f"Called Application Name:     {params.called_ae}",
-             f"Responding Application Name: {params.called_ae}",
+             # (the titles as DCMTK shows them: 16 characters at most; the calling one, once negotiated, without
+             # trailing spaces)
+             f"Calling Application Name:    {calling}",
+             f"Called Application Name:     {params.called_ae[:16]}",
+             f"Responding Application Name: {params.called_ae[:16]}",
              f"Our Max PDU Receive Size:    {params.max_pdu}",
              f"Their Max PDU Receive Size:  {params.their_max_pdu}",
              "Presentation Contexts:"]
@@ -286,7 +289,8 @@ def dump_pdu(kind: str, data: bytes) -> str:
 
 
 def _ae(title: str) -> bytes:
-    return title.encode("latin-1", "replace")[:16].ljust(16, b" ")
+    """An AE title field: the bytes of the command-line argument as given (as DCMTK's C string), 16 at most."""
+    return os.fsencode(title)[:16].ljust(16, b" ")
 
 
 def _item(item_type: int, payload: bytes) -> bytes:
@@ -615,9 +619,14 @@ def _errno_text(err: int) -> str:
 
 
 def _parse_int_env(text: str) -> int | None:
-    """sscanf("%d") on an environment value (leading blanks and sign allowed, trailing garbage ignored)."""
+    """sscanf("%d") on an environment value (leading blanks and sign allowed, trailing garbage ignored), as glibc
+    does it: the number saturated to a 64-bit long, then cut to a 32-bit int."""
     m = re.match(r"\s*([+-]?\d+)", text)
-    return int(m.group(1)) if m else None
+    if not m:
+        return None
+    value = max(-(1 << 63), min((1 << 63) - 1, int(m.group(1))))
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def _pdu_start(offset: int, first: int, slot: int) -> int:
@@ -958,6 +967,7 @@ class Association:
             if value is None:
                 NET.warn(f"DULFSM: cannot parse environment variable TCP_BUFFER_LENGTH={buffer_length}")
             else:
+                value = value or 65536  # (0: DCMTK's default length)
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, value)
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, value)
@@ -987,6 +997,13 @@ class Association:
         if cond is not None:
             self.state = 0
             return cond
+        for title, name in ((self.params.calling_ae, "Calling"), (self.params.called_ae, "Called")):
+            if not title:
+                text = f"Illegal service parameter: {name} AP Title"
+                NET.error(text)
+                self._close_transport()
+                self.state = 0
+                return _c(_ILLEGAL_SERVICE_PARAMETER, text)
         NET.debug("Constructing Associate RQ PDU")
         err = self._send_all([encode_associate_rq(self.params)], "sendAssociationRQTCP")
         if err is not None:
