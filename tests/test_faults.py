@@ -393,3 +393,37 @@ def test_internal_error(where, tmp_path, monkeypatch, capsys, fresh_logging):
     if where != "collect":
         assert "I: Aborting Association\n" in err
         assert "A-ABORT received" in peer.log
+
+
+@pytest.mark.parametrize("size", [100_000, 0])
+def test_file_cut_after_loading(size, tmp_path, monkeypatch, capsys, fresh_logging):
+    """The file shrinks between loading and reading its values (a large file's values are read while sending): the
+    short read is DCMTK's failed send (writeBlock warning, exit 62), never an internal error."""
+    import numpy as np
+    import pydicom
+
+    from dcmsend import cli, log, network
+
+    ds = pydicom.dcmread(_testfile(CT))
+    ds.Rows = ds.Columns = 512
+    ds.PixelData = np.zeros((512, 512), dtype=np.uint16).tobytes()  # ~512 KB: read from the file while sending
+    path = str(tmp_path / "big.dcm")
+    ds.save_as(path)
+    send_store = network.Association.send_store
+
+    def cut_then_send(self, *args):
+        os.truncate(path, size)
+        return send_store(self, *args)
+
+    monkeypatch.setattr(network.Association, "send_store", cut_then_send)
+    with harness.Peer(str(tmp_path / "received"), []) as peer:
+        log.reset()
+        try:
+            rc = cli.main(["dcmsend", "-v", "127.0.0.1", str(peer.port), path])
+        finally:
+            log.reset()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert rc == 62, err
+    assert ("W: DIMSE Warning: (DCMSEND,ANY-SCP): writeBlock Failed (I/O suspension or premature end of stream)\n"
+            "E: Failed sending C-STORE request: 0006:020e DIMSE Failed to send message\n") in err

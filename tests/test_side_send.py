@@ -288,7 +288,7 @@ SEND_TIME_DATA_SETS = {
 }
 
 
-@pytest.mark.parametrize("opts", [["-v"], ["-v", "-nh"], ["-d"]], ids=["halt", "nh", "debug"])
+@pytest.mark.parametrize("opts", [["-v"], ["-v", "-nh", "+crf", "{report}"], ["-d"]], ids=["halt", "nh", "debug"])
 @pytest.mark.parametrize("name", list(SEND_TIME_DATA_SETS))
 def test_data_set_read_at_send_time(name, opts, tmp_path):
     """Data sets that only the send-time read of the whole file finds fault with (+fo reads just the meta header)."""

@@ -22,7 +22,7 @@ import struct
 import time
 
 from dcmsend import __version__, uids
-from dcmsend.exitcodes import Condition
+from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA, DEBUG, INFO, NET
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -290,7 +290,11 @@ def dump_pdu(kind: str, data: bytes) -> str:
 
 def _ae(title: str) -> bytes:
     """An AE title field: the bytes of the command-line argument as given (as DCMTK's C string), 16 at most."""
-    return os.fsencode(title)[:16].ljust(16, b" ")
+    try:
+        raw = os.fsencode(title)
+    except UnicodeEncodeError:  # (a str from the Python API that no argument could have given)
+        raw = title.encode("utf-8", "replace")
+    return raw[:16].ljust(16, b" ")
 
 
 def _item(item_type: int, payload: bytes) -> bytes:
@@ -1224,6 +1228,8 @@ class Association:
             err = None
             try:
                 got = readv(views) if readv is not None else _read_views(stream, views)
+            except ConditionError:
+                got = 0  # the source failed (the file changed since it was loaded): as if it ended here
             finally:
                 if got < want and (got >= frag or head is not None) and self.state in (STA_OPEN, STA_PEER_RELEASE):
                     # the source ended early (or failed): the command and the complete PDUs read go out first, as
