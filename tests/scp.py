@@ -7,6 +7,7 @@ Modes:
                          (pynetdicom); with --comment TEXT an Error Comment (0000,0902) is added to the response
   --reject R,S,D         reject every association (result, source, reason/diagnostic) (pynetdicom)
   --no-contexts          accept the association but no presentation context (pynetdicom)
+  --explicit-first       (with --status) accept Explicit VR Little Endian where proposed, not Implicit
   --raw BEHAVIOUR        a hand-written acceptor (raw sockets) that accepts everything and then misbehaves:
                            release     answer the first C-STORE with an A-RELEASE-RQ
                            echo-rsp    answer with a C-ECHO-RSP instead of a C-STORE-RSP
@@ -252,7 +253,7 @@ def run_raw(port: int, behaviour: str, max_pdu: int) -> None:
 
 
 def run_pynetdicom(port: int, outdir: str, status: int | None, comment: str | None, reject: str | None,
-                   no_contexts: bool) -> None:
+                   no_contexts: bool, explicit_first: bool = False) -> None:
     import logging
 
     from pydicom.dataset import Dataset
@@ -264,9 +265,13 @@ def run_pynetdicom(port: int, outdir: str, status: int | None, comment: str | No
     if no_contexts:
         ae.add_supported_context("1.2.840.10008.1.1")
     else:
+        syntaxes = list(AllTransferSyntaxes)
+        if explicit_first:  # (pynetdicom accepts the first of its own list that was proposed)
+            syntaxes.remove("1.2.840.10008.1.2.1")
+            syntaxes.insert(0, "1.2.840.10008.1.2.1")
         for cx in AllStoragePresentationContexts:
-            ae.add_supported_context(cx.abstract_syntax, AllTransferSyntaxes)
-        ae.add_supported_context("1.2.840.10008.5.1.4.1.1.7", AllTransferSyntaxes)
+            ae.add_supported_context(cx.abstract_syntax, syntaxes)
+        ae.add_supported_context("1.2.840.10008.5.1.4.1.1.7", syntaxes)
     handlers = []
     if reject:
         result, source, reason = (int(x, 0) for x in reject.split(","))
@@ -300,6 +305,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--comment")
     parser.add_argument("--reject")
     parser.add_argument("--no-contexts", action="store_true")
+    parser.add_argument("--explicit-first", action="store_true")
     parser.add_argument("--raw")
     parser.add_argument("--max-pdu", type=int, default=16384)
     parser.add_argument("-od", dest="outdir", default="")
@@ -311,7 +317,7 @@ def main(argv: list[str]) -> int:
         run_raw(args.port, args.raw, args.max_pdu)
     else:
         run_pynetdicom(args.port, "" if args.status else args.outdir, args.status, args.comment, args.reject,
-                       args.no_contexts)
+                       args.no_contexts, args.explicit_first)
     return 0
 
 

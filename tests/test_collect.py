@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import os
 import random
+import struct
 
 import pytest
 
@@ -331,3 +332,44 @@ def test_fast_path_equals_exact_reader(tmp_path, capsys, monkeypatch, level):
     exact = snapshot()
     assert fast == exact
     assert len(fast[0]) > 5
+
+
+def test_fast_meta_shape_shortcut_equals_full_walk(tmp_path, monkeypatch):
+    """_fast_meta's shortcut for a meta header shaped like the last one accepted gives what its full walk gives:
+    every file is read once after a primed shape and once with none, for SOP Instance UIDs of other lengths and
+    values (odd, with spaces or NULs, non-ASCII, empty) and for single-byte changes anywhere in the meta header."""
+    rnd = random.Random(11)
+    base = fx.part10(sop_instance="1.2.3.4.5.6")
+    meta_end = 144 + struct.unpack("<I", base[140:144])[0]
+    variants = [base]
+    for inst in ["1.2.3.4.5.7", "1.2.3", "1.2.3.4.5.6.7.8.9.10", "1.2 .3", "1.2.3\0", "1.2.3.4.\xe9", "", "1.2.3.44",
+                 "9" * 64, "1.2.3.4.5.6.7"]:
+        variants.append(fx.part10(sop_instance=inst))
+    # an odd-length SOP Instance UID with every length consistent (only its oddness is wrong)
+    at = base.index(b"1.2.3.4.5.6\0")
+    odd = bytearray(base[:at - 2] + struct.pack("<H", 11) + b"1.2.3.4.5.6" + base[at + 12:])
+    odd[140:144] = struct.pack("<I", meta_end - 145)
+    variants.append(bytes(odd))
+    for _ in range(400):
+        data = bytearray(rnd.choice(variants[:4]))
+        end = 144 + struct.unpack("<I", data[140:144])[0]
+        pos = rnd.randrange(128, min(end + 4, len(data)))
+        data[pos] = rnd.choice([0, 1, 0x20, 0x2E, 0x31, 0x55, 0x49, 0xFF, data[pos] ^ 1])
+        variants.append(bytes(data))
+    assert meta_end < len(base)
+    paths = [fx.write(str(tmp_path / f"v{i}.dcm"), v) for i, v in enumerate(variants)]
+
+    def walk(path):
+        monkeypatch.setattr(collect, "_meta_shape", None)
+        return collect._fast_meta(path)
+
+    shortcuts = 0
+    for primer in paths[:3]:
+        for path in paths:
+            monkeypatch.setattr(collect, "_meta_shape", None)
+            collect._fast_meta(primer)
+            primed = collect._meta_shape
+            via_shape = collect._fast_meta(path)
+            shortcuts += primed is not None and collect._meta_shape is primed and via_shape is not None
+            assert via_shape == walk(path), path
+    assert shortcuts > 30  # the shortcut was taken (a new full walk would have replaced the shape)

@@ -239,3 +239,38 @@ def test_live_no_acceptable_contexts(scp):
     assert assoc.connected
     assert assoc.release() is None
     assert not assoc.connected
+
+
+def test_parse_command_layout_shortcut_equals_walk():
+    """parse_command's shortcut for a command whose size and element headers it has seen gives what its walk gives
+    (elements, or the error), for commands that differ in values, in header bytes, in lengths that shift elements
+    at the same total size."""
+    import random
+
+    def el(group, elem, value):
+        return struct.pack("<HHI", group, elem, len(value)) + value
+
+    body = (el(0, 2, b"1.2.840.10008.5.1.4.1.1.2\0") + el(0, 0x100, b"\x01\x80") + el(0, 0x120, b"\x05\0")
+            + el(0, 0x800, b"\x01\x01") + el(0, 0x900, b"\0\0") + el(0, 0x1000, b"1.2.3.4.5.6.7.8"))
+    base = el(0, 0, struct.pack("<I", len(body))) + body
+    rnd = random.Random(5)
+    variants = [base, base[:-2] + b"99", base.replace(b"\x05\0", b"\x06\0")]
+    for _ in range(3000):
+        data = bytearray(rnd.choice(variants[:3]))
+        for _ in range(rnd.choice([1, 1, 2])):
+            pos = rnd.randrange(len(data))
+            data[pos] = rnd.choice([0, 1, 2, 4, 8, 0x10, 0xFF, data[pos] ^ rnd.choice([1, 2, 4, 8])])
+        variants.append(bytes(data))
+
+    def outcome(data):
+        try:
+            return network.parse_command(data).elements
+        except network.PduError as exc:
+            return str(exc)
+
+    for data in variants:
+        network._command_layouts.clear()
+        network.parse_command(base)
+        warm = outcome(data)
+        network._command_layouts.clear()
+        assert warm == outcome(data), data

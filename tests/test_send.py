@@ -119,3 +119,32 @@ def test_send_module_is_callable():
     import dcmsend.send as send_module
 
     assert callable(send_module)
+
+
+@pytest.mark.parametrize("status", [0x0000, 0xA700])
+def test_next_request_goes_out_right_after_the_response(scp, tmp_path, capsys, monkeypatch, status):
+    """At the default level the next instance's PDUs are made while the response is awaited and go out as soon
+    as it has come, whatever its status (DCMTK goes on to the next instance after a failure status too): every
+    instance is sent, in order, each with its own response status and message ID."""
+    import fixtures_data as fx
+    from dcmsend import collect
+
+    send_module = sys.modules["dcmsend.send"]
+    early = []
+    original = send_module._Ahead.send_early
+
+    def counting(self, assoc):
+        before = self.prepared
+        original(self, assoc)
+        early.append(before is not None and self.prepared is None)
+
+    monkeypatch.setattr(send_module._Ahead, "send_early", counting)
+    log.reset()
+    port = scp("--status", f"0x{status:04X}", "--explicit-first", program="scp")
+    files = [fx.write_part10(str(tmp_path / f"in{i}.dcm"), sop_instance=f"1.2.3.{i}") for i in range(6)]
+    entries = collect.collect(Options(peer="127.0.0.1", port=port, files=files))
+    assert transfer(Options(peer="127.0.0.1", port=port, files=files), entries) == 0
+    assert [(e.request_sent, e.status, e.association) for e in entries] == [(True, status, 1)] * 6
+    err = capsys.readouterr().err
+    assert sum(early) == 5, err  # every instance but the first went out from the response wait
+    assert err == ""

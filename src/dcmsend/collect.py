@@ -1205,12 +1205,17 @@ _SHORT_VRS = frozenset(_STANDARD_VRS - _EXTENDED_VRS)
 _WS = b" \t\n\r\x0b\x0c"
 _UID_SHAPE = re.compile(rb"(?:(?:[0-9]|[1-9][0-9]+)\.)*(?:[0-9]|[1-9][0-9]+)\Z")
 _unpack_i = struct.Struct("<I").unpack_from
+_unpack_h = struct.Struct("<H").unpack_from
+# (meta header bytes before the SOP Instance UID's length, bytes after its value, class UID, TS UID) of the last
+# file _fast_meta walked whole and accepted
+_meta_shape: tuple[bytes, bytes, str, str] | None = None
 # tag (read as a little-endian (element << 16 | group) number), VR, the 2-byte length of a short element
 _unpack_element = struct.Struct("<I2sH").unpack_from
 
 
 def _fast_meta(path: str):
     """(class, instance, TS, data set offset) of a plain Part-10 file, or None when the exact reader is needed."""
+    global _meta_shape
     try:
         fd = os.open(path, os.O_RDONLY)
     except (OSError, ValueError):
@@ -1228,9 +1233,25 @@ def _fast_meta(path: str):
     end = 144 + _unpack_i(data, 140)[0]
     if end > len(data):
         return None
+    # The files of a series usually have meta headers that differ only in the SOP Instance UID (its value and
+    # length): when everything before and after that value is byte for byte what the last file the full walk
+    # accepted had, the walk below would take the same steps and end the same way.
+    shape = _meta_shape
+    if shape is not None and data.startswith(shape[0], 144):
+        prefix, suffix, cls_text, ts_text = shape
+        vpos = 144 + len(prefix) + 2
+        if vpos <= end:
+            vend = vpos + _unpack_h(data, vpos - 2)[0]
+            if vend + len(suffix) == end and not (vend - vpos) & 1 and data.startswith(suffix, vend):
+                value = data[vpos:vend]
+                if value.translate(None, _WS) == value:
+                    inst = value.rstrip(b"\x00")
+                    if inst.isascii():
+                        return cls_text, inst.decode(), ts_text, end, inst
     pos = 144
     last = 0x00000002  # (0002,0000) read as a little-endian (element << 16 | group) number
     cls = inst = ts = b""
+    inst_at = inst_end = 0
     vr_info = _FAST_VR_INFO
     element = _unpack_element
     while pos < end:
@@ -1259,12 +1280,16 @@ def _fast_meta(path: str):
                 cls = value.rstrip(b"\x00")
             elif tag == 0x00030002:
                 inst = value.rstrip(b"\x00")
+                inst_at, inst_end = pos, pos + length
             else:
                 ts = value.rstrip(b"\x00")
         pos += length
     if pos != end or not cls.isascii() or not inst.isascii() or not ts.isascii():
         return None
-    return cls.decode(), inst.decode(), ts.decode(), end, inst
+    result = cls.decode(), inst.decode(), ts.decode(), end, inst
+    if inst_at:
+        _meta_shape = (data[144:inst_at - 2], data[inst_end:end], result[0], result[2])
+    return result
 
 
 _FAST_UID_TAGS = frozenset((0x00020002, 0x00030002, 0x00100002))

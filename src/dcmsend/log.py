@@ -52,16 +52,48 @@ def _encode(text: str) -> bytes:
     return text.encode(sys.getfilesystemencoding(), "surrogateescape")
 
 
+# Set by the command-line entry point: a console write into a pipe whose reader has gone ends the process by
+# SIGPIPE, as DCMTK's does (``dcmsend ... 2>&1 | head``: exit status 141); a Python caller's process is never
+# ended that way
+BROKEN_PIPE_KILLS = False
+
+
 def write_text(stream, text: str) -> None:
-    """Write to a console stream byte-exactly (undecodable argument bytes are kept as surrogates)."""
-    buf = getattr(stream, "buffer", None)
-    if buf is None:
-        stream.write(text)
-        stream.flush()
+    """Write to a console stream byte-exactly (undecodable argument bytes are kept as surrogates).
+
+    A failing write is ignored, as DCMTK's console writes are (a full disk, a closed descriptor: the program goes on,
+    its exit status unchanged), except a broken pipe (see BROKEN_PIPE_KILLS).  The standard streams are written
+    unbuffered, so that nothing unwritten is left for Python to fail on at exit."""
+    if stream is None:  # (a standard stream that was closed when Python started)
         return
-    stream.flush()
-    buf.write(_encode(text))
-    buf.flush()
+    try:
+        buf = getattr(stream, "buffer", None)
+        if buf is None:
+            stream.write(text)
+            stream.flush()
+            return
+        stream.flush()
+        data = _encode(text)
+        if stream is sys.stdout or stream is sys.stderr:
+            try:
+                fd = stream.fileno()
+            except (OSError, ValueError, AttributeError):
+                fd = None
+            if fd is not None:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                return
+        buf.write(data)
+        buf.flush()
+    except BrokenPipeError:
+        if BROKEN_PIPE_KILLS:
+            import signal
+
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGPIPE)
+    except (OSError, ValueError):
+        pass
 
 
 # ---------------------------------------------------------------------------------------------------------------

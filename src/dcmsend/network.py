@@ -437,10 +437,19 @@ _COMMAND_ELEMENT = struct.Struct("<HHI").unpack_from
 
 
 def parse_command(data: bytes) -> Command:
+    size = len(data)
+    layout = _command_layouts.get(size)
+    if layout is not None:
+        # the element headers of a command of this size seen before: if they are the same bytes, the walk below
+        # would find the same elements at the same places
+        unpack, headers, tags = layout
+        values = unpack(data)
+        if values[0::2] == headers:
+            return Command(dict(zip(tags, values[1::2])))
     elements: dict[int, bytes] = {}
     header = _COMMAND_ELEMENT
-    size = len(data)
     pos = 0
+    shape = []
     while pos + 8 <= size:
         group, elem, length = header(data, pos)
         start = pos + 8
@@ -448,9 +457,19 @@ def parse_command(data: bytes) -> Command:
         if pos > size or length == 0xFFFFFFFF:
             raise PduError("bad command element")
         elements[(group << 16) | elem] = data[start:pos]
+        shape.append((data[start - 8:start], (group << 16) | elem, length))
     if pos != size:
         raise PduError("trailing bytes in command")
+    if len(_command_layouts) >= 16:
+        _command_layouts.clear()
+    _command_layouts[size] = (struct.Struct("<" + "".join(f"8s{length}s" for _, _, length in shape)).unpack,
+                              tuple(h for h, _, _ in shape), [tag for _, tag, _ in shape])
     return Command(elements)
+
+
+# command size -> (unpacker of its element headers and values, the headers, the tags) of commands parsed before:
+# the responses of one association mostly differ only in values of the same lengths
+_command_layouts: dict[int, tuple] = {}
 
 
 # Command elements that DIMSE_parseCmdObject consumes for a C-STORE-RSP; anything else is status detail.

@@ -233,7 +233,7 @@ class _Ahead:
     fast load, which says nothing at the active level and raises nothing, is done ahead; the log lines and any
     exact load stay where DCMTK has them."""
 
-    __slots__ = ("entries", "current", "index", "loaded", "prepared", "prepared_for")
+    __slots__ = ("entries", "current", "index", "loaded", "prepared", "prepared_for", "sent", "sent_for")
 
     def __init__(self, entries: list):
         self.entries = entries
@@ -242,6 +242,8 @@ class _Ahead:
         self.loaded = None
         self.prepared = None  # network.Association.prepare_store's PDUs for the next instance
         self.prepared_for = None  # (association, message ID) they were made for
+        self.sent = None  # how sending the prepared PDUs went, when they went out early (send_early)
+        self.sent_for = None
 
     def prepare(self, assoc=None) -> None:
         j = self.current + 1
@@ -252,7 +254,7 @@ class _Ahead:
             return
         loaded = self.loaded = convert.load_fast(entry)
         self.index = j
-        if loaded is None or assoc is None or NET.enabled(INFO):
+        if loaded is None or assoc is None or NET.enabled(INFO) or loaded.pending_warnings:
             return
         # the normal way would say nothing for it (no consistency warning, no conversion, the context matches)
         cls, inst = loaded.sop_class_uid, loaded.sop_instance_uid
@@ -281,8 +283,31 @@ class _Ahead:
             return prepared
         return None
 
+    def send_early(self, assoc) -> None:
+        """Send the next instance's prepared PDUs now, right after the current instance's C-STORE response.
+
+        Only called when that response was a C-STORE-RSP and nothing is logged at the active levels (there are
+        prepared PDUs): then DCMTK goes straight on to send the next instance whatever the response's status, with
+        nothing said in between, so the order of everything on the wire and in the log is the same; the bookkeeping
+        of the current instance and the next one's checks (all made when the PDUs were prepared) follow while the
+        peer works."""
+        if self.prepared is None or self.index != self.current + 1 or self.prepared_for != (
+                assoc, assoc.next_message_id):
+            return
+        prepared, self.prepared = self.prepared, None
+        self.sent = assoc.send_prepared(prepared)
+        self.sent_for = self.prepared_for
+
+    def take_sent(self, assoc, message_id: int) -> tuple[bool, Condition | None]:
+        """(True, how it went) when this instance's request went out early (:meth:`send_early`)."""
+        sent_for, self.sent_for = self.sent_for, None
+        if sent_for is not None and sent_for == (assoc, message_id):
+            return True, self.sent
+        return False, None
+
     def close(self) -> None:
         self.prepared = None
+        self.sent_for = None
         loaded, self.loaded = self.loaded, None
         if loaded is not None:
             loaded.close()
@@ -376,6 +401,10 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
     sop_class = loaded.sop_class_uid
     sop_instance = loaded.sop_instance_uid
     cid = entry.context_id
+    if ahead is not None:
+        sent, status = ahead.take_sent(assoc, message_id)
+        if sent:
+            return _await_response(assoc, entry, options, ahead, status, original)
     prepared = ahead.take_prepared(assoc, message_id) if ahead is not None else None
     if prepared is not None:
         # made while the previous response was awaited: the checks below all passed then and said nothing
@@ -437,6 +466,8 @@ def _await_response(assoc, entry, options, ahead: _Ahead | None, status: Conditi
     pid, cmd = result
     command_field = cmd.us(0x00000100)
     if command_field == 0x8001:
+        if ahead is not None and ahead.prepared is not None:
+            ahead.send_early(assoc)
         response_status = cmd.us(0x00000900) or 0
         if NET.enabled(DEBUG):
             NET.info("Received C-STORE Response")
