@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -278,3 +279,29 @@ def test_rle_direct_decoder_refuses_a_frame_of_the_wrong_size(tmp_path):
     length = int.from_bytes(data[frag + 4:frag + 8], "little")
     with pytest.raises(ValueError):
         decode(bytes(data[frag + 8:frag + 8 + length]), False)
+
+
+def test_rle_decoder_loaded_without_numpy(tmp_path):
+    """A fresh process converts an RLE file without importing numpy (pylibjpeg-rle's extension module is loaded
+    without its package); the package imported afterwards, by pydicom's decoders, uses that same module and works."""
+    path, _ = build(str(tmp_path), "rle_gray16s")
+    script = f"""
+import sys
+from dcmsend import collect, convert, uids
+inst = collect.Instance({path!r}, collect.READ_FILE_ONLY, "", "", "")
+with convert.load(inst) as loaded:
+    reader, size = loaded.encode(uids.LEE)
+    ours = reader.read(size)
+assert "numpy" not in sys.modules and "rle" not in sys.modules, sorted(sys.modules)
+module = sys.modules["rle.rle"]
+import pydicom
+from rle.utils import decode_pixel_data
+from rle.rle import decode_frame
+assert decode_frame is module.decode_frame
+ds = pydicom.dcmread({path!r})
+assert ds.pixel_array.tobytes() in ours
+print("ok", len(ours))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok ")

@@ -23,6 +23,7 @@ import mmap
 import os
 import stat
 import struct
+import sys
 import zlib
 
 from dcmsend import collect, uids
@@ -1452,9 +1453,8 @@ def _rle_frame_decoder(image: _Image):
     samples, width = image.samples, image.bits_allocated // 8
     if samples not in (1, 3) or (samples > 1 and width > 1):
         return None
-    try:
-        from rle.rle import decode_frame
-    except ImportError:
+    decode_frame = _rle_decode_frame()
+    if decode_frame is None:
         return None
     pixels = image.rows * image.columns
     expected = pixels * samples * width
@@ -1471,6 +1471,56 @@ def _rle_frame_decoder(image: _Image):
         return bytes(out)
 
     return decode
+
+
+def _spool_file():
+    """An anonymous temporary file (``tempfile.TemporaryFile``; where no TMPDIR, TEMP or TMP says otherwise, opened
+    in /tmp with O_TMPFILE directly, without tempfile's 5 ms of imports)."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is not None and not any(os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")):
+        try:
+            return open(os.open("/tmp", flag | os.O_RDWR, 0o600), "w+b")
+        except OSError:
+            pass
+    import tempfile
+
+    return tempfile.TemporaryFile()
+
+
+def _rle_decode_frame():
+    """pylibjpeg-rle's ``rle.rle.decode_frame``, or None.  Unless the package is imported already, its extension
+    module is loaded on its own: the package's ``__init__`` imports numpy (~100 ms) for helpers we do not use.  The
+    module is registered as ``rle.rle``, so that a later import of the package (pydicom's decoders) finds it there
+    instead of initialising the extension a second time.  Anything unexpected: the normal import."""
+    module = sys.modules.get("rle.rle")
+    if module is None and "rle" not in sys.modules:
+        try:
+            from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec, PathFinder
+
+            package = PathFinder.find_spec("rle")
+            for directory in (package.submodule_search_locations or ()) if package is not None else ():
+                for suffix in EXTENSION_SUFFIXES:
+                    path = os.path.join(directory, "rle" + suffix)
+                    if os.path.isfile(path):
+                        loader = ExtensionFileLoader("rle.rle", path)
+                        spec = ModuleSpec("rle.rle", loader, origin=path)
+                        spec.has_location = True
+                        candidate = loader.create_module(spec)
+                        candidate.__spec__, candidate.__loader__, candidate.__file__ = spec, loader, path
+                        loader.exec_module(candidate)
+                        sys.modules["rle.rle"] = module = candidate
+                        break
+                if module is not None:
+                    break
+        except Exception:
+            module = sys.modules.get("rle.rle")
+    if module is None:
+        try:
+            from rle.rle import decode_frame
+        except ImportError:
+            return None
+        return decode_frame
+    return getattr(module, "decode_frame", None)
 
 
 def _decompress_j2k(ts_uid: str, image: _Image, buf, frags, spool, updates: _Updates) -> int:
@@ -1743,9 +1793,7 @@ class Loaded:
     def _decompressed(self) -> list[Elem]:
         """The elements with the pixel data decoded (once; into an anonymous spool file, frame by frame)."""
         if self._decoded is None:
-            import tempfile
-
-            spool = tempfile.TemporaryFile()
+            spool = _spool_file()
             try:
                 self._decoded = _decompress(self.original_ts, self.elems, self._buf, spool)
             except ConditionError:
