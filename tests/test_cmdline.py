@@ -514,6 +514,31 @@ def test_help_does_not_import_heavy_libraries():
     assert proc.stderr.decode().strip().endswith("[]"), proc.stderr
 
 
+_SLOW_IMPORTS = {"re", "enum", "functools", "collections", "locale", "platform", "tempfile", "pydicom", "pynetdicom",
+                 "numpy"}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["--bogus"], ["127.0.0.1", "PORT", "FILE"]])
+def test_command_imports_nothing_slow(args, tmp_path):
+    """The dcmsend command (the installed script, else ``-m dcmsend``) imports none of the standard modules that
+    cost milliseconds (re, enum, functools, ...) nor the DICOM libraries: for help, version, an error, and a transfer
+    (connection refused: the whole sending stage is imported)."""
+    import fixtures_data as fx
+    from harness import free_port, ours_command
+
+    command = ours_command()
+    if len(command) == 1:
+        command = [sys.executable, command[0]]  # (the script, run with -X importtime below)
+    path = fx.write_part10(str(tmp_path / "f.dcm"))
+    args = [str(free_port()) if a == "PORT" else path if a == "FILE" else a for a in args]
+    proc = subprocess.run([command[0], "-X", "importtime", *command[1:], *args], capture_output=True, timeout=60)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode(errors="replace").splitlines()
+                if line.startswith("import time:")}
+    assert "dcmsend.cli" in imported
+    assert args[0].startswith("-") or "dcmsend.send" in imported
+    assert not imported & _SLOW_IMPORTS, sorted(imported & _SLOW_IMPORTS)
+
+
 # --- manual page ---------------------------------------------------------------------------------------------------
 
 

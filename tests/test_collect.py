@@ -373,3 +373,18 @@ def test_fast_meta_shape_shortcut_equals_full_walk(tmp_path, monkeypatch):
             shortcuts += primed is not None and collect._meta_shape is primed and via_shape is not None
             assert via_shape == walk(path), path
     assert shortcuts > 30  # the shortcut was taken (a new full walk would have replaced the shape)
+
+
+def test_uid_shaped_is_the_regular_expression():
+    """uid_shaped (no re module at start-up) accepts exactly what DCMTK's UID component pattern accepts."""
+    import re
+
+    pattern = re.compile(rb"(?:(?:[0-9]|[1-9][0-9]+)\.)*(?:[0-9]|[1-9][0-9]+)\Z")
+    rnd = random.Random(3)
+    samples = [b"", b"0", b"00", b"01", b"10", b"1.0", b"1.00", b"1.01", b"0.0", b".1", b"1.", b"1..2", b"1.2.3",
+               b"1.2.840.10008.5.1.4.1.1.2", b"1.2.826.0.1.3680043.8.498.1", b"1 .2", b"1.2\0", b"1.2\n", b"\xe9",
+               b"9" * 65]
+    for _ in range(20000):
+        samples.append(bytes(rnd.choice(b"0000111229...\0 a") for _ in range(rnd.randrange(1, 9))))
+    for value in samples:
+        assert collect.uid_shaped(value) == bool(pattern.match(value)), value

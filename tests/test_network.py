@@ -274,3 +274,19 @@ def test_parse_command_layout_shortcut_equals_walk():
         warm = outcome(data)
         network._command_layouts.clear()
         assert warm == outcome(data), data
+
+
+def test_scan_int_is_the_regular_expression():
+    r"""_scan_int (no re module at start-up) captures what ``\s*([+-]?\d+)`` does, from any position."""
+    import random
+    import re
+
+    pattern = re.compile(r"\s*([+-]?\d+)")
+    rnd = random.Random(9)
+    alphabet = " \t\n\u00a0\u2003+-0123456789x:\u0663\u00b2."
+    samples = ["", "1", " 1", "+1", "-0", "+-1", "- 1", "1x", "x1", "\u0663\u0664", "\u00b2", "  \t+42abc"]
+    samples += ["".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 7))) for _ in range(20000)]
+    for text in samples:
+        for pos in range(len(text) + 1):
+            m = pattern.match(text, pos)
+            assert network._scan_int(text, pos) == (m.group(1) if m else None), (text, pos)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import signal
+import _signal as signal  # (the C module: signal.py imports enum, milliseconds at start-up)
 import sys
 
 from dcmsend import cmdline, collect, exitcodes, log
@@ -40,7 +40,7 @@ def _install_handlers() -> dict:
     for sig in _SIGNALS:
         try:
             old = signal.getsignal(sig)
-            if old is signal.SIG_IGN:  # e.g. started with nohup / in the background by a shell: keep ignoring
+            if old == signal.SIG_IGN:  # e.g. started with nohup / in the background by a shell: keep ignoring
                 continue
             signal.signal(sig, _on_signal)
             previous[sig] = old

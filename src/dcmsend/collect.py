@@ -15,7 +15,6 @@ Documented deviations (improvements):
 from __future__ import annotations
 
 import os
-import re
 import stat
 import struct
 import sys
@@ -107,7 +106,7 @@ _CLASSES = {
     b"graph": "\\x21-\\x7e", b"lower": "a-z", b"print": "\\x20-\\x7e", b"punct": "!-/:-@\\[-`{-~",
     b"space": " \\t\\n\\r\\x0b\\x0c", b"upper": "A-Z", b"xdigit": "0-9A-Fa-f",
 }
-_pattern_cache: dict[bytes, re.Pattern | None] = {}
+_pattern_cache: dict[bytes, object] = {}  # compiled patterns (re.Pattern) or None
 
 
 def _esc(byte: int) -> str:
@@ -188,7 +187,9 @@ def _skip_to_bracket_end(pat: bytes, j: int) -> int:
     return len(pat) if end < 0 else end + 1
 
 
-def _compile_fnmatch(pattern: bytes) -> re.Pattern | None:
+def _compile_fnmatch(pattern: bytes):
+    import re  # (here: only +sp needs it; the re module costs milliseconds at start-up)
+
     out: list[str] = []
     i = 0
     n = len(pattern)
@@ -455,7 +456,7 @@ def _check_transfer_syntax(st: _Stream) -> tuple[bool, bool]:
     little_ok = _dict_entry(little) is not None
     big_ok = _dict_entry(big) is not None
     vr = b[4:6]
-    has_vr = bool(re.fullmatch(rb"[A-Za-z]{2}", vr)) and vr in _STANDARD_VRS
+    has_vr = len(vr) == 2 and vr.isalpha() and vr in _STANDARD_VRS  # (bytes.isalpha: ASCII letters)
     if not little_ok and not big_ok:
         return LEE_X if has_vr else LEI_X
     if has_vr:
@@ -958,7 +959,18 @@ def get_sop_instance_from_file(path: str, read_mode: str):
 # ---------------------------------------------------------------------------------------------------------------
 # UID value checks (DcmUniqueIdentifier::checkStringValue with VM "1")
 
-_UI_COMPONENT = re.compile(rb"(?:(?:[0-9]|[1-9][0-9]+)\.)*(?:[0-9]|[1-9][0-9]+)\Z")
+_NOT_UID_CHARS = b"0123456789."
+_ONE_FOR_NONZERO = bytes.maketrans(b"23456789", b"11111111")
+
+
+def uid_shaped(value: bytes) -> bool:
+    """Whether ``value`` is dot-separated numbers without leading zeros (``0`` itself allowed): what the regular
+    expression ``(?:(?:[0-9]|[1-9][0-9]+)\\.)*(?:[0-9]|[1-9][0-9]+)\\Z`` accepts, without the re module."""
+    if not value or value.translate(None, _NOT_UID_CHARS):
+        return False
+    shape = b"." + value.translate(_ONE_FOR_NONZERO) + b"."
+    return b".." not in shape and b".00" not in shape and b".01" not in shape
+
 
 
 def check_uid_value(value: str) -> str | None:
@@ -971,7 +983,7 @@ def check_uid_value(value: str) -> str | None:
             return EC_LENGTH_VIOLATED
         if any(ch > 127 for ch in comp):
             return EC_INVALID_CHARACTER
-        if comp and not _UI_COMPONENT.match(comp):
+        if comp and not uid_shaped(comp):
             return EC_VR_VIOLATED
     if len(components) != 1:
         return EC_VM_VIOLATED
@@ -1203,7 +1215,6 @@ def load_data_dictionary(environ=None) -> bool:
 _FAST_HEAD = b"\x02\x00\x00\x00UL\x04\x00"
 _SHORT_VRS = frozenset(_STANDARD_VRS - _EXTENDED_VRS)
 _WS = b" \t\n\r\x0b\x0c"
-_UID_SHAPE = re.compile(rb"(?:(?:[0-9]|[1-9][0-9]+)\.)*(?:[0-9]|[1-9][0-9]+)\Z")
 _unpack_i = struct.Struct("<I").unpack_from
 _unpack_h = struct.Struct("<H").unpack_from
 # (meta header bytes before the SOP Instance UID's length, bytes after its value, class UID, TS UID) of the last
@@ -1311,7 +1322,7 @@ def _collect_fast(files: list[str], options, transfer_list: list[Instance]) -> i
         if found is not None:
             cls, inst, ts, offset, raw_inst = found
             if not (dicomdir and cls == uids.MEDIA_STORAGE_DIRECTORY) and (
-                    not check_values or (len(raw_inst) <= 64 and _UID_SHAPE.match(raw_inst))):
+                    not check_values or (len(raw_inst) <= 64 and uid_shaped(raw_inst))):
                 if debug:
                     # the lines of add_dicom_file for this case, in DCMTK's order
                     NET.debug(f"adding DICOM file '{path}'")

@@ -18,7 +18,6 @@ Only decompression of encapsulated pixel data uses pydicom (and its pixel data p
 from __future__ import annotations
 
 import bisect
-import functools
 import mmap
 import os
 import stat
@@ -883,7 +882,24 @@ def _pydicom_decodable(ts_uid: str) -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+def _memoized(func):
+    """``functools.lru_cache(maxsize=None)`` for the decoder questions below, without importing functools (it
+    brings collections and more: milliseconds at start-up)."""
+    cache: dict = {}
+
+    def wrapper(*args):
+        try:
+            return cache[args]
+        except KeyError:
+            value = cache[args] = func(*args)
+            return value
+
+    wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = func.__name__, func.__doc__, func
+    wrapper.cache_clear = cache.clear
+    return wrapper
+
+
+@_memoized
 def _ijg_available() -> str | None:
     """The JPEG decoder used for the DCT and lossless JPEG processes: 'turbo' (imagecodecs), 'libjpeg' or None."""
     from importlib.util import find_spec
@@ -895,7 +911,7 @@ def _ijg_available() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@_memoized
 def can_decode(ts_uid: str) -> bool:
     """Whether our decoders turn pixel data encapsulated in ``ts_uid`` into native pixel data."""
     if ts_uid in JPEG_DCT or ts_uid in JPEG_LOSSLESS:

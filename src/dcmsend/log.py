@@ -16,7 +16,6 @@ libraries we use is routed here (see :func:`capture_library_output`).
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import time
@@ -88,7 +87,7 @@ def write_text(stream, text: str) -> None:
         buf.flush()
     except BrokenPipeError:
         if BROKEN_PIPE_KILLS:
-            import signal
+            import _signal as signal
 
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGPIPE)
@@ -327,9 +326,11 @@ class PatternLayout:
             func = _SIMPLE_CONVERTERS.get(c)
             if c == "c":
                 opt = extract_option()
-                func = functools.partial(_conv_logger, _atoi(opt) if opt else 0)
+                precision = _atoi(opt) if opt else 0
+                func = lambda event, precision=precision: _conv_logger(precision, event)  # noqa: E731
             elif c in "dD":
-                func = functools.partial(_conv_date, extract_option() or "%Y-%m-%d %H:%M:%S", c == "d")
+                fmt, utc = extract_option() or "%Y-%m-%d %H:%M:%S", c == "d"
+                func = lambda event, fmt=fmt, utc=utc: _conv_date(fmt, utc, event)  # noqa: E731
             elif c == "X":
                 extract_option()
             if func is None:

@@ -16,7 +16,6 @@ import _socket as socket  # (the C module: socket.py costs 4 ms of imports, its 
 import errno
 import math
 import os
-import re
 import select
 import struct
 import time
@@ -591,7 +590,7 @@ def _deliver_held_signal() -> None:
     global _held_signal
     if _held_signal:
         signum, _held_signal = _held_signal, 0
-        import signal
+        import _signal as signal  # (the C module: signal.py imports enum)
 
         signal.raise_signal(signum)
 
@@ -641,13 +640,29 @@ def _errno_text(err: int) -> str:
     return os.strerror(err) if err else "Success"
 
 
+def _scan_int(text: str, pos: int) -> str | None:
+    """The number at ``pos`` after blanks, as ``re.match(r"\\s*([+-]?\\d+)", text[pos:])`` captures it (``\\s`` and
+    ``\\d`` of a str pattern are str.isspace and str.isdecimal), or None; without the re module (milliseconds of
+    start-up)."""
+    n = len(text)
+    while pos < n and text[pos].isspace():
+        pos += 1
+    start = pos
+    if pos < n and text[pos] in "+-":
+        pos += 1
+    digits = pos
+    while pos < n and text[pos].isdecimal():
+        pos += 1
+    return text[start:pos] if pos > digits else None
+
+
 def _parse_int_env(text: str) -> int | None:
     """sscanf("%d") on an environment value (leading blanks and sign allowed, trailing garbage ignored), as glibc
     does it: the number saturated to a 64-bit long, then cut to a 32-bit int."""
-    m = re.match(r"\s*([+-]?\d+)", text)
-    if not m:
+    number = _scan_int(text, 0)
+    if number is None:
         return None
-    value = max(-(1 << 63), min((1 << 63) - 1, int(m.group(1))))
+    value = max(-(1 << 63), min((1 << 63) - 1, int(number)))
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value & 0x80000000 else value
 
@@ -934,10 +949,11 @@ class Association:
     def _connect(self) -> Condition | None:
         opts = self.options
         address = f"{opts.peer}:{opts.port}"
-        m = re.match(r"([^:]+):\s*([+-]?\d+)", address)
-        if not m:
+        colon = address.find(":")  # (the peer up to its first colon, then the port: "([^:]+):\s*([+-]?\d+)")
+        number = _scan_int(address, colon + 1) if colon > 0 else None
+        if number is None:
             return _c(_ILLEGAL_SERVICE_PARAMETER, f"Illegal service parameter: {address}")
-        node, port = m.group(1), int(m.group(2)) & 0xFFFF
+        node, port = address[:colon], int(number) & 0xFFFF
         try:
             socket.inet_aton(node)
             if node.strip() == "255.255.255.255":

@@ -6,7 +6,7 @@ sendSOPInstances, and DcmSCU::sendSTORERequest, over our own association client 
 
 from __future__ import annotations
 
-import signal
+import _signal as signal  # (the C module: signal.py imports enum, milliseconds at start-up)
 import sys
 import types
 
