@@ -312,3 +312,70 @@ def test_socket_environment_values(variable, value, tmp_path):
     DCMTK's default 65536); never an internal error."""
     env = dict(os.environ, **{variable: value})
     harness.compare(["-d", "127.0.0.1", "{port}", _testfile(CT)], tmp_path, env=env)
+
+
+def _unusual_meta(kind: str, instance: str) -> bytes:
+    """A Part-10 file (CT, explicit VR little endian data set) whose meta header is unusual in the way ``kind`` says."""
+    import struct
+
+    import fixtures_data as fx
+
+    ds = fx.dataset(fx.CT, instance)
+    meta = fx.meta_group(sop_instance=instance)
+    body = meta[12:]
+    if kind == "group-length-short":
+        meta = fx.element_ex(0x00020000, b"UL", struct.pack("<I", len(body) - 2)) + body
+    elif kind == "no-group-length":
+        meta = body
+    elif kind == "odd-element":
+        body += struct.pack("<HH2sH", 2, 0x13, b"SH", 3) + b"ABC"
+        meta = fx.element_ex(0x00020000, b"UL", struct.pack("<I", len(body))) + body
+    elif kind == "foreign-element":  # an element of another group inside the group length
+        body += fx.element_ex(0x00080005, b"CS", b"ISO_IR 100")
+        meta = fx.element_ex(0x00020000, b"UL", struct.pack("<I", len(body))) + body
+    elif kind == "implicit-meta":
+        body = (fx.element_im(0x00020001, b"\0\1") + fx.element_im(0x00020002, fx.ui(fx.CT), b"\0")
+                + fx.element_im(0x00020003, fx.ui(instance), b"\0") + fx.element_im(0x00020010, fx.ui(fx.LEE), b"\0")
+                + fx.element_im(0x00020012, b"1.2.3.4.5.6", b"\0"))
+        meta = fx.element_im(0x00020000, struct.pack("<I", len(body))) + body
+    elif kind == "no-preamble":
+        return meta + ds
+    return b"\0" * 128 + b"DICM" + meta + ds
+
+
+UNUSUAL_META = ["group-length-short", "no-group-length", "odd-element", "foreign-element", "implicit-meta",
+                "no-preamble"]
+
+
+@pytest.mark.parametrize("opts", [[], ["-v"], ["-d"], ["+f", "-d"]], ids=["default", "v", "d", "read-file-d"])
+@pytest.mark.parametrize("kind", UNUSUAL_META)
+def test_unusual_meta_header_at_send_time(kind, opts, tmp_path):
+    """DCMTK reads the meta header again when it sends the file: its warnings come a second time (after the
+    checkAndReadPreamble line, which names the header's own encoding), a header without preamble has no such line.
+    A clean file before and after keeps the fast way."""
+    import fixtures_data as fx
+
+    def setup(side):
+        fx.write_part10(os.path.join(side, "a.dcm"), sop_instance="1.2.3.1")
+        with open(os.path.join(side, "b.dcm"), "wb") as fh:
+            fh.write(_unusual_meta(kind, "1.2.3.2"))
+        fx.write_part10(os.path.join(side, "c.dcm"), sop_instance="1.2.3.3")
+
+    real, _ = harness.compare([*opts, "-nh", "127.0.0.1", "{port}", "a.dcm", "b.dcm", "c.dcm"], tmp_path,
+                              setup=setup)
+    assert real.returncode == 0
+
+
+@pytest.mark.parametrize("opts", [["-v"], ["-d"]], ids=["v", "d"])
+@pytest.mark.parametrize("kind", ["group-length-short", "odd-element", "implicit-meta"])
+def test_unusual_meta_header_of_a_dicomdir_file(kind, opts, tmp_path):
+    """A file from a DICOMDIR is read only at send time: DCMTK says what its meta header is like then, once."""
+    import fixtures_data as fx
+
+    def setup(side):
+        fx.make_dicomdir(os.path.join(side, "DICOMDIR"), [("IMG1", fx.CT, "1.2.3.2", fx.LEE)])
+        with open(os.path.join(side, "IMG1"), "wb") as fh:
+            fh.write(_unusual_meta(kind, "1.2.3.2"))
+
+    real, _ = harness.compare([*opts, "+rd", "127.0.0.1", "{port}", "DICOMDIR"], tmp_path, setup=setup)
+    assert real.returncode == 0

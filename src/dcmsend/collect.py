@@ -39,11 +39,12 @@ class Instance:
     """
 
     __slots__ = ("path", "read_mode", "sop_class_uid", "sop_instance_uid", "transfer_syntax_uid", "dataset_offset",
-                 "dataset_size", "association", "context_id", "network_ts", "status", "request_sent")
+                 "dataset_size", "association", "context_id", "network_ts", "status", "request_sent", "meta_reread")
 
     def __init__(self, path: str, read_mode: str, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str,
                  dataset_offset: int = -1, dataset_size: int = 0, association: int = 0, context_id: int = 0,
-                 network_ts: str = "", status: int | None = None, request_sent: bool = False):
+                 network_ts: str = "", status: int | None = None, request_sent: bool = False,
+                 meta_reread: bool = False):
         self.path = path  # as DCMTK prints it
         self.read_mode = read_mode
         self.sop_class_uid = sop_class_uid
@@ -58,6 +59,9 @@ class Instance:
         self.status = status  # DIMSE status of the response; None: no response (not sent)
         # DCMTK's RequestSent: response received, or a pseudo-status (0xFFFF/0xFFFE) set
         self.request_sent = request_sent
+        # the input phase found the meta header unusual (warnings, not explicit VR little endian, no preamble): the
+        # send-time load reads it again for what DCMTK says then (collect.meta_header_messages)
+        self.meta_reread = meta_reread
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -717,9 +721,11 @@ def _string_value(elem: _Element | None, tag: int) -> str:
 
 
 class _Meta:
-    __slots__ = ("status", "elements", "preamble", "end", "xfer")
+    __slots__ = ("status", "elements", "preamble", "end", "xfer", "warned", "read_as")
 
     def __init__(self):
+        self.warned = False  # a warning was raised while reading it
+        self.read_as = None  # the encoding checkAndReadPreamble found (said in its debug line when there is a preamble)
         self.status: str | None = None
         self.elements: dict[int, _Element] = {}
         self.preamble = False
@@ -730,6 +736,7 @@ class _Meta:
 def _read_meta(st: _Stream, max_read: int = 4096) -> _Meta:
     """DcmMetaInfo::read with xfer EXS_Unknown (preamble check, group length, group-0002 heuristic)."""
     meta = _Meta()
+    warnings = DATA.warnings
     if st.eos():
         meta.status = EC_END_OF_STREAM
         return meta
@@ -740,7 +747,7 @@ def _read_meta(st: _Stream, max_read: int = 4096) -> _Meta:
         meta.preamble = True
     else:
         st.putback()
-    xfer = _check_transfer_syntax(st)
+    xfer = meta.read_as = _check_transfer_syntax(st)
     if meta.preamble:
         DATA.debug(f'DcmMetaInfo::checkAndReadPreamble() TransferSyntax="{_XFER_NAMES[xfer]}"')
     start = st.pos
@@ -797,7 +804,20 @@ def _read_meta(st: _Stream, max_read: int = 4096) -> _Meta:
         DATA.warn("DcmMetaInfo: Group Length of Meta Information Header has incorrect value")
     meta.status = status
     meta.end = st.pos
+    meta.warned = DATA.warnings != warnings
     return meta
+
+
+def _send_time_messages_differ(meta: _Meta | None) -> bool:
+    """Whether what DCMTK says about this meta header when it reads the file again to send it is more than the usual
+    'checkAndReadPreamble() TransferSyntax="Little Endian Explicit"' line: warnings, another encoding, no preamble."""
+    return meta is not None and (meta.warned or not meta.preamble or meta.read_as != LEE_X)
+
+
+def meta_header_messages(path: str) -> None:
+    """Read the meta header of ``path`` again for its log lines alone (the checkAndReadPreamble debug line and any
+    warnings), as DCMTK's loadFile says them when it sends the file."""
+    _load_meta(path)
 
 
 def _next_is_meta(st: _Stream) -> bool:
@@ -925,11 +945,13 @@ def _raw_uid(elem: _Element) -> str:
 
 
 def get_sop_instance_from_file(path: str, read_mode: str):
-    """-> (status or None, sop class, sop instance, transfer syntax, data set offset or -1)."""
+    """-> (status or None, sop class, sop instance, transfer syntax, data set offset or -1, whether the send-time load
+    must read the meta header again for DCMTK's messages)."""
     DATA.debug("getting SOP Class UID, SOP Instance UID and Transfer Syntax UID from DICOM file")
     cls = inst = ts = ""
     status: str | None = EC_ILLEGAL_PARAMETER
     offset = -1
+    reread = False
     if read_mode != READ_DATASET:
         status, meta = _load_meta(path)
         if status is None:
@@ -939,12 +961,14 @@ def get_sop_instance_from_file(path: str, read_mode: str):
             inst = _string_value(el.get(0x00020003), 0x00020003)
             ts = _string_value(el.get(0x00020010), 0x00020010)
             offset = meta.end
+        reread = _send_time_messages_differ(meta)
     if read_mode not in (READ_FILE_ONLY,):
         if not cls or not inst:
             DATA.debug("no SOP Class UID and/or SOP Instance UID found in meta-header, checking dataset instead")
         if status is not None or not cls or not inst or not ts:
             status, meta, elements, found_ts = _load_fileformat(path, read_mode)
             offset = meta.end if meta is not None else 0
+            reread = _send_time_messages_differ(meta)
             if status is None:
                 if not cls:
                     cls = _string_value(elements.get(0x00080016), 0x00080016)
@@ -953,7 +977,7 @@ def get_sop_instance_from_file(path: str, read_mode: str):
                 if not ts:
                     DATA.debug("no Transfer Syntax UID found in meta-header, trying to determine from dataset instead")
                     ts = found_ts or ""
-    return status, cls, inst, ts, offset
+    return status, cls, inst, ts, offset, reread
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1139,9 +1163,9 @@ def add_dicom_file(path: str, options, transfer_list: list[Instance]) -> str | N
     is_dicomdir = False
     check_values = not options.no_uid_checks
     try:
-        status, cls, inst, ts, offset = get_sop_instance_from_file(path, options.read_mode)
+        status, cls, inst, ts, offset, reread = get_sop_instance_from_file(path, options.read_mode)
     except RecursionError:
-        status, cls, inst, ts, offset = EC_NESTING_TOO_DEEP, "", "", "", -1
+        status, cls, inst, ts, offset, reread = EC_NESTING_TOO_DEEP, "", "", "", -1, False
     if status is None:
         if options.read_from_dicomdir and cls == uids.MEDIA_STORAGE_DIRECTORY:
             NET.debug("processing a DICOMDIR file (Media Storage Directory Storage SOP Class)")
@@ -1154,7 +1178,8 @@ def add_dicom_file(path: str, options, transfer_list: list[Instance]) -> str | N
         else:
             status = check_sop_instance(cls, inst, ts, check_values)
             if status is None:
-                transfer_list.append(Instance(path, options.read_mode, cls, inst, ts, dataset_offset=offset))
+                transfer_list.append(Instance(path, options.read_mode, cls, inst, ts, dataset_offset=offset,
+                                              meta_reread=reread))
     if status is None:
         if is_dicomdir:
             count = len(transfer_list) - before

@@ -2043,7 +2043,8 @@ def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
 def load_fast(instance: collect.Instance) -> Loaded | None:
     """The fast load alone (no message at levels above DEBUG, nothing raised), or None: :func:`load` is needed."""
     ts = instance.transfer_syntax_uid
-    if instance.dataset_offset > 0 and instance.read_mode != collect.READ_DATASET and ts:
+    if (instance.dataset_offset > 0 and instance.read_mode != collect.READ_DATASET and ts
+            and not instance.meta_reread):
         info = uids.TRANSFER_SYNTAXES.get(ts)
         if info is not None and not info.deflated and ts not in _NOT_FAST:
             return _fast_load(instance, ts, info)
@@ -2070,6 +2071,10 @@ def load(instance: collect.Instance) -> Loaded:
         raise ConditionError(Condition(_DCMDATA, 18, _os_error_text(exc))) from None
 
 
+def _c_path(path: str) -> str:
+    return path.split("\0", 1)[0]
+
+
 def _load(instance: collect.Instance, fh) -> Loaded:
     mode = instance.read_mode
     ts = instance.transfer_syntax_uid
@@ -2083,9 +2088,13 @@ def _load(instance: collect.Instance, fh) -> Loaded:
                 offset, ts = 0, ""
             else:
                 offset, ts = meta
-                DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
+                # (a file the input phase did not read, from a DICOMDIR: what DCMTK says of its meta header now)
+                collect.meta_header_messages(_c_path(instance.path))
     elif mode != collect.READ_DATASET and offset > 0:
-        DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
+        if instance.meta_reread:
+            collect.meta_header_messages(_c_path(instance.path))  # its warnings again, its own encoding
+        else:
+            DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
     size = os.fstat(fh.fileno()).st_size
     if size > 0:
         buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)

@@ -633,7 +633,7 @@ _level_generation = 0  # bumped whenever a logger's level changes: the effective
 
 
 class Logger:
-    __slots__ = ("name", "_level", "appenders", "additive", "parent", "_effective", "_generation")
+    __slots__ = ("name", "_level", "appenders", "additive", "parent", "_effective", "_generation", "warnings")
 
     def __init__(self, name: str, parent: Logger | None):
         self.name = name
@@ -643,6 +643,7 @@ class Logger:
         self.parent = parent
         self._effective = WARN
         self._generation = -1
+        self.warnings = 0  # how many warnings were raised here (shown or not): collect marks the meta headers with some
 
     @property
     def level(self) -> int | None:
@@ -695,6 +696,7 @@ class Logger:
         self.log(ERROR, message)
 
     def warn(self, message: str) -> None:
+        self.warnings += 1
         self.log(WARN, message)
 
     def info(self, message: str) -> None:

@@ -363,7 +363,7 @@ def _c_string_path(entry):
     from dcmsend.collect import Instance
 
     return Instance(entry.path.split("\0")[0], entry.read_mode, entry.sop_class_uid, entry.sop_instance_uid,
-                    entry.transfer_syntax_uid, entry.dataset_offset)
+                    entry.transfer_syntax_uid, entry.dataset_offset, meta_reread=entry.meta_reread)
 
 
 def _store_loaded(scu: _Scu, state, entry, loaded, options, ahead: _Ahead | None = None) -> Condition | None:
