@@ -227,11 +227,12 @@ def compare(args: list[str], tmp_path, cwd: str | None = None, peer_args: list[s
     return real, ours
 
 
-def compare_scp(args: list[str], tmp_path, scp_args: list[str], ignore_lines=None, timeout: float = 120):
+def compare_scp(args: list[str], tmp_path, scp_args: list[str], ignore_lines=None, timeout: float = 120,
+                setup=None):
     """compare() with tests/scp.py (a pynetdicom peer with chosen behaviour) in place of storescp."""
     scp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scp.py")
     return compare(args, tmp_path, peer_args=[scp, *scp_args], peer_program=sys.executable, check_received=False,
-                   ignore_lines=ignore_lines, timeout=timeout)
+                   ignore_lines=ignore_lines, timeout=timeout, setup=setup)
 
 
 def _filter(text: str, ignore_lines) -> str:

@@ -15,6 +15,12 @@ Modes:
                            close       close the connection after the data set
                            silent      accept TCP connections and never answer anything
                            no-release  accept and answer C-STOREs, but never answer the A-RELEASE-RQ
+                           no-status, no-msgid, no-datasettype, no-command-field
+                                       answer every C-STORE with a C-STORE-RSP without Status, Message ID Being
+                                       Responded To, Command Data Set Type or Command Field
+                           empty-status, long-status, odd-status, empty-msgid, data-set-present
+                                       ... whose Status is empty, 4 bytes (0xA707, 0) or 1 byte, whose Message ID
+                                       Being Responded To is empty, whose Command Data Set Type is 0x0000
                            stall       accept the association, then never read from the connection again
                            mute        read everything, answer nothing after the association is accepted
                            slow        as mute, but read slowly (64 KB per 5 ms)
@@ -128,6 +134,18 @@ def _hold(conn: socket.socket) -> None:
     threading.Event().wait()
 
 
+# raw modes answering every C-STORE with a C-STORE-RSP that lacks one element
+_WITHOUT = {"no-status": 0x00000900, "no-msgid": 0x00000120, "no-datasettype": 0x00000800,
+            "no-command-field": 0x00000100}
+# ... or whose elements have these values
+_REPLACED = {"empty-status": [(0x00000900, b"")], "long-status": [(0x00000900, b"\x07\xa7\0\0")],
+             "odd-status": [(0x00000900, b"\x07")], "empty-msgid": [(0x00000120, b"")],
+             "data-set-present": [(0x00000800, b"\0\0")], "odd-status3": [(0x00000900, b"\0\0\0")]}
+# ... or with these elements added
+_ADDED = {"odd-class": [(0x00000002, b"1.2.840.10008.5.1.4.1.1.2")],
+          "with-class": [(0x00000002, b"1.2.840.10008.5.1.4.1.1.2\0")]}
+
+
 def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
     try:
         if behaviour == "silent":
@@ -217,9 +235,17 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 cmd = _command([(0x00000002, b"1.2.840.10008.1.1\0"), (0x00000100, struct.pack("<H", 0x8030)),
                                 (0x00000120, struct.pack("<H", 1)), (0x00000800, struct.pack("<H", 0x0101)),
                                 (0x00000900, struct.pack("<H", 0))])
-            else:  # plain success (no-release mode)
-                cmd = _command([(0x00000100, struct.pack("<H", 0x8001)), (0x00000120, struct.pack("<H", 1)),
-                                (0x00000800, struct.pack("<H", 0x0101)), (0x00000900, struct.pack("<H", 0))])
+            else:  # plain success (no-release mode), or without the element the mode names
+                fields = [(0x00000100, struct.pack("<H", 0x8001)), (0x00000120, struct.pack("<H", 1)),
+                          (0x00000800, struct.pack("<H", 0x0101)), (0x00000900, struct.pack("<H", 0))]
+                missing = _WITHOUT.get(behaviour)
+                replaced = dict(_REPLACED.get(behaviour, ()))
+                fields = sorted(fields + _ADDED.get(behaviour, []))
+                cmd = _command([(t, replaced.get(t, v)) for t, v in fields if t != missing])
+                if behaviour == "overlong-status":  # the last element's length reaches beyond the command
+                    cmd = cmd[:-6] + struct.pack("<I", 100) + cmd[-2:]
+                elif behaviour == "trailing-bytes":  # four bytes after the last element (not an element header)
+                    cmd += b"\0\0\0\0"
             if behaviour == "data-pdv":
                 cmd = _command([(0x00000100, struct.pack("<H", 0x8001)), (0x00000120, struct.pack("<H", 1)),
                                 (0x00000800, struct.pack("<H", 0x0101)), (0x00000900, struct.pack("<H", 0))])
@@ -227,7 +253,8 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
                 _drain(conn)
                 return
-            if behaviour in ("echo-rsp", "no-release"):
+            if behaviour in ("echo-rsp", "no-release", "overlong-status", "trailing-bytes", *_WITHOUT, *_REPLACED,
+                             *_ADDED):
                 pdv = struct.pack(">IBB", len(cmd) + 2, cid, 3) + cmd
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
     except (ConnectionError, OSError):

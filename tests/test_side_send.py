@@ -379,3 +379,24 @@ def test_unusual_meta_header_of_a_dicomdir_file(kind, opts, tmp_path):
 
     real, _ = harness.compare([*opts, "+rd", "127.0.0.1", "{port}", "DICOMDIR"], tmp_path, setup=setup)
     assert real.returncode == 0
+
+
+RESPONSE_FAULTS = ["no-status", "no-msgid", "no-datasettype", "no-command-field", "empty-status", "empty-msgid",
+                   "long-status", "odd-status", "odd-status3", "odd-class", "with-class", "data-set-present",
+                   "overlong-status", "trailing-bytes"]
+
+
+@pytest.mark.parametrize("opts", [["-v"], ["-nh"], ["-d"]], ids=["v", "nh", "d"])
+@pytest.mark.parametrize("mode", RESPONSE_FAULTS)
+def test_malformed_store_response(mode, opts, tmp_path):
+    """C-STORE responses that DCMTK's command reading, parsing and validation refuse (a required element missing
+    or empty, an odd length, an element beyond the end, a data set announced) or accept (a longer Status, bytes
+    too few for an element after the last one): the same lines, exit code, and nothing sent after a refused one."""
+    import fixtures_data as fx
+
+    def setup(side):
+        for i in range(3):
+            fx.write_part10(os.path.join(side, f"f{i}.dcm"), sop_instance=f"1.2.3.{i}")
+
+    harness.compare_scp([*opts, "127.0.0.1", "{port}", "f0.dcm", "f1.dcm", "f2.dcm"], tmp_path, ["--raw", mode],
+                        setup=setup)

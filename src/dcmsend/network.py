@@ -333,6 +333,15 @@ class PduError(Exception):
     pass
 
 
+class CommandElementTooLong(PduError):
+    """An element of a command set whose value reaches beyond the command's end (DCMTK's 'larger than remaining
+    bytes' read error)."""
+
+    def __init__(self, tag: int, length: int, remaining: int):
+        super().__init__(f"element ({tag >> 16:04x},{tag & 0xFFFF:04x}) longer than the command")
+        self.tag, self.length, self.remaining = tag, length, remaining
+
+
 def parse_associate_ac(body: bytes, params: AssociationParameters) -> None:
     """Fill the negotiation result of ``params`` from an A-ASSOCIATE-AC body (after the 6-byte header)."""
     if len(body) < 68:
@@ -453,18 +462,27 @@ def parse_command(data: bytes) -> Command:
         group, elem, length = header(data, pos)
         start = pos + 8
         pos = start + length
-        if pos > size or length == 0xFFFFFFFF:
+        if length == 0xFFFFFFFF:
             raise PduError("bad command element")
+        if pos > size:
+            raise CommandElementTooLong((group << 16) | elem, length, size - start)
         elements[(group << 16) | elem] = data[start:pos]
         shape.append((data[start - 8:start], (group << 16) | elem, length))
     if pos != size:
-        raise PduError("trailing bytes in command")
+        # fewer than the 8 bytes of an element header left: DCMTK's read ends there (what came is the command)
+        return Command(elements)
     if len(_command_layouts) >= 16:
         _command_layouts.clear()
     _command_layouts[size] = (struct.Struct("<" + "".join(f"8s{length}s" for _, _, length in shape)).unpack,
                               tuple(h for h, _, _ in shape), [tag for _, tag, _ in shape])
     return Command(elements)
 
+
+# the responses DCMTK parses with parseCommonRSP (C-STORE, C-GET, C-FIND, C-MOVE, C-ECHO) and the elements it requires
+_COMMON_RSP_COMMANDS = frozenset((0x8001, 0x8010, 0x8020, 0x8021, 0x8030))
+_COMMON_RSP_ELEMENTS = ((0x00000120, "MessageIDBeingRespondedTo"), (0x00000800, "CommandDataSetType"),
+                        (0x00000900, "Status"))
+_INVALID_STREAM = Condition(1, 4, "Invalid stream")
 
 # command size -> (unpacker of its element headers and values, the headers, the tags) of commands parsed before:
 # the responses of one association mostly differ only in values of the same lengths
@@ -1371,7 +1389,9 @@ class Association:
                 sub = _c(0x206, f"DIMSE: Different PresIDs inside Command Set: {pid} != {cid}")
                 return push(DIMSE_RECEIVEFAILED, sub)
             if len(frag) % 2:
-                return _c(0x20D, f"DIMSE: Odd Fragment Length: {len(frag)}")
+                # DCMTK (3.6.7) notes "Odd Fragment Length", leaves the loop and goes on with the fragments before:
+                # that condition is replaced by the parse result (an empty command: "Missing CommandField")
+                break
             data += frag
             count += 1
             if not mch & 0x01:
@@ -1380,18 +1400,46 @@ class Association:
                 return push(DIMSE_RECEIVEFAILED, sub)
             if mch & 0x02:
                 break
-        return self._command(pid, bytes(data))
+        return self._command(pid, bytes(data), count > 0)
 
-    def _command(self, pid: int, data: bytes) -> tuple[int, Command] | Condition:
-        """The end of DIMSE_receiveCommand: the complete command set ``data`` came on context ``pid``."""
-        DATA.debug('DcmDataset::read() TransferSyntax="Little Endian Implicit"')
-        if self.accepted_context(pid) is None:
-            return push(DIMSE_RECEIVEFAILED, ASC_BADPRESENTATIONCONTEXTID)
+    def _command(self, pid: int, data: bytes, read: bool = True) -> tuple[int, Command] | Condition:
+        """The end of DIMSE_receiveCommand: the complete command set ``data`` came on context ``pid`` (``read``:
+        some fragment was read into it; not so when the first had an odd length)."""
+        if read:
+            DATA.debug('DcmDataset::read() TransferSyntax="Little Endian Implicit"')
         try:
             cmd = parse_command(data)
+        except CommandElementTooLong as exc:
+            from dcmsend.collect import _tag_name
+
+            tag = exc.tag
+            DATA.error(f"DcmElement: {_tag_name(tag)} ({tag >> 16:04x},{tag & 0xFFFF:04x}) larger ({exc.length}) than "
+                       f"remaining bytes ({exc.remaining}) in file, premature end of stream")
+            return push(_c(0x20D, "DIMSE: receiveCommand: cmdSet->read() Failed"), _INVALID_STREAM)
         except PduError:
             return push(DIMSE_RECEIVEFAILED, _c(0x20B, "DIMSE: receiveCommand: cmdSet->read() Failed"))
+        if self.accepted_context(pid) is None:
+            return push(DIMSE_RECEIVEFAILED, ASC_BADPRESENTATIONCONTEXTID)
+        failed = self._parse_failure(cmd)
+        if failed is not None:
+            return failed
         return pid, cmd
+
+    def _parse_failure(self, cmd: Command) -> Condition | None:
+        """DIMSE_parseCmdObject and validateMessage for what a C-STORE SCU can receive: the command field, the
+        elements every response needs, and a C-STORE-RSP announcing a data set."""
+        command_field = cmd.us(0x00000100)
+        if command_field is None:
+            return _c(0x20B, "DIMSE_parseCmdObject: Missing CommandField")
+        if command_field in _COMMON_RSP_COMMANDS:
+            for tag, name in _COMMON_RSP_ELEMENTS:
+                if cmd.us(tag) is None:
+                    return _c(0x20B, f"DIMSE: Command Parse Failed: Element: (0000,{tag:04x}) {name}")
+            if command_field == 0x8001 and cmd.us(0x00000800) != 0x0101:
+                NET.warn(f"DIMSE Warning: ({self.params.calling_ae},{self.params.called_ae}): C-Store RSP: "
+                         "DataSetType != NULL")
+                return _c(0x203, "DIMSE Badly formed message")
+        return None
 
     # -- release / abort -----------------------------------------------------------------------------------
     def release(self) -> Condition | None:
