@@ -1428,14 +1428,17 @@ class Association:
     def _parse_failure(self, cmd: Command) -> Condition | None:
         """DIMSE_parseCmdObject and validateMessage for what a C-STORE SCU can receive: the command field, the
         elements every response needs, and a C-STORE-RSP announcing a data set."""
-        command_field = cmd.us(0x00000100)
-        if command_field is None:
+        elements = cmd.elements
+        value = elements.get(0x00000100)
+        if value is None or len(value) < 2:
             return _c(0x20B, "DIMSE_parseCmdObject: Missing CommandField")
+        command_field = value[0] | value[1] << 8
         if command_field in _COMMON_RSP_COMMANDS:
             for tag, name in _COMMON_RSP_ELEMENTS:
-                if cmd.us(tag) is None:
+                value = elements.get(tag)
+                if value is None or len(value) < 2:
                     return _c(0x20B, f"DIMSE: Command Parse Failed: Element: (0000,{tag:04x}) {name}")
-            if command_field == 0x8001 and cmd.us(0x00000800) != 0x0101:
+            if command_field == 0x8001 and elements[0x00000800][:2] != b"\x01\x01":
                 NET.warn(f"DIMSE Warning: ({self.params.calling_ae},{self.params.called_ae}): C-Store RSP: "
                          "DataSetType != NULL")
                 return _c(0x203, "DIMSE Badly formed message")
