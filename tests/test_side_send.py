@@ -400,3 +400,81 @@ def test_malformed_store_response(mode, opts, tmp_path):
 
     harness.compare_scp([*opts, "127.0.0.1", "{port}", "f0.dcm", "f1.dcm", "f2.dcm"], tmp_path, ["--raw", mode],
                         setup=setup)
+
+
+def _file_variant(name: str) -> bytes:
+    import fixtures_data as fx
+
+    prefix = b"\0" * 128 + b"DICM"
+    if name == "ts-with-space":
+        return prefix + fx.meta_group(ts=fx.LEE + " ") + fx.dataset()
+    if name == "instance-with-tab":
+        return prefix + fx.meta_group() + fx.dataset(sop_instance="1.2.3.4\t")
+    if name == "instance-with-newline":
+        return prefix + fx.meta_group() + fx.dataset(sop_instance="1.2.\n3.4")
+    return fx.bad_files()[name]
+
+
+@pytest.mark.parametrize("opts", [["-v"], ["-d"], ["-nuc", "-d"], ["+f", "-v"]], ids=["v", "d", "nuc-d", "f-v"])
+@pytest.mark.parametrize("name", ["ts-with-space", "instance-with-tab", "instance-with-newline",
+                                  "long_instance.dcm"])
+def test_uid_corrections_at_send_time(name, opts, tmp_path):
+    """What DCMTK does with UIDs when it loads a file to send it: blanks (tabs and line breaks too) removed from the
+    Transfer Syntax UID and the data set's SOP Instance UID with its warning, the request's UIDs cut to 64
+    characters."""
+
+    def setup(side):
+        with open(os.path.join(side, "f.dcm"), "wb") as fh:
+            fh.write(_file_variant(name))
+
+    harness.compare([*opts, "127.0.0.1", "{port}", "f.dcm"], tmp_path, setup=setup)
+
+
+@pytest.mark.parametrize("opts", [["-v"], ["-d"]], ids=["v", "d"])
+@pytest.mark.parametrize("name", ["ts-with-space", "instance-with-tab", "long_instance.dcm"])
+def test_uid_corrections_of_a_dicomdir_file(name, opts, tmp_path):
+    import fixtures_data as fx
+
+    def setup(side):
+        fx.make_dicomdir(os.path.join(side, "DICOMDIR"), [("IMG1", fx.CT, "1.2.3.4", fx.LEE)])
+        with open(os.path.join(side, "IMG1"), "wb") as fh:
+            fh.write(_file_variant(name))
+
+    harness.compare([*opts, "+rd", "127.0.0.1", "{port}", "DICOMDIR"], tmp_path, setup=setup)
+
+
+def _deflated_variant(name: str) -> bytes:
+    import zlib
+
+    import fixtures_data as fx
+
+    prefix = b"\0" * 128 + b"DICM"
+    deflated = "1.2.840.10008.1.2.1.99"
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    raw = packer.compress(fx.dataset()) + packer.flush()
+    with_uids = fx.meta_group(ts=deflated)
+    without_uids = fx.meta_group(sop_class=None, sop_instance=None, ts=deflated)
+    return prefix + {
+        "zlib-header": with_uids + zlib.compress(fx.dataset()),  # not raw deflate: DCMTK 3.6.7 refuses it
+        "garbage": with_uids + b"garbage!garbage!",
+        "bad-stored-block": with_uids + b"\x01\x10\x00\x00\x00abcd",
+        "garbage-no-uids": without_uids + b"garbage!garbage!",
+        "truncated": with_uids + raw[:20],
+        "truncated-no-uids": without_uids + raw[:20],
+        "good": with_uids + raw,
+    }[name]
+
+
+@pytest.mark.parametrize("opts", [["-v"], ["+f", "-v"], ["+f", "-nh", "-d"]], ids=["v", "f-v", "f-nh-d"])
+@pytest.mark.parametrize("name", ["zlib-header", "garbage", "bad-stored-block", "garbage-no-uids", "truncated",
+                                  "truncated-no-uids", "good"])
+def test_deflated_data_set_errors(name, opts, tmp_path):
+    """A deflated data set that does not inflate: zlib's own message ('ZLib Error: invalid block type'), in the
+    input phase (+f, meta header without SOP UIDs) or at send time; one that stops short: 'I/O suspension or
+    premature end of stream'."""
+
+    def setup(side):
+        with open(os.path.join(side, "f.dcm"), "wb") as fh:
+            fh.write(_deflated_variant(name))
+
+    harness.compare([*opts, "127.0.0.1", "{port}", "f.dcm"], tmp_path, setup=setup)

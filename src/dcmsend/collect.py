@@ -810,14 +810,25 @@ def _read_meta(st: _Stream, max_read: int = 4096) -> _Meta:
 
 def _send_time_messages_differ(meta: _Meta | None) -> bool:
     """Whether what DCMTK says about this meta header when it reads the file again to send it is more than the usual
-    'checkAndReadPreamble() TransferSyntax="Little Endian Explicit"' line: warnings, another encoding, no preamble."""
-    return meta is not None and (meta.warned or not meta.preamble or meta.read_as != LEE_X)
+    'checkAndReadPreamble() TransferSyntax="Little Endian Explicit"' line: warnings, another encoding, no preamble,
+    blanks removed from the Transfer Syntax UID."""
+    if meta is None:
+        return False
+    if meta.warned or not meta.preamble or meta.read_as != LEE_X:
+        return True
+    ts = meta.elements.get(0x00020010)
+    return ts is not None and ts.vr == b"UI" and ts.value is not None and ts.value.translate(None, _BLANKS) != ts.value
+
+
+_BLANKS = b" \t\n\r\x0b\x0c"
 
 
 def meta_header_messages(path: str) -> None:
-    """Read the meta header of ``path`` again for its log lines alone (the checkAndReadPreamble debug line and any
-    warnings), as DCMTK's loadFile says them when it sends the file."""
-    _load_meta(path)
+    """Read the meta header of ``path`` again for its log lines alone (the checkAndReadPreamble debug line, any
+    warnings, the Transfer Syntax UID's blanks removed), as DCMTK's loadFile says them when it sends the file."""
+    status, meta = _load_meta(path)
+    if meta is not None and status is None:
+        _string_value(meta.elements.get(0x00020010), 0x00020010)
 
 
 def _next_is_meta(st: _Stream) -> bool:
@@ -924,13 +935,22 @@ def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
 def _read_deflated(st: _Stream, meta, ts_uid: str, max_read: int):
     import zlib
     rest = st.read(st.avail())
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     try:
-        data = zlib.decompressobj(-zlib.MAX_WBITS).decompress(rest)
-    except zlib.error:
+        data = inflater.decompress(rest)
+    except zlib.error as exc:
+        return zlib_error_text(exc), meta, {}, ts_uid
+    if not inflater.eof:  # (DCMTK's inflating stream waits for more: the data set read ends suspended)
         return EC_STREAM_NOTIFY, meta, {}, ts_uid
     inner = _Stream(None, len(data), data)
     status, elements = _read_item_body(inner, LEE_X, UNDEFINED, max_read, True)
     return status, meta, elements, ts_uid
+
+
+def zlib_error_text(exc: Exception) -> str:
+    """DCMTK's condition text for an inflate error: "ZLib Error: " and zlib's own message."""
+    text = str(exc)
+    return "ZLib Error: " + (text.split(": ", 1)[1] if ": " in text else text)
 
 
 def _raw_uid(elem: _Element) -> str:

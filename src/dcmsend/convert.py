@@ -532,15 +532,19 @@ def _uid_value(buf, e: Elem | None) -> str:
     return first.rstrip("\0 ")
 
 
+_UID_BLANKS = b" \t\n\r\x0b\x0c"
+
+
 def _remove_uid_spaces(buf, e: Elem) -> str | None:
     """DcmUniqueIdentifier's input correction of a UID value that DCMTK reads at send time (SOP Class/Instance UID):
     all spaces removed, padded with a NUL to an even length; returns DCMTK's warning, or None if there were none."""
     if e.vr != "UI" or e.items is not None or e.frags is not None or e.length in (0, UNDEFINED):
         return None
     raw = bytes(buf[e.pos:e.pos + e.used]) + e.tail
-    if b" " not in raw:
+    value = raw.translate(None, _UID_BLANKS)  # (isspace(): tabs and line breaks too, all called spaces)
+    if value == raw:
         return None
-    value = raw.replace(b" ", b"").rstrip(b"\0")
+    value = value.rstrip(b"\0")
     if len(value) & 1:
         value += b"\0"
     e.used, e.tail, e.length = 0, value, len(value)
@@ -1992,8 +1996,9 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
             if data[rel + length - 1] == pad and data[rel + length - 2] == pad:
                 return None  # DCMTK strips the padding: the value changes
             if tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID:
-                if vr != b"UI" or b" " in data[rel:rel + length]:
-                    return None  # (spaces: DCMTK removes them with a warning, the exact way)
+                value = data[rel:rel + length]
+                if vr != b"UI" or value.translate(None, _UID_BLANKS) != value:
+                    return None  # (blanks: DCMTK removes them with a warning, the exact way)
                 value = _fast_uid(data[rel:rel + length])
                 if tag == SOP_CLASS_UID:
                     cls = value
@@ -2116,18 +2121,12 @@ def _load(instance: collect.Instance, fh) -> Loaded:
         compressed = bytes(buf[offset:])
         data = b""
         if compressed:
+            d = zlib.decompressobj(-15)  # (a raw deflate stream; DCMTK 3.6.7 reads a zlib header as deflate data too)
             try:
-                d = zlib.decompressobj(-15)
                 data = d.decompress(compressed) + d.flush()
-                complete = d.eof
-            except zlib.error:
-                try:  # DCMTK also accepts a zlib stream with header
-                    d = zlib.decompressobj()
-                    data = d.decompress(compressed) + d.flush()
-                    complete = d.eof
-                except zlib.error:
-                    raise ConditionError(EC_StreamNotifyClient) from None
-            if not complete:  # the deflated stream ends prematurely
+            except zlib.error as exc:
+                raise ConditionError(Condition(_DCMDATA, 16, collect.zlib_error_text(exc))) from None
+            if not d.eof:  # the deflated stream ends prematurely
                 raise ConditionError(EC_StreamNotifyClient)
         inflated = True
         start = 0

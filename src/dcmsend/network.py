@@ -411,8 +411,9 @@ def _cstore_rq_struct(class_len: int, instance_len: int) -> struct.Struct:
 
 
 def encode_cstore_rq(message_id: int, sop_class: str, sop_instance: str, priority: int = 0) -> bytes:
-    """The C-STORE-RQ command set (Implicit VR Little Endian, with group length, elements as DCMTK writes them)."""
-    cls, inst = _ui(sop_class), _ui(sop_instance)
+    """The C-STORE-RQ command set (Implicit VR Little Endian, with group length, elements as DCMTK writes them; the
+    UIDs cut to 64 characters, the size of DCMTK's request fields)."""
+    cls, inst = _ui(sop_class[:64]), _ui(sop_instance[:64])
     lc, li = len(cls), len(inst)
     return _cstore_rq_struct(lc, li).pack(
         0, 0x0000, 4, 56 + lc + li,  # (0000,0000) CommandGroupLength: the bytes of the elements below
@@ -526,6 +527,7 @@ def dump_status_detail(cmd: Command) -> str | None:
 
 
 def dump_outgoing_store(cid: int, message_id: int, sop_class: str, sop_instance: str) -> str:
+    sop_class, sop_instance = sop_class[:64], sop_instance[:64]  # (DCMTK's request fields, see encode_cstore_rq)
     name = uids.uid_name(sop_class)
     return ("===================== OUTGOING DIMSE MESSAGE ====================\n"
             "Message Type                  : C-STORE RQ\n"
