@@ -478,3 +478,20 @@ def test_deflated_data_set_errors(name, opts, tmp_path):
             fh.write(_deflated_variant(name))
 
     harness.compare([*opts, "127.0.0.1", "{port}", "f.dcm"], tmp_path, setup=setup)
+
+
+@pytest.mark.parametrize("opts", [["-f", "-v"], ["+f", "-v"], ["-d"]], ids=["dataset-v", "f-v", "fo-d"])
+def test_undefined_tag_key_is_shown_as_dcmtk_shows_it(opts, tmp_path):
+    """An element (ffff,ffff) is DCMTK's undefined tag key: its messages show it as (????,????)."""
+    import fixtures_data as fx
+
+    def setup(side):
+        if "-f" in opts:
+            data = fx.dataset(explicit=False) + fx.element_im(0xFFFFFFFF, b"abcd")
+        else:
+            data = b"\0" * 128 + b"DICM" + fx.meta_group() + fx.dataset() + fx.element_ex(0xFFFFFFFF, b"OB", b"abcd")
+        with open(os.path.join(side, "f.dcm"), "wb") as fh:
+            fh.write(data)
+
+    real, _ = harness.compare([*opts, "127.0.0.1", "{port}", "f.dcm"], tmp_path, setup=setup)
+    assert "(????,????)" in real.stderr

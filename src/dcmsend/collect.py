@@ -443,6 +443,8 @@ def _tag_name(tag: int) -> str:
 
 
 def _tag_text(tag: int) -> str:
+    if tag == 0xFFFFFFFF:
+        return "(????,????)"  # (DcmTagKey::toString of DCMTK's undefined tag key)
     return "(%04x,%04x)" % (tag >> 16, tag & 0xFFFF)
 
 

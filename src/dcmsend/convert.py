@@ -91,6 +91,8 @@ def _valid_vr(vr: str) -> str:
 
 
 def tag_text(tag: int) -> str:
+    if tag == 0xFFFFFFFF:
+        return "(????,????)"  # (DcmTagKey::toString of DCMTK's undefined tag key)
     return f"({tag >> 16:04x},{tag & 0xFFFF:04x})"
 
 
