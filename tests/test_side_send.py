@@ -495,3 +495,45 @@ def test_undefined_tag_key_is_shown_as_dcmtk_shows_it(opts, tmp_path):
 
     real, _ = harness.compare([*opts, "127.0.0.1", "{port}", "f.dcm"], tmp_path, setup=setup)
     assert "(????,????)" in real.stderr
+
+
+@pytest.mark.parametrize("change,opts", [("delete", ["-nh"]), ("truncate", []), ("replace", ["-v"]),
+                                         ("rewrite-large", [])],
+                         ids=["delete-nh", "truncate", "replace-v", "rewrite-large"])
+def test_next_file_changed_while_the_response_is_awaited(change, opts, tmp_path):
+    """The next file is read ahead while the peer takes its time (storescp --sleep-during 2); when it is deleted,
+    cut or replaced before the response comes, what is sent and said is what DCMTK, which opens it only then,
+    sends and says."""
+    import threading
+
+    import fixtures_data as fx
+
+    def big(instance: str, fill: bytes) -> bytes:
+        return fx.part10(sop_instance=instance) + fx.element_ex(0x7FE00010, b"OW", fill * 300000)
+
+    def setup(side):
+        names = [os.path.join(side, f"f{i}.dcm") for i in range(2)]
+        for i, name in enumerate(names):
+            fx.write(name, big(f"1.2.3.{i}", b"\0\0") if change == "rewrite-large"
+                     else fx.part10(sop_instance=f"1.2.3.{i}"))
+
+        def act():
+            target = names[1]
+            if change == "delete":
+                os.remove(target)
+            elif change == "truncate":
+                with open(target, "r+b") as fh:
+                    fh.truncate(300)
+            elif change == "replace":
+                os.remove(target)
+                fx.write(target, fx.part10(sop_instance="1.2.3.9"))
+            else:  # the same file rewritten in place, 6 bytes longer, with another data set UID
+                with open(target, "r+b") as fh:
+                    fh.truncate(0)
+                    fh.write(fx.part10(sop_instance="1.2.3.1", ds_instance="1.2.3.1.999999")
+                             + fx.element_ex(0x7FE00010, b"OW", b"\1\1" * 300000))
+
+        threading.Timer(0.8, act).start()
+
+    harness.compare([*opts, "127.0.0.1", "{port}", "f0.dcm", "f1.dcm", "+crf", "{report}"], tmp_path,
+                    peer_args=["--sleep-during", "2"], setup=setup)

@@ -1892,9 +1892,10 @@ _FAST_VRS = _fast_vr_table()
 class _Fast:
     """What the fast walk found: the pieces of the data set in its own transfer syntax and the SOP UIDs."""
 
-    __slots__ = ("parts", "total", "fd", "whole", "sop_class_uid", "sop_instance_uid")
+    __slots__ = ("parts", "total", "fd", "whole", "sop_class_uid", "sop_instance_uid", "signature")
 
-    def __init__(self, parts, total, fd, whole, sop_class_uid, sop_instance_uid):
+    def __init__(self, parts, total, fd, whole, sop_class_uid, sop_instance_uid, signature=None):
+        self.signature = signature  # the file's identity and state when it was walked (file_signature)
         self.parts = parts
         self.total = total
         self.fd = fd  # open while the values are read from the file; None when ``whole`` holds the file
@@ -2043,8 +2044,26 @@ def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
     if DATA.enabled(DEBUG_LEVEL):
         DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
         DATA.debug(f'DcmDataset::read() TransferSyntax="{info.name}"')
-    fast = _Fast(parts, total, fd, whole, cls, inst)
+    fast = _Fast(parts, total, fd, whole, cls, inst, file_signature(st))
     return Loaded(instance.path, None, None, instance.dataset_offset, ts, None, False, fast)
+
+
+def file_signature(st) -> tuple:
+    """What tells a file apart from itself changed or replaced: device, inode, size, modification and change times."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def unchanged_since_loaded(loaded: Loaded) -> bool:
+    """Whether the file of a fast load is still the one that was walked (same path, same inode, same size and
+    times): a load made ahead of time is used only then, as DCMTK opens the file only when it sends it."""
+    fast = loaded._fast
+    if fast is None or fast.signature is None:
+        return True
+    try:
+        st = os.stat(loaded.path)
+    except (OSError, ValueError):
+        return False
+    return file_signature(st) == fast.signature
 
 
 def load_fast(instance: collect.Instance) -> Loaded | None:

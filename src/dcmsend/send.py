@@ -233,7 +233,7 @@ class _Ahead:
     fast load, which says nothing at the active level and raises nothing, is done ahead; the log lines and any
     exact load stay where DCMTK has them."""
 
-    __slots__ = ("entries", "current", "index", "loaded", "prepared", "prepared_for", "sent", "sent_for")
+    __slots__ = ("entries", "current", "index", "loaded", "prepared", "prepared_for", "sent", "sent_for", "checked")
 
     def __init__(self, entries: list):
         self.entries = entries
@@ -244,6 +244,7 @@ class _Ahead:
         self.prepared_for = None  # (association, message ID) they were made for
         self.sent = None  # how sending the prepared PDUs went, when they went out early (send_early)
         self.sent_for = None
+        self.checked = False  # the loaded file was found unchanged after the response (send_early)
 
     def prepare(self, assoc=None) -> None:
         j = self.current + 1
@@ -254,6 +255,7 @@ class _Ahead:
             return
         loaded = self.loaded = convert.load_fast(entry)
         self.index = j
+        self.checked = False
         if loaded is None or assoc is None or NET.enabled(INFO) or loaded.pending_warnings:
             return
         # the normal way would say nothing for it (no consistency warning, no conversion, the context matches)
@@ -271,7 +273,9 @@ class _Ahead:
 
     def take(self, index: int):
         loaded, self.loaded = self.loaded, None
-        if loaded is not None and self.index != index:
+        if loaded is not None and (self.index != index or not (self.checked or convert.unchanged_since_loaded(loaded))):
+            # another instance, or the file changed (or went) since it was read ahead: DCMTK opens it only now,
+            # so the normal load does, with DCMTK's messages
             loaded.close()
             loaded = None
             self.prepared = None
@@ -294,6 +298,10 @@ class _Ahead:
         if self.prepared is None or self.index != self.current + 1 or self.prepared_for != (
                 assoc, assoc.next_message_id):
             return
+        if not convert.unchanged_since_loaded(self.loaded):
+            self.prepared = None  # (take() then drops the load: the file is read again where DCMTK reads it)
+            return
+        self.checked = True
         prepared, self.prepared = self.prepared, None
         self.sent = assoc.send_prepared(prepared)
         self.sent_for = self.prepared_for
