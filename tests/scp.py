@@ -15,6 +15,7 @@ Modes:
                            close       close the connection after the data set
                            silent      accept TCP connections and never answer anything
                            no-release  accept and answer C-STOREs, but never answer the A-RELEASE-RQ
+                           lengths     answer every C-STORE with success, printing the length of each P-DATA PDU
                            no-status, no-msgid, no-datasettype, no-command-field
                                        answer every C-STORE with a C-STORE-RSP without Status, Message ID Being
                                        Responded To, Command Data Set Type or Command Field
@@ -192,6 +193,8 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 return
             if pdu_type != 4:
                 continue
+            if behaviour == "lengths":
+                print(f"P-DATA {len(body)}", flush=True)
             pos = 0
             while pos + 6 <= len(body):
                 n = struct.unpack_from(">I", body, pos)[0]
@@ -253,8 +256,8 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
                 _drain(conn)
                 return
-            if behaviour in ("echo-rsp", "no-release", "overlong-status", "trailing-bytes", *_WITHOUT, *_REPLACED,
-                             *_ADDED):
+            if behaviour in ("echo-rsp", "no-release", "overlong-status", "trailing-bytes", "lengths", *_WITHOUT,
+                             *_REPLACED, *_ADDED):
                 pdv = struct.pack(">IBB", len(cmd) + 2, cid, 3) + cmd
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
     except (ConnectionError, OSError):

@@ -113,8 +113,8 @@ def test_status_detail_dump():
 
 
 @pytest.mark.parametrize("peer_max,max_send,pdv,fragment", [
-    (16384, None, 16372, 16378), (0, None, 131060, (1 << 20) - 6), (200000, None, 131060, 199994),
-    (5001, None, 4988, 4994), (16384, 4096, 16372, 4084),
+    (16384, None, 16372, 16372), (0, None, 131060, 131060), (200000, None, 131060, 131060),
+    (5001, None, 4988, 4988), (16384, 4096, 16372, 4084), (5000, 4097, 4988, 4084),
 ])
 def test_pdv_lengths(peer_max, max_send, pdv, fragment, capsys):
     assoc = network.Association(Options(peer="127.0.0.1", port=1, max_send_pdu=max_send), [])

@@ -537,3 +537,25 @@ def test_next_file_changed_while_the_response_is_awaited(change, opts, tmp_path)
 
     harness.compare([*opts, "127.0.0.1", "{port}", "f0.dcm", "f1.dcm", "+crf", "{report}"], tmp_path,
                     peer_args=["--sleep-during", "2"], setup=setup)
+
+
+@pytest.mark.parametrize("max_pdu", [16384, 5001, 200, 200000, 0])
+@pytest.mark.parametrize("opts", [[], ["--max-send-pdu", "4096"]], ids=["default", "max-send-4096"])
+def test_p_data_pdu_lengths_on_the_wire(max_pdu, opts, tmp_path):
+    """The P-DATA PDUs have DCMTK's lengths: data set fragments of its 'Max Send PDV' (12 bytes below the peer's
+    maximum, at most 131060), split further only for a peer whose maximum is smaller than that (checked with a
+    peer that logs the length of every P-DATA PDU)."""
+    import fixtures_data as fx
+
+    path = fx.write(str(tmp_path / "big.dcm"), fx.part10(sop_instance="1.2.3.5")
+                    + fx.element_ex(0x7FE00010, b"OW", b"\0" * 300000))
+    scp = os.path.join(HERE, "scp.py")
+    lengths = {}
+    for which, cmd in (("real", [harness.REAL_DCMSEND]), ("ours", harness.ours_command())):
+        peer = harness.Peer(str(tmp_path / which), [scp, "--raw", "lengths", "--max-pdu", str(max_pdu)],
+                            program=sys.executable)
+        with peer:
+            proc = subprocess.run([*cmd, *opts, "127.0.0.1", str(peer.port), path], capture_output=True, timeout=60)
+        lengths[which] = (proc.returncode, [line for line in peer.log.splitlines() if line.startswith("P-DATA")])
+    assert lengths["ours"] == lengths["real"]
+    assert lengths["real"][0] == 0 and len(lengths["real"][1]) > 2

@@ -631,6 +631,7 @@ def _spin_seconds() -> float:
 
 _SPIN_SECONDS = _spin_seconds()
 _BATCH_BYTES = 1 << 18  # up to this much of P-DATA PDUs per write
+_MAX_SLOTS = 512  # ... in at most this many PDUs (one preadv buffer each: IOV_MAX is 1024 on Linux)
 
 
 def _read_views(stream, views) -> int:
@@ -1145,9 +1146,10 @@ class Association:
             NET.warn("ASSOC: PDV send length too small, using DUL to split larger PDVs.")
             send_len = ASC_MINIMUMPDUSIZE - 12
         self.send_pdv_length = send_len
-        # What we really send per PDV: the peer's limit (PDU variable field = 6 + fragment) and --max-send-pdu.
+        # What we really send per PDV: DCMTK's sendPDVLength (its PDUs are 12 bytes below the peer's limit), never
+        # more than the peer's limit allows (PDU variable field = 6 + fragment), and --max-send-pdu.
         limit = UNLIMITED_PDU_CAP if peer == 0 else max(peer, 18)
-        fragment = limit - 6
+        fragment = min(send_len, limit - 6)
         max_send = getattr(self.options, "max_send_pdu", None)
         if max_send:
             fragment = min(fragment, max_send - 12)
@@ -1215,7 +1217,7 @@ class Association:
         headers of a full, non-last data set fragment for ``context_id`` written in advance."""
         slot = frag + 12
         if self._slots_frag != frag:
-            count = max(1, _BATCH_BYTES // slot)
+            count = max(1, min(_BATCH_BYTES // slot, _MAX_SLOTS))
             self._buffer = bytearray(slot * count)
             view = memoryview(self._buffer)
             self._slots = [view[i * slot + 12:(i + 1) * slot] for i in range(count)]
