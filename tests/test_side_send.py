@@ -343,6 +343,18 @@ def _unusual_meta(kind: str, instance: str) -> bytes:
     return b"\0" * 128 + b"DICM" + meta + ds
 
 
+def _send_from_dicomdir(data: bytes, instance: str, opts: list[str], tmp_path):
+    """Side by side: ``data`` as the one file (a CT instance ``instance``) of a DICOMDIR, sent with ``+rd``."""
+    import fixtures_data as fx
+
+    def setup(side):
+        fx.make_dicomdir(os.path.join(side, "DICOMDIR"), [("IMG1", fx.CT, instance, fx.LEE)])
+        with open(os.path.join(side, "IMG1"), "wb") as fh:
+            fh.write(data)
+
+    return harness.compare([*opts, "+rd", "127.0.0.1", "{port}", "DICOMDIR"], tmp_path, setup=setup)
+
+
 UNUSUAL_META = ["group-length-short", "no-group-length", "odd-element", "foreign-element", "implicit-meta",
                 "no-preamble"]
 
@@ -370,14 +382,7 @@ def test_unusual_meta_header_at_send_time(kind, opts, tmp_path):
 @pytest.mark.parametrize("kind", ["group-length-short", "odd-element", "implicit-meta"])
 def test_unusual_meta_header_of_a_dicomdir_file(kind, opts, tmp_path):
     """A file from a DICOMDIR is read only at send time: DCMTK says what its meta header is like then, once."""
-    import fixtures_data as fx
-
-    def setup(side):
-        fx.make_dicomdir(os.path.join(side, "DICOMDIR"), [("IMG1", fx.CT, "1.2.3.2", fx.LEE)])
-        with open(os.path.join(side, "IMG1"), "wb") as fh:
-            fh.write(_unusual_meta(kind, "1.2.3.2"))
-
-    real, _ = harness.compare([*opts, "+rd", "127.0.0.1", "{port}", "DICOMDIR"], tmp_path, setup=setup)
+    real, _ = _send_from_dicomdir(_unusual_meta(kind, "1.2.3.2"), "1.2.3.2", opts, tmp_path)
     assert real.returncode == 0
 
 
@@ -433,14 +438,7 @@ def test_uid_corrections_at_send_time(name, opts, tmp_path):
 @pytest.mark.parametrize("opts", [["-v"], ["-d"]], ids=["v", "d"])
 @pytest.mark.parametrize("name", ["ts-with-space", "instance-with-tab", "long_instance.dcm"])
 def test_uid_corrections_of_a_dicomdir_file(name, opts, tmp_path):
-    import fixtures_data as fx
-
-    def setup(side):
-        fx.make_dicomdir(os.path.join(side, "DICOMDIR"), [("IMG1", fx.CT, "1.2.3.4", fx.LEE)])
-        with open(os.path.join(side, "IMG1"), "wb") as fh:
-            fh.write(_file_variant(name))
-
-    harness.compare([*opts, "+rd", "127.0.0.1", "{port}", "DICOMDIR"], tmp_path, setup=setup)
+    _send_from_dicomdir(_file_variant(name), "1.2.3.4", opts, tmp_path)
 
 
 def _deflated_variant(name: str) -> bytes:
