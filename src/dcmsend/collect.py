@@ -111,6 +111,8 @@ _CLASSES = {
     b"space": " \\t\\n\\r\\x0b\\x0c", b"upper": "A-Z", b"xdigit": "0-9A-Fa-f",
 }
 _pattern_cache: dict[bytes, object] = {}  # compiled patterns (re.Pattern) or None
+# what C's isspace() calls a space: DCMTK removes all of them from UID values (and calls them all spaces)
+BLANKS = b" \t\n\r\x0b\x0c"
 
 
 def _esc(byte: int) -> str:
@@ -708,7 +710,7 @@ def _string_value(elem: _Element | None, tag: int) -> str:
         return ""
     raw = elem.value
     if elem.vr == b"UI":
-        stripped = bytes(b for b in raw if b not in b" \t\n\r\x0b\x0c")
+        stripped = raw.translate(None, BLANKS)
         if len(stripped) < len(raw):
             DATA.warn(f"DcmUniqueIdentifier: Element {_tag_name(tag)} {_tag_text(tag)} contains one or more "
                       "space characters, which were removed")
@@ -819,10 +821,8 @@ def _send_time_messages_differ(meta: _Meta | None) -> bool:
     if meta.warned or not meta.preamble or meta.read_as != LEE_X:
         return True
     ts = meta.elements.get(0x00020010)
-    return ts is not None and ts.vr == b"UI" and ts.value is not None and ts.value.translate(None, _BLANKS) != ts.value
+    return ts is not None and ts.vr == b"UI" and ts.value is not None and ts.value.translate(None, BLANKS) != ts.value
 
-
-_BLANKS = b" \t\n\r\x0b\x0c"
 
 
 def meta_header_messages(path: str) -> None:
@@ -1016,7 +1016,6 @@ def uid_shaped(value: bytes) -> bool:
         return False
     shape = b"." + value.translate(_ONE_FOR_NONZERO) + b"."
     return b".." not in shape and b".00" not in shape and b".01" not in shape
-
 
 
 def check_uid_value(value: str) -> str | None:
@@ -1261,7 +1260,6 @@ def load_data_dictionary(environ=None) -> bool:
 
 _FAST_HEAD = b"\x02\x00\x00\x00UL\x04\x00"
 _SHORT_VRS = frozenset(_STANDARD_VRS - _EXTENDED_VRS)
-_WS = b" \t\n\r\x0b\x0c"
 _unpack_i = struct.Struct("<I").unpack_from
 _unpack_h = struct.Struct("<H").unpack_from
 # (meta header bytes before the SOP Instance UID's length, bytes after its value, class UID, TS UID) of the last
@@ -1302,7 +1300,7 @@ def _fast_meta(path: str):
             vend = vpos + _unpack_h(data, vpos - 2)[0]
             if vend + len(suffix) == end and not (vend - vpos) & 1 and data.startswith(suffix, vend):
                 value = data[vpos:vend]
-                if value.translate(None, _WS) == value:
+                if value.translate(None, BLANKS) == value:
                     inst = value.rstrip(b"\x00")
                     if inst.isascii():
                         return cls_text, inst.decode(), ts_text, end, inst
@@ -1332,7 +1330,7 @@ def _fast_meta(path: str):
             if header != 8 or data[pos - 4:pos - 2] != b"UI":
                 return None
             value = data[pos:pos + length]
-            if value.translate(None, _WS) != value:
+            if value.translate(None, BLANKS) != value:
                 return None
             if tag == 0x00020002:
                 cls = value.rstrip(b"\x00")

@@ -534,16 +534,13 @@ def _uid_value(buf, e: Elem | None) -> str:
     return first.rstrip("\0 ")
 
 
-_UID_BLANKS = b" \t\n\r\x0b\x0c"
-
-
 def _remove_uid_spaces(buf, e: Elem) -> str | None:
     """DcmUniqueIdentifier's input correction of a UID value that DCMTK reads at send time (SOP Class/Instance UID):
     all spaces removed, padded with a NUL to an even length; returns DCMTK's warning, or None if there were none."""
     if e.vr != "UI" or e.items is not None or e.frags is not None or e.length in (0, UNDEFINED):
         return None
     raw = bytes(buf[e.pos:e.pos + e.used]) + e.tail
-    value = raw.translate(None, _UID_BLANKS)  # (isspace(): tabs and line breaks too, all called spaces)
+    value = raw.translate(None, collect.BLANKS)  # (tabs and line breaks too, all called spaces)
     if value == raw:
         return None
     value = value.rstrip(b"\0")
@@ -2000,9 +1997,9 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
                 return None  # DCMTK strips the padding: the value changes
             if tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID:
                 value = data[rel:rel + length]
-                if vr != b"UI" or value.translate(None, _UID_BLANKS) != value:
+                if vr != b"UI" or value.translate(None, collect.BLANKS) != value:
                     return None  # (blanks: DCMTK removes them with a warning, the exact way)
-                value = _fast_uid(data[rel:rel + length])
+                value = _fast_uid(value)
                 if tag == SOP_CLASS_UID:
                     cls = value
                 else:
@@ -2097,10 +2094,6 @@ def load(instance: collect.Instance) -> Loaded:
         raise ConditionError(Condition(_DCMDATA, 18, _os_error_text(exc))) from None
 
 
-def _c_path(path: str) -> str:
-    return path.split("\0", 1)[0]
-
-
 def _load(instance: collect.Instance, fh) -> Loaded:
     mode = instance.read_mode
     ts = instance.transfer_syntax_uid
@@ -2115,10 +2108,10 @@ def _load(instance: collect.Instance, fh) -> Loaded:
             else:
                 offset, ts = meta
                 # (a file the input phase did not read, from a DICOMDIR: what DCMTK says of its meta header now)
-                collect.meta_header_messages(_c_path(instance.path))
+                collect.meta_header_messages(instance.path)
     elif mode != collect.READ_DATASET and offset > 0:
         if instance.meta_reread:
-            collect.meta_header_messages(_c_path(instance.path))  # its warnings again, its own encoding
+            collect.meta_header_messages(instance.path)  # its warnings again, its own encoding
         else:
             DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
     size = os.fstat(fh.fileno()).st_size

@@ -1414,11 +1414,10 @@ class Association:
         try:
             cmd = parse_command(data)
         except CommandElementTooLong as exc:
-            from dcmsend.collect import _tag_name
+            from dcmsend.collect import _tag_name, _tag_text
 
-            tag = exc.tag
-            DATA.error(f"DcmElement: {_tag_name(tag)} ({tag >> 16:04x},{tag & 0xFFFF:04x}) larger ({exc.length}) than "
-                       f"remaining bytes ({exc.remaining}) in file, premature end of stream")
+            DATA.error(f"DcmElement: {_tag_name(exc.tag)} {_tag_text(exc.tag)} larger ({exc.length}) than remaining "
+                       f"bytes ({exc.remaining}) in file, premature end of stream")
             return push(_c(0x20D, "DIMSE: receiveCommand: cmdSet->read() Failed"), _INVALID_STREAM)
         except PduError:
             return push(DIMSE_RECEIVEFAILED, _c(0x20B, "DIMSE: receiveCommand: cmdSet->read() Failed"))
