@@ -29,6 +29,14 @@ Modes:
                            half-ac     answer the A-ASSOCIATE-RQ with a truncated A-ASSOCIATE-AC and close
                            garbage-ac  answer the A-ASSOCIATE-RQ with bytes that are no PDU
                            huge-ac     answer the A-ASSOCIATE-RQ with an A-ASSOCIATE-AC header of length 0xFFFFFFFF
+                           ac-version2 answer with an A-ASSOCIATE-AC of protocol version 2 (then as "lengths")
+                           ac-no-ts    ... whose accepted contexts have no transfer syntax sub-item
+                           ac-dup-id   ... that answers the first proposed context twice: accepted, then rejected
+                           ac-unknown-id  ... that answers only a context ID that was never proposed (255)
+                           ac-release-rp, ac-pdata, ac-rq  answer with an A-RELEASE-RP / a P-DATA-TF / an
+                                       A-ASSOCIATE-RQ instead of the A-ASSOCIATE-AC, then drain
+                           ac-lying-item  ... an A-ASSOCIATE-AC whose first item's length exceeds the PDU
+                           ac-len0, ac-len10  ... an A-ASSOCIATE-AC of length 0 / 10 (zero bytes)
                            half-rsp    answer the data set with a truncated P-DATA PDU and close
                            wrong-pdu   answer the data set with an A-ASSOCIATE-AC PDU (a wrong PDU type)
                            bad-pdv     answer the data set with a P-DATA PDU whose PDV length exceeds the PDU
@@ -77,9 +85,9 @@ def _item(t, payload):
     return struct.pack(">BBH", t, 0, len(payload)) + payload
 
 
-def _accept_pdu(rq_body: bytes, max_pdu: int) -> bytes:
+def _accept_pdu(rq_body: bytes, max_pdu: int, variant: str = "") -> bytes:
     body = bytearray(rq_body[:68])
-    body[0:4] = struct.pack(">HH", 1, 0)
+    body[0:4] = struct.pack(">HH", 2 if variant == "ac-version2" else 1, 0)
     body += _item(0x10, b"1.2.840.10008.3.1.1.1")
     for t, payload in _items(rq_body, 68):
         if t != 0x20:
@@ -89,7 +97,16 @@ def _accept_pdu(rq_body: bytes, max_pdu: int) -> bytes:
         for st, sp in _items(payload, 4):
             if st == 0x40 and ts is None:
                 ts = sp
+        if variant == "ac-unknown-id":
+            body += _item(0x21, struct.pack(">BBBB", 255, 0, 0, 0) + _item(0x40, ts))
+            break
+        if variant == "ac-no-ts":
+            body += _item(0x21, struct.pack(">BBBB", cid, 0, 0, 0))
+            continue
         body += _item(0x21, struct.pack(">BBBB", cid, 0, 0, 0) + _item(0x40, ts))
+        if variant == "ac-dup-id":
+            body += _item(0x21, struct.pack(">BBBB", cid, 0, 3, 0))
+            variant = ""
     user = _item(0x51, struct.pack(">I", max_pdu)) + _item(0x52, b"1.2.3.4.5.6") + _item(0x55, b"TESTSCP")
     body += _item(0x50, user)
     return struct.pack(">BBI", 2, 0, len(body)) + bytes(body)
@@ -147,6 +164,15 @@ _ADDED = {"odd-class": [(0x00000002, b"1.2.840.10008.5.1.4.1.1.2")],
           "with-class": [(0x00000002, b"1.2.840.10008.5.1.4.1.1.2\0")]}
 
 
+# raw modes answering the A-ASSOCIATE-RQ with these bytes in place of an A-ASSOCIATE-AC
+_AC_INSTEAD = {"ac-release-rp": struct.pack(">BBIxxxx", 6, 0, 4),
+               "ac-pdata": struct.pack(">BBI", 4, 0, 8) + struct.pack(">IBB", 2, 1, 3) + b"\0\0",
+               "ac-rq": struct.pack(">BBI", 1, 0, 68) + struct.pack(">HH", 1, 0) + b"ANY-SCP".ljust(16) * 2
+               + bytes(32),
+               "ac-len0": struct.pack(">BBI", 2, 0, 0),
+               "ac-len10": struct.pack(">BBI", 2, 0, 10) + bytes(10)}
+
+
 def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
     try:
         if behaviour == "silent":
@@ -168,7 +194,19 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             conn.sendall(struct.pack(">BBI", 2, 0, 0xFFFFFFFF) + b"\0" * 64)
             _drain(conn)
             return
-        conn.sendall(_accept_pdu(body, max_pdu))
+        if behaviour in _AC_INSTEAD:
+            conn.sendall(_AC_INSTEAD[behaviour])
+            _drain(conn)
+            return
+        if behaviour == "ac-lying-item":
+            ac = bytearray(_accept_pdu(body, max_pdu))
+            ac[6 + 68 + 2:6 + 68 + 4] = struct.pack(">H", 0xFFF0)  # the application context item's length
+            conn.sendall(bytes(ac))
+            _drain(conn)
+            return
+        conn.sendall(_accept_pdu(body, max_pdu, behaviour))
+        if behaviour.startswith("ac-"):
+            behaviour = "lengths"
         if behaviour == "stall":
             _hold(conn)
             return

@@ -263,7 +263,7 @@ class _Ahead:
         if cls != entry.sop_class_uid or inst != entry.sop_instance_uid or not cls or not inst:
             return
         cx = assoc.accepted_context(entry.context_id)
-        if (cx is None or cx.transfer_syntax != loaded.original_ts or cx.abstract_syntax != cls
+        if (cx is None or not assoc.regular_answer or cx.transfer_syntax != loaded.original_ts or cx.abstract_syntax != cls
                 or cx.transfer_syntax not in network.DIMSE_SUPPORTED_TS):
             return
         stream, size = loaded.encode(loaded.original_ts)
@@ -430,21 +430,22 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
     size = 0
     pcid = cid
     if options.decompress != "never":
-        cx = assoc.accepted_context(cid)
-        if cx is None or not cx.transfer_syntax:
+        negotiated = assoc.negotiated_context(cid)
+        abstract_syntax, network_ts = negotiated if negotiated is not None else ("", "")
+        if not abstract_syntax or not network_ts:
             pcid = 0
         else:
-            if cx.abstract_syntax != sop_class:
+            if abstract_syntax != sop_class:
                 NET.warn(f"Inappropriate presentation context with ID {cid}: "
                          "abstract syntax does not match SOP class UID")
-            if _xfer_key(cx.transfer_syntax) != _xfer_key(original):
-                NET.info(f"Converting transfer syntax: {uids.ts_name(original)} -> {uids.ts_name(cx.transfer_syntax)}")
+            if _xfer_key(network_ts) != _xfer_key(original):
+                NET.info(f"Converting transfer syntax: {uids.ts_name(original)} -> {uids.ts_name(network_ts)}")
                 try:
-                    stream, size = loaded.encode(cx.transfer_syntax, options)
+                    stream, size = loaded.encode(network_ts, options)
                 except ConditionError as exc:
-                    NET.error(f"No conversion to transfer syntax {uids.ts_name(cx.transfer_syntax)} possible!")
+                    NET.error(f"No conversion to transfer syntax {uids.ts_name(network_ts)} possible!")
                     return exc.condition, current
-                current = cx.transfer_syntax
+                current = network_ts
     if pcid == 0:
         NET.error("No presentation context found for sending C-STORE with SOP Class / Transfer Syntax: "
                   f"{uids.class_name_or_uid(sop_class)} / {uids.ts_name(original)}")
