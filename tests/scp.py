@@ -37,6 +37,7 @@ Modes:
                                        A-ASSOCIATE-RQ instead of the A-ASSOCIATE-AC, then drain
                            ac-lying-item  ... an A-ASSOCIATE-AC whose first item's length exceeds the PDU
                            ac-len0, ac-len10  ... an A-ASSOCIATE-AC of length 0 / 10 (zero bytes)
+                           release-garbage  answer C-STOREs, but the A-RELEASE-RQ with bytes that are no PDU
                            half-rsp    answer the data set with a truncated P-DATA PDU and close
                            wrong-pdu   answer the data set with an A-ASSOCIATE-AC PDU (a wrong PDU type)
                            bad-pdv     answer the data set with a P-DATA PDU whose PDV length exceeds the PDU
@@ -46,6 +47,8 @@ Modes:
                            huge-pdu    answer the data set with a P-DATA header of length 0xFFFFFFFF and close
                            max-pdu N   (combined with the above: announce max PDU N; 0 = unlimited) -- see --max-pdu
   --max-pdu N            max PDU length announced by the raw acceptor (default 16384)
+  --hold                 (raw modes) after misbehaving, keep the connection open without reading or answering
+                         anything (a peer that falls silent) instead of reading until an A-ABORT comes
 """
 
 from __future__ import annotations
@@ -126,6 +129,9 @@ def _drain(conn: socket.socket, pause: float = 0.0) -> None:
     closes the connection; ``pause`` seconds between reads of at most 64 KB make a slow reader."""
     import time
 
+    if HOLD:
+        _hold(conn)
+        return
     try:
         while True:
             head = _recv(conn, 6)
@@ -171,6 +177,9 @@ _AC_INSTEAD = {"ac-release-rp": struct.pack(">BBIxxxx", 6, 0, 4),
                + bytes(32),
                "ac-len0": struct.pack(">BBI", 2, 0, 0),
                "ac-len10": struct.pack(">BBI", 2, 0, 10) + bytes(10)}
+
+
+HOLD = False
 
 
 def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
@@ -221,6 +230,10 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
         while True:
             pdu_type, body = _read_pdu(conn)
             if pdu_type == 5:
+                if behaviour == "release-garbage":
+                    conn.sendall(b"\x42garbage-garbage")
+                    _drain(conn)
+                    return
                 if behaviour == "no-release":
                     while conn.recv(65536):
                         pass
@@ -245,8 +258,12 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             data_done = False
             if behaviour == "release":
                 conn.sendall(struct.pack(">BBIxxxx", 5, 0, 4))
+                if HOLD:
+                    _hold(conn)
             elif behaviour == "garbage":
                 conn.sendall(b"\x42garbage-garbage")
+                if HOLD:
+                    _hold(conn)
             elif behaviour == "close":
                 conn.close()
                 return
@@ -294,7 +311,7 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
                 _drain(conn)
                 return
-            if behaviour in ("echo-rsp", "no-release", "overlong-status", "trailing-bytes", "lengths", *_WITHOUT,
+            if behaviour in ("echo-rsp", "no-release", "release-garbage", "overlong-status", "trailing-bytes", "lengths", *_WITHOUT,
                              *_REPLACED, *_ADDED):
                 pdv = struct.pack(">IBB", len(cmd) + 2, cid, 3) + cmd
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
@@ -376,12 +393,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--explicit-first", action="store_true")
     parser.add_argument("--raw")
     parser.add_argument("--max-pdu", type=int, default=16384)
+    parser.add_argument("--hold", action="store_true")
     parser.add_argument("-od", dest="outdir", default="")
     parser.add_argument("port", type=int)
     args = parser.parse_args(argv)
     if args.outdir:
         os.makedirs(args.outdir, exist_ok=True)
     if args.raw:
+        global HOLD
+        HOLD = args.hold
         run_raw(args.port, args.raw, args.max_pdu)
     else:
         run_pynetdicom(args.port, "" if args.status else args.outdir, args.status, args.comment, args.reject,

@@ -75,3 +75,114 @@ def test_small_peer_max_pdu_respected(max_pdu, tmp_path):
                         ["--raw", "lengths", "--max-pdu", str(max_pdu)], IGNORE, timeout=60)
     ours = _peer_log(tmp_path, "ours")
     assert max(int(line.split()[1]) for line in ours.splitlines() if line.startswith("P-DATA")) <= max_pdu - 6
+
+
+# ---- item 2: after a protocol error, or once a write has timed out, nothing waits for the peer ---------------------
+# (the peer falls silent after misbehaving: tests/scp.py --hold keeps the connection open, reading nothing)
+
+@pytest.mark.parametrize("mode,opts", [
+    ("garbage", ["-v"]),  # DCMTK's abort ends on the rest of the garbage at once
+    ("release-garbage", ["-v"]),
+    ("release-garbage", ["-v", "-nh", "+crf", "{report}"]),
+], ids=["garbage-halt", "release-garbage-halt", "release-garbage-nh"])
+def test_silent_after_garbage(mode, opts, tmp_path):
+    """DCMTK ends at once here; the ACSE timeout (-ta 40) and the subprocess timeout show that ours does too (before:
+    the A-ABORT waited the whole ACSE timeout for the peer to close the connection)."""
+    harness.compare_scp([*opts, "-ta", "40", "127.0.0.1", "{port}", *_files()], tmp_path, ["--raw", mode, "--hold"],
+                        IGNORE, timeout=20)
+
+
+HOLD_MODES = ["bad-pdv", "short-pdv", "no-pdv", "data-pdv", "release", "wrong-pdu"]
+
+
+@pytest.mark.parametrize("mode", HOLD_MODES)
+def test_silent_after_protocol_error_side_by_side(mode, tmp_path):
+    """The messages and exit code when the peer falls silent after a malformed or unexpected PDU (DCMTK's abort waits
+    the ACSE timeout for the peer, here 2 s; ours does not wait, see the next test)."""
+    harness.compare_scp(["-v", "-ta", "2", "+crf", "{report}", "127.0.0.1", "{port}", *_files()], tmp_path,
+                        ["--raw", mode, "--hold"], IGNORE, timeout=30)
+
+
+def _run_ours(args, tmp_path, env=None, timeout=60):
+    rc, out, err, _ = harness.run_program(harness.ours_command(), args, str(tmp_path), env, timeout=timeout)
+    assert "Traceback" not in err and "Traceback" not in out, err
+    return rc, out, err
+
+
+def _scp_peer(tmp_path, *args) -> harness.Peer:
+    return harness.Peer(str(tmp_path / "received"), [os.path.join(HERE, "scp.py"), *args], program=sys.executable)
+
+
+@pytest.mark.parametrize("mode", HOLD_MODES)
+def test_no_wait_after_protocol_error(mode, tmp_path):
+    """After a protocol error the A-ABORT does not wait for a silent peer: with an ACSE timeout of 60 s ours ends
+    within the subprocess timeout (before: 60 s more)."""
+    with _scp_peer(tmp_path, "--raw", mode, "--hold") as peer:
+        rc, out, err = _run_ours(["-v", "-ta", "60", "127.0.0.1", str(peer.port), *_files()], tmp_path, timeout=20)
+    assert rc == 62
+    assert "\nI: Aborting Association\n" in err  # (the messages: the side-by-side test above)
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory):
+    """A 32 MB CT image: more than the socket buffers hold, so a peer that stops reading blocks the sender."""
+    import pydicom
+
+    ds = pydicom.dcmread(_testfile("CT_small.dcm"))
+    del ds.PixelData
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 4096, 4096, 1
+    path = str(tmp_path_factory.mktemp("big") / "big.dcm")
+    ds.save_as(path)
+    length = 4096 * 4096 * 2
+    with open(path, "ab") as fh:
+        fh.write(b"\xe0\x7f\x10\x00OW\x00\x00" + length.to_bytes(4, "little"))
+        fh.truncate(fh.tell() + length)
+    return path
+
+
+# What /usr/bin/dcmsend 3.6.7 printed with a peer that stops reading in the middle of the first of two data sets (raw
+# mode "stall", 60 s socket timeouts; recorded, the run takes 90 s (halt) and 123 s (-nh -ta 1)):
+#   halt: ... E: Failed sending C-STORE request: 0006:020e DIMSE Failed to send message
+#             E: 0006:031d TCP I/O Error (<stale errno text>) occurred in routine: writeDataPDU
+#             F: cannot send SOP instance: DIMSE Failed to send message
+#             F: 0006:031d TCP I/O Error (<stale errno text>) occurred in routine: writeDataPDU
+#             I: Aborting Association                                              exit 62
+#   -nh:  ... the same two E: lines, then
+#             I: Sending C-STORE Request (MsgID 2, CT)
+#             E: Failed receiving DIMSE response: 0006:0317 Peer aborted Association (or never connected)
+#             I: Releasing Association
+#             E: Association Release Failed: 0006:0303 DUL Finite State Machine Error: No action defined, state 1 event 10
+#             (summary) I: Aborting Association
+#             E: Association Abort Failed: 0006:0303 DUL Finite State Machine Error: No action defined, state 1 event 14
+#                                                                                  exit 0
+STALL_ENV = {"DCMSEND_SOCKET_TIMEOUT": "8"}
+
+
+@pytest.mark.parametrize("no_halt", [False, True], ids=["halt", "nh"])
+def test_stalled_peer_ends_after_one_write_timeout(no_halt, big_file, tmp_path):
+    """One socket timeout (here 8 s) and no more: the A-ABORT is not written into the full socket (the connection is
+    reset), the ACSE timeout (-ta 30) is not waited, nor the next response (before: 8 + 8 + 30 s, or 8 + 8 s)."""
+    files = [big_file, _testfile("CT_small.dcm")]
+    with _scp_peer(tmp_path, "--raw", "stall") as peer:
+        args = ["-v", "-ta", "30", *(["-nh"] if no_halt else []), "127.0.0.1", str(peer.port), *files]
+        rc, out, err = _run_ours(args, tmp_path, STALL_ENV, timeout=14)
+    import re
+
+    lines = [line for line in err.splitlines() if not line.startswith("W: ")]
+    assert "E: Failed sending C-STORE request: 0006:020e DIMSE Failed to send message" in lines
+    assert any(re.fullmatch(r"E: 0006:031d TCP I/O Error \(.+\) occurred in routine: writeDataPDU", x) for x in lines)
+    if no_halt:
+        assert rc == 0
+        tail = lines[lines.index("I: Sending C-STORE Request (MsgID 2, CT)"):]
+        assert tail[:4] == ["I: Sending C-STORE Request (MsgID 2, CT)",
+                            "E: Failed receiving DIMSE response: 0006:0317 Peer aborted Association (or never "
+                            "connected)",
+                            "I: Releasing Association",
+                            "E: Association Release Failed: 0006:0303 DUL Finite State Machine Error: No action "
+                            "defined, state 1 event 10"]
+        assert tail[-2:] == ["I: Aborting Association", "E: Association Abort Failed: 0006:0303 DUL Finite State "
+                             "Machine Error: No action defined, state 1 event 14"]
+    else:
+        assert rc == 62
+        assert lines[-3] == "F: cannot send SOP instance: DIMSE Failed to send message"
+        assert lines[-1] == "I: Aborting Association"

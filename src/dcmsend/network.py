@@ -879,6 +879,9 @@ class Association:
         self._rx = bytearray()
         self._pending_pdvs: list[tuple[int, int, bytes]] = []
         self._unsent = b""  # the rest of a PDU whose writing an interrupt cut short
+        self._write_timed_out = False  # a write waited the socket timeout in vain: the peer stopped reading
+        self._cut_pdu = False  # ... and left a PDU incomplete on the wire
+        self._protocol_error = False  # the peer sent something malformed or unexpected (see abort)
         self._io_timeout = SOCKET_TIMEOUT
         self._accepted: dict[int, ContextResult | None] | None = None  # accepted context by ID, once negotiated
         self._poll = None  # select.poll on the socket (for reading), made for the socket in _poll_for
@@ -938,6 +941,8 @@ class Association:
             return True
         if timeout is None:
             return True
+        if self._write_timed_out:
+            timeout = 0  # (see _fill)
         try:
             r, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
         except (OSError, ValueError):
@@ -951,7 +956,9 @@ class Association:
             sock = self.sock
             if sock is None:
                 raise _Closed()
-            wait = self._io_timeout
+            # (once a write has timed out the peer is not reading: its answer is not waited for again, what the
+            # socket timeout would end in comes at once)
+            wait = 0 if self._write_timed_out else self._io_timeout
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
             try:
@@ -1044,6 +1051,10 @@ class Association:
         sock = self.sock
         if sock is None:  # (the transport is gone: what a write on a closed descriptor gives)
             return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(errno.EBADF)}) occurred in routine: {routine}")
+        if self._cut_pdu:
+            # a write timed out in the middle of a PDU: the peer stopped reading, and what would follow the cut PDU
+            # is garbage to it; DCMTK's write goes into the socket buffer and is never read -- it is dropped here
+            return None
         total = 0
         for p in parts:  # (bytes, bytearray or byte memoryviews)
             total += len(p)
@@ -1086,6 +1097,10 @@ class Association:
                     deadline = time.monotonic() + self._io_timeout
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
+                    # the peer has stopped reading: nothing may wait for it again (see abort), and a PDU cut here
+                    # must not be followed by another one
+                    self._write_timed_out = True
+                    self._cut_pdu = self._cut_pdu or sent != _pdu_start(sent, first, slot)
                     raise BlockingIOError(errno.EAGAIN, "timeout")
                 _send_in_progress = True
                 try:
@@ -1588,28 +1603,42 @@ class Association:
             self.state = STA_IDLE
             raise _ConditionRaised(DUL_PEERABORTEDASSOCIATION) from None
         except _ConditionRaised as exc:
+            self._protocol_error = True
             raise _ConditionRaised(push(DIMSE_READPDVFAILED, exc.condition)) from None
         if pdu_type == 4 and self.state == STA_OPEN:
             if len(body) >= 6 and _PDU_LENGTH(body, 0)[0] + 4 == len(body):
                 return [(body[4], body[5], body[6:])]  # one PDV (the usual response)
             pdvs = _split_pdvs(body)
             if isinstance(pdvs, Condition):
+                self._protocol_error = True
                 raise _ConditionRaised(push(DIMSE_READPDVFAILED, pdvs))
             return pdvs
         if pdu_type == 5 and self.state == STA_OPEN:
             self.state = STA_PEER_RELEASE
+            self._protocol_error = True  # (a release request where a response was due)
             raise _ConditionRaised(DUL_PEERREQUESTEDRELEASE)
         if pdu_type == 7:
             self._close_transport()
             self.state = STA_IDLE
             raise _ConditionRaised(DUL_PEERABORTEDASSOCIATION)
         # AA-8: unexpected PDU, we send an A-ABORT and go to Sta13
+        self._protocol_error = True
         self._send_abort(source=2, reason=2)
         self.state = STA_ABORTING
         raise _ConditionRaised(push(DIMSE_READPDVFAILED, NORMAL))
 
     def receive_command(self, dimse_timeout: float | None) -> tuple[int, Command] | Condition:
         """DIMSE_receiveCommand: (presentation context id, command) or the failure condition."""
+        result = self._receive_command(dimse_timeout)
+        if isinstance(result, Condition) and result not in (DIMSE_NODATAAVAILABLE, DUL_PEERABORTEDASSOCIATION):
+            self._protocol_error = True  # (a malformed or unexpected answer: see abort)
+        return result
+
+    def note_protocol_error(self) -> None:
+        """The peer's answer made no sense at the DIMSE level (an unexpected command): see abort."""
+        self._protocol_error = True
+
+    def _receive_command(self, dimse_timeout: float | None) -> tuple[int, Command] | Condition:
         if not self._pending_pdvs:
             try:
                 pdvs = self._read_pdvs(dimse_timeout)
@@ -1710,6 +1739,7 @@ class Association:
                 self.state = STA_IDLE
                 return DUL_READTIMEOUT
             except _ConditionRaised as exc:
+                self._protocol_error = True
                 return exc.condition
             if pdu_type == 6:
                 self._close_transport()
@@ -1725,6 +1755,7 @@ class Association:
                 # release collision (AR-8): answer it and finish
                 self._send_all([struct.pack(">BBIxxxx", 6, 0, 4)], "sendReleaseRPTCP")
                 continue
+            self._protocol_error = True
             self._send_abort(source=2, reason=2)
             self.state = STA_ABORTING
             return None
@@ -1738,21 +1769,49 @@ class Association:
         """ASC_abortAssociation: send an A-ABORT and wait for the peer to close the connection."""
         if self.state not in (STA_OPEN, 7, STA_PEER_RELEASE) or self.sock is None:
             return fsm_error(self.state or STA_IDLE, EV_A_ABORT_REQ)
+        if self._write_timed_out or self._protocol_error:
+            # the peer stopped reading, or it broke the protocol: nothing waits for it any more
+            return self._abort_without_waiting()
         err = self._send_abort()
         if err is not None:
             return err  # AA-1 failed: DCMTK gives up at once
         self.state = STA_ABORTING
+        # Sta13 as DCMTK's DUL_AbortAssociation runs it: the next PDU (or anything) from the peer, the end of the
+        # connection or the ACSE timeout ends it
         timeout = self.options.acse_timeout or 30
-        deadline = time.monotonic() + timeout
-        self._rx.clear()
+        if not self._rx:
+            try:
+                select.select([self.sock], [], [], timeout)
+            except (OSError, ValueError):
+                pass
+        self._close_transport()
+        self.state = STA_IDLE
+        return None
+
+    def _abort_without_waiting(self) -> Condition | None:
+        """Send the A-ABORT if the socket takes it at once and no PDU was left incomplete on the wire, else reset the
+        connection; then close it, reading (without waiting) what the peer has sent, so that the close does not
+        discard the A-ABORT.  A failing write (the peer closed the connection) is DCMTK's "Association Abort Failed"
+        error."""
+        sock = self.sock
+        abort = struct.pack(">BBIBBBB", 7, 0, 4, 0, 0, 0, 0)
+        sent = 0
+        if not self._cut_pdu and not self._unsent:
+            try:
+                sent = sock.send(abort, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(exc.errno or errno.EPIPE)}) occurred in "
+                                         "routine: sendAbortTCP")
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
-                    break
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    break
+            if sent != len(abort):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+            else:
+                sock.shutdown(socket.SHUT_WR)
+                for _ in range(64):  # (a peer that floods us does not keep us here)
+                    if not sock.recv(65536, socket.MSG_DONTWAIT):
+                        break
         except OSError:
             pass
         self._close_transport()

@@ -486,6 +486,7 @@ def _await_response(assoc, entry, options, ahead: _Ahead | None, status: Conditi
     else:
         NET.error(f"Expected C-STORE response but received DIMSE command 0x{(command_field or 0):04x}")
         NET.debug(network.dump_incoming_other(pid, cmd))
+        assoc.note_protocol_error()
         return DIMSE_BADCOMMANDTYPE, current
     entry.status = response_status
     detail = network.dump_status_detail(cmd)
