@@ -37,6 +37,9 @@ Modes:
                                        A-ASSOCIATE-RQ instead of the A-ASSOCIATE-AC, then drain
                            ac-lying-item  ... an A-ASSOCIATE-AC whose first item's length exceeds the PDU
                            ac-len0, ac-len10  ... an A-ASSOCIATE-AC of length 0 / 10 (zero bytes)
+                           release-mid send an A-RELEASE-RQ in the middle of the first data set (after its first
+                                       P-DATA PDU), then read on, printing "data set complete", "A-ABORT received",
+                                       "connection reset" or "connection closed" as they happen
                            release-garbage  answer C-STOREs, but the A-RELEASE-RQ with bytes that are no PDU
                            half-rsp    answer the data set with a truncated P-DATA PDU and close
                            wrong-pdu   answer the data set with an A-ASSOCIATE-AC PDU (a wrong PDU type)
@@ -227,8 +230,18 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             return
         cid = 1
         data_done = False
+        release_sent = False
         while True:
-            pdu_type, body = _read_pdu(conn)
+            try:
+                pdu_type, body = _read_pdu(conn)
+            except ConnectionResetError:
+                if behaviour == "release-mid":
+                    print("connection reset", flush=True)
+                raise
+            except ConnectionError:
+                if behaviour == "release-mid":
+                    print("connection closed", flush=True)
+                raise
             if pdu_type == 5:
                 if behaviour == "release-garbage":
                     conn.sendall(b"\x42garbage-garbage")
@@ -241,11 +254,17 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 conn.sendall(struct.pack(">BBIxxxx", 6, 0, 4))
                 return
             if pdu_type == 7:
+                if behaviour == "release-mid":
+                    print("A-ABORT received", flush=True)
                 return
             if pdu_type != 4:
                 continue
             if behaviour == "lengths":
                 print(f"P-DATA {len(body)}", flush=True)
+            if behaviour == "release-mid" and not release_sent and len(body) > 6 and not body[5] & 1:
+                conn.sendall(struct.pack(">BBIxxxx", 5, 0, 4))  # (in the middle of the first data set)
+                release_sent = True
+                print("A-RELEASE-RQ sent", flush=True)
             pos = 0
             while pos + 6 <= len(body):
                 n = struct.unpack_from(">I", body, pos)[0]
@@ -256,6 +275,9 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             if not data_done:
                 continue
             data_done = False
+            if behaviour == "release-mid":
+                # a storage SCP would store the data set now
+                print("data set complete" + (" (after the A-RELEASE-RQ)" if release_sent else ""), flush=True)
             if behaviour == "release":
                 conn.sendall(struct.pack(">BBIxxxx", 5, 0, 4))
                 if HOLD:
@@ -311,7 +333,7 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
                 _drain(conn)
                 return
-            if behaviour in ("echo-rsp", "no-release", "release-garbage", "overlong-status", "trailing-bytes", "lengths", *_WITHOUT,
+            if behaviour in ("echo-rsp", "no-release", "release-garbage", "release-mid", "overlong-status", "trailing-bytes", "lengths", *_WITHOUT,
                              *_REPLACED, *_ADDED):
                 pdv = struct.pack(">IBB", len(cmd) + 2, cid, 3) + cmd
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)

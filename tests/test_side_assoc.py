@@ -186,3 +186,32 @@ def test_stalled_peer_ends_after_one_write_timeout(no_halt, big_file, tmp_path):
         assert rc == 62
         assert lines[-3] == "F: cannot send SOP instance: DIMSE Failed to send message"
         assert lines[-1] == "I: Aborting Association"
+
+
+# ---- item 3: an A-RELEASE-RQ from the peer in the middle of a data set -----------------------------------------
+
+@pytest.fixture(scope="module")
+def two_mb_file(tmp_path_factory):
+    """A 2 MB CT image: its data set takes many PDUs, so the peer's A-RELEASE-RQ comes in the middle of it."""
+    import pydicom
+
+    ds = pydicom.dcmread(_testfile("CT_small.dcm"))
+    del ds.PixelData
+    ds.Rows, ds.Columns = 1024, 1024
+    ds.add_new(0x7FE00010, "OW", bytes(1024 * 1024 * 2))
+    path = str(tmp_path_factory.mktemp("mid") / "mid.dcm")
+    ds.save_as(path)
+    return path
+
+
+@pytest.mark.parametrize("opts", [["-v", "-nh", "+crf", "{report}"], ["-d", "-nh", "+crf", "{report}"], ["-v"]],
+                         ids=["nh", "nh-debug", "halt"])
+def test_peer_release_in_the_middle_of_a_data_set(opts, two_mb_file, tmp_path):
+    """DCMTK's messages, exit code and report; and the data set sent after the peer's A-RELEASE-RQ (-nh goes on
+    sending) is never completed at the peer, whose report entry says it was not sent (DCMTK: usually, when its reset
+    comes before the peer reads the rest; before: always completed, then an A-ABORT)."""
+    harness.compare_scp([*opts, "127.0.0.1", "{port}", two_mb_file, _testfile("CT_small.dcm")], tmp_path,
+                        ["--raw", "release-mid"], IGNORE, timeout=60)
+    peer = _peer_log(tmp_path, "ours")
+    # the first data set was on its way when the A-RELEASE-RQ came (as with DCMTK); no other one is completed
+    assert peer.count("data set complete") == 1, peer

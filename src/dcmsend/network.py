@@ -882,6 +882,7 @@ class Association:
         self._write_timed_out = False  # a write waited the socket timeout in vain: the peer stopped reading
         self._cut_pdu = False  # ... and left a PDU incomplete on the wire
         self._protocol_error = False  # the peer sent something malformed or unexpected (see abort)
+        self._reset_on_close = False  # close the connection with a reset (after AA-8, as DCMTK's close does)
         self._io_timeout = SOCKET_TIMEOUT
         self._accepted: dict[int, ContextResult | None] | None = None  # accepted context by ID, once negotiated
         self._poll = None  # select.poll on the socket (for reading), made for the socket in _poll_for
@@ -929,6 +930,8 @@ class Association:
     def _close_transport(self) -> None:
         if self.sock is not None:
             try:
+                if self._reset_on_close:
+                    self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.sock.close()
             except OSError:
                 pass
@@ -1299,7 +1302,9 @@ class Association:
         # any other PDU (A-ASSOCIATE-RQ, P-DATA-TF, A-RELEASE-RQ/RP): AA-8, an A-ABORT is sent and the state is Sta13;
         # DCMTK 3.6.7 then reports the request as successful, with no presentation context answered (so: "No
         # Acceptable Presentation Contexts"), and its release and abort find no action in state 13
+        self._reset_on_close = True
         self._send_abort(source=2, reason=2)
+        self._close_transport()  # (nothing is read or written in Sta13: the reset goes out at once)
         self.state = STA_ABORTING
         self._ac_items = []
         return None
@@ -1388,6 +1393,11 @@ class Association:
         if cond is not None:
             return cond
         head, rest = prepared
+        if self.state == STA_PEER_RELEASE:
+            # the peer asked for release: it cannot answer this request, and it must not get a data set that the
+            # report will not show as sent (see _send_store_simple)
+            err = self._send_all([head], "writeDataPDU")
+            return None if err is None else self._send_failed(err)
         if self._peer_quiet():
             err = self._send_all([head, *rest], "writeDataPDU", len(head))
         else:
@@ -1452,8 +1462,8 @@ class Association:
         if cond is not None:
             return cond
         split = self._split_length(len(encode_cstore_rq(message_id, sop_class, sop_instance)))
-        if split:
-            return self._send_store_split(split, context_id, message_id, sop_class, sop_instance, stream, size)
+        if split or self.state == STA_PEER_RELEASE:
+            return self._send_store_simple(split, context_id, message_id, sop_class, sop_instance, stream, size)
         prepared = self.prepare_store(context_id, message_id, sop_class, sop_instance, stream, size)
         if prepared is not None:
             return self.send_prepared(prepared)
@@ -1538,11 +1548,17 @@ class Association:
             return limit
         return 0
 
-    def _send_store_split(self, limit: int, context_id: int, message_id: int, sop_class: str, sop_instance: str,
-                          stream, size: int) -> Condition | None:
-        """send_store for a peer with a small maximum PDU: DCMTK's PDVs (the command; the data set in fragments of
-        its Max Send PDV), each split by the DUL into PDUs of at most ``limit`` bytes of data (the last one of a PDV
-        carrying the PDV's "last" bit), written PDV by PDV."""
+    def _send_store_simple(self, limit: int, context_id: int, message_id: int, sop_class: str, sop_instance: str,
+                           stream, size: int) -> Condition | None:
+        """send_store, PDV by PDV: DCMTK's PDVs (the command; the data set in fragments of its Max Send PDV), each
+        split by the DUL into PDUs of at most ``limit`` bytes of data when ``limit`` is not 0 (a peer with a small
+        maximum PDU; the last PDU of a PDV carries the PDV's "last" bit).
+
+        After the peer has requested release (Sta8; -nh goes on sending) the data set's last PDU is withheld: a peer
+        that asked for release cannot answer the request (DCMTK's answer to what it sends next is an A-ABORT and a
+        reset), so the data set is not completed at the peer, and nothing is stored there that the report shows as
+        not sent.  DCMTK sends it, and the reset usually takes it away again before the peer reads it."""
+        limit = limit or (1 << 62)
         fragment = self.send_pdv_length
         max_send = getattr(self.options, "max_send_pdu", None)
         if max_send:
@@ -1552,6 +1568,8 @@ class Association:
         remaining = size
         while True:
             for data, kind, last in pdvs:
+                if last and kind == 0 and self.state == STA_PEER_RELEASE:
+                    return None
                 pdus = []
                 for start in range(0, max(len(data), 1), limit):
                     chunk = data[start:start + limit]
@@ -1621,9 +1639,12 @@ class Association:
             self._close_transport()
             self.state = STA_IDLE
             raise _ConditionRaised(DUL_PEERABORTEDASSOCIATION)
-        # AA-8: unexpected PDU, we send an A-ABORT and go to Sta13
+        # AA-8: unexpected PDU, we send an A-ABORT and go to Sta13 (DCMTK leaves the PDU's body unread: its close
+        # resets the connection, and the peer loses what it has not read yet)
         self._protocol_error = True
+        self._reset_on_close = True
         self._send_abort(source=2, reason=2)
+        self._close_transport()  # (nothing is read or written in Sta13: the reset goes out at once)
         self.state = STA_ABORTING
         raise _ConditionRaised(push(DIMSE_READPDVFAILED, NORMAL))
 
@@ -1756,7 +1777,9 @@ class Association:
                 self._send_all([struct.pack(">BBIxxxx", 6, 0, 4)], "sendReleaseRPTCP")
                 continue
             self._protocol_error = True
+            self._reset_on_close = True
             self._send_abort(source=2, reason=2)
+            self._close_transport()
             self.state = STA_ABORTING
             return None
 
