@@ -525,12 +525,13 @@ def _strip(raw: bytes) -> str:
     return raw.decode("latin-1").rstrip("\0 ").lstrip(" ")
 
 
-def _uid_value(buf, e: Elem | None) -> str:
-    """DCMTK's findAndGetOFString for a UI element: first value, padding removed."""
+def _uid_value(buf, e: Elem | None, all_values: bool = False) -> str:
+    """DCMTK's findAndGetOFString for a UI element: first value, padding removed (``all_values``:
+    findAndGetOFStringArray, the whole value)."""
     if e is None or e.items is not None or e.frags is not None or e.length in (0, UNDEFINED):
         return ""
     raw = (bytes(buf[e.pos:e.pos + e.used]) + e.tail).decode("latin-1")  # (the value as loaded, see _normalise)
-    first = raw.split("\\", 1)[0]
+    first = raw if all_values else raw.split("\\", 1)[0]
     return first.rstrip("\0 ")
 
 
@@ -1704,6 +1705,9 @@ class Loaded:
         self._decoded: list[Elem] | None = None
         self._spool = None  # the decoded pixel data (a temporary file)
         self.pending_warnings: list[str] = []  # said when the SOP UIDs are first read (flush_warnings)
+        # the SOP UIDs as DCMTK's consistency check reads them (findAndGetOFStringArray: all values), when they differ
+        # from the first values (which go into the request)
+        self.sop_uid_arrays: tuple[str, str] | None = None
         if fast is not None:
             self.sop_class_uid = fast.sop_class_uid
             self.sop_instance_uid = fast.sop_instance_uid
@@ -1716,6 +1720,9 @@ class Loaded:
                 self.pending_warnings.append(warning)
         self.sop_class_uid = _uid_value(buf, top.get(SOP_CLASS_UID))
         self.sop_instance_uid = _uid_value(buf, top.get(SOP_INSTANCE_UID))
+        arrays = (_uid_value(buf, top.get(SOP_CLASS_UID), True), _uid_value(buf, top.get(SOP_INSTANCE_UID), True))
+        if arrays != (self.sop_class_uid, self.sop_instance_uid):
+            self.sop_uid_arrays = arrays
         self._size = None
 
     def flush_warnings(self) -> None:
@@ -1999,6 +2006,8 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
                 value = data[rel:rel + length]
                 if vr != b"UI" or value.translate(None, collect.BLANKS) != value:
                     return None  # (blanks: DCMTK removes them with a warning, the exact way)
+                if b"\\" in value:
+                    return None  # (multi-valued: the consistency check compares all values, see Loaded)
                 value = _fast_uid(value)
                 if tag == SOP_CLASS_UID:
                     cls = value

@@ -380,13 +380,16 @@ def _store_loaded(scu: _Scu, state, entry, loaded, options, ahead: _Ahead | None
         DATA.debug("getting SOP Class UID, SOP Instance UID and Transfer Syntax UID from DICOM dataset")
         if loaded.pending_warnings:
             loaded.flush_warnings()
-        if entry.sop_class_uid != loaded.sop_class_uid:
+        # (DCMTK compares all values of a multi-valued UID; the request takes the first)
+        sop_class, sop_instance = getattr(loaded, "sop_uid_arrays", None) or (loaded.sop_class_uid,
+                                                                              loaded.sop_instance_uid)
+        if entry.sop_class_uid != sop_class:
             NET.warn("SOP Class UID in dataset differs from the one in the transfer list")
-            NET.debug(f"- SOP Class UID in DICOM dataset: {loaded.sop_class_uid}")
+            NET.debug(f"- SOP Class UID in DICOM dataset: {sop_class}")
             NET.debug(f"- SOP Class UID in transfer list: {entry.sop_class_uid}")
-        if entry.sop_instance_uid != loaded.sop_instance_uid:
+        if entry.sop_instance_uid != sop_instance:
             NET.warn("SOP Instance UID in dataset differs from the one in the transfer list")
-            NET.debug(f"- SOP Instance UID in DICOM dataset: {loaded.sop_instance_uid}")
+            NET.debug(f"- SOP Instance UID in DICOM dataset: {sop_instance}")
             NET.debug(f"- SOP Instance UID in transfer list: {entry.sop_instance_uid}")
     entry.dataset_size = loaded.dataset_size()
     status, network_ts = _send_store_request(scu, entry, loaded, options, ahead)
