@@ -349,8 +349,9 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
 def run_raw(port: int, behaviour: str, max_pdu: int) -> None:
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if behaviour == "stall":
-        # a small receive window (inherited by accepted connections) makes the sender block soon
+    if behaviour in ("stall", "release-mid"):
+        # a small receive window (inherited by accepted connections) makes the sender block soon (release-mid: a
+        # data set cannot wait in the buffers while the one before it is being read)
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     srv.bind(("", port))
     srv.listen(8)

@@ -1393,9 +1393,9 @@ class Association:
         if cond is not None:
             return cond
         head, rest = prepared
-        if self.state == STA_PEER_RELEASE:
-            # the peer asked for release: it cannot answer this request, and it must not get a data set that the
-            # report will not show as sent (see _send_store_simple)
+        if self.state == STA_PEER_RELEASE and not self._peer_quiet():
+            # the peer asked for release and has sent more: what it sent decides (an A-ABORT from us, see
+            # _send_store_simple), and it must not complete a data set that the report will not show as sent
             err = self._send_all([head], "writeDataPDU")
             return None if err is None else self._send_failed(err)
         if self._peer_quiet():
@@ -1462,7 +1462,7 @@ class Association:
         if cond is not None:
             return cond
         split = self._split_length(len(encode_cstore_rq(message_id, sop_class, sop_instance)))
-        if split or self.state == STA_PEER_RELEASE:
+        if split or (self.state == STA_PEER_RELEASE and not self._peer_quiet()):
             return self._send_store_simple(split, context_id, message_id, sop_class, sop_instance, stream, size)
         prepared = self.prepare_store(context_id, message_id, sop_class, sop_instance, stream, size)
         if prepared is not None:
@@ -1526,8 +1526,13 @@ class Association:
                 err = push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
             else:
                 data = memoryview(buf)[:length]
+                withheld = remaining == 0 and self.state == STA_PEER_RELEASE
+                if withheld:  # (see _send_store_simple: the last PDU on its own, unless the peer has spoken)
+                    data = data[:(k - 1) * slot]
                 err = self._send_all([data] if head is None else [head, data], "writeDataPDU",
                                      0 if head is None else len(head), slot)
+                if err is None and withheld and self._peer_quiet():
+                    err = self._send_all([memoryview(buf)[(k - 1) * slot:length]], "writeDataPDU")
                 if err is not None:
                     err = self._send_failed(err)
                 head = None
@@ -1554,10 +1559,11 @@ class Association:
         split by the DUL into PDUs of at most ``limit`` bytes of data when ``limit`` is not 0 (a peer with a small
         maximum PDU; the last PDU of a PDV carries the PDV's "last" bit).
 
-        After the peer has requested release (Sta8; -nh goes on sending) the data set's last PDU is withheld: a peer
-        that asked for release cannot answer the request (DCMTK's answer to what it sends next is an A-ABORT and a
-        reset), so the data set is not completed at the peer, and nothing is stored there that the report shows as
-        not sent.  DCMTK sends it, and the reset usually takes it away again before the peer reads it."""
+        After the peer has requested release (Sta8; -nh goes on sending), when the peer has sent something more
+        that we have not read yet, the data set's last PDU is withheld: what the peer sent decides how the request
+        ends (in Sta8 any PDU but an A-ABORT is answered with an A-ABORT and a reset; an A-ABORT ends it too), so the
+        data set is not completed at the peer, and nothing is stored there that the report shows as not sent.  DCMTK
+        sends it, and its reset usually, not always, takes it away again before the peer reads it."""
         limit = limit or (1 << 62)
         fragment = self.send_pdv_length
         max_send = getattr(self.options, "max_send_pdu", None)
@@ -1568,7 +1574,7 @@ class Association:
         remaining = size
         while True:
             for data, kind, last in pdvs:
-                if last and kind == 0 and self.state == STA_PEER_RELEASE:
+                if last and kind == 0 and self.state == STA_PEER_RELEASE and not self._peer_quiet():
                     return None
                 pdus = []
                 for start in range(0, max(len(data), 1), limit):
