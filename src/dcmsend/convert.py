@@ -37,6 +37,7 @@ _DCMDATA = 1
 _DCMJPEG = 18
 EC_InvalidStream = Condition(_DCMDATA, 4, "Invalid stream")
 EC_StreamNotifyClient = Condition(_DCMDATA, 10, "I/O suspension or premature end of stream")
+EC_EndOfStream = Condition(_DCMDATA, 5, "End of stream")
 EC_CannotChangeRepresentation = Condition(_DCMDATA, 14, "Pixel representation cannot be changed")
 EC_UnsupportedEncoding = Condition(_DCMDATA, 15, "Unsupported compression or encryption")
 EC_ElemLengthLargerThanItem = Condition(
@@ -2029,7 +2030,7 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
 def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
     """The fast load of a file whose data set offset and transfer syntax the input phase found, or None."""
     try:
-        fd = os.open(instance.path, os.O_RDONLY)
+        fd = os.open(instance.path, os.O_RDONLY | os.O_NONBLOCK)  # (a named pipe: the exact way refuses it)
     except OSError:
         return None  # the exact way gives the message
     try:
@@ -2090,7 +2091,14 @@ def load(instance: collect.Instance) -> Loaded:
         return loaded
     path = instance.path
     try:
-        fh = open(path, "rb")
+        fd = collect.open_without_waiting(path)
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            # (a file replaced by a directory since the input phase: DCMTK's fopen succeeds, its first read fails)
+            os.close(fd)
+            raise ConditionError(EC_StreamNotifyClient)
+        fh = os.fdopen(fd, "rb")
+    except collect.WouldBlock:
+        raise ConditionError(Condition(_DCMDATA, 18, collect.WOULD_BLOCK_TEXT)) from None
     except OSError as exc:
         raise ConditionError(Condition(_DCMDATA, 18, _os_error_text(exc))) from None
     try:
@@ -2104,6 +2112,9 @@ def load(instance: collect.Instance) -> Loaded:
 
 
 def _load(instance: collect.Instance, fh) -> Loaded:
+    if os.fstat(fh.fileno()).st_size == 0:
+        # an empty file, or a device such as /dev/zero or /dev/null (DCMTK's stream takes its size from fseek/ftell)
+        raise ConditionError(EC_EndOfStream)
     mode = instance.read_mode
     ts = instance.transfer_syntax_uid
     offset = instance.dataset_offset
