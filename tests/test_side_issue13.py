@@ -166,3 +166,27 @@ def test_named_pipe_swapped_in_mid_run(no_halt, tmp_path):
     else:
         assert rc == 62
         assert f"F: cannot send SOP instance: {REFUSED}\n" in err
+
+
+# ---- item 7: -lc configurations that leave the loggers without appenders -----------------------------------------
+
+LOG_CONFIGS = {
+    "root-without-appender": "log4cplus.rootLogger = INFO\n",
+    "root-debug-without-appender": "log4cplus.rootLogger = DEBUG\n",
+    "unknown-appender-class": "log4cplus.rootLogger = INFO, X\nlog4cplus.appender.X=log4cplus::NoSuchAppender\n",
+    "undefined-appender": "log4cplus.rootLogger = INFO, X\n",
+    "only-dcmnet-has-one": ("log4cplus.rootLogger = INFO\nlog4cplus.logger.dcmtk.dcmnet = INFO, C\n"
+                            "log4cplus.appender.C=log4cplus::ConsoleAppender\n"),
+}
+
+
+@pytest.mark.parametrize("name", list(LOG_CONFIGS))
+def test_log_config_without_appenders(name, tmp_path):
+    """log4cplus's "No appenders could be found" errors, once, where DCMTK prints them."""
+
+    def setup(side):
+        with open(os.path.join(side, "log.cfg"), "w") as fh:
+            fh.write(LOG_CONFIGS[name])
+
+    harness.compare(["-lc", "log.cfg", "127.0.0.1", "{port}", _testfile("CT_small.dcm")], tmp_path, setup=setup,
+                    ignore_lines=IGNORE)
