@@ -190,3 +190,28 @@ def test_log_config_without_appenders(name, tmp_path):
 
     harness.compare(["-lc", "log.cfg", "127.0.0.1", "{port}", _testfile("CT_small.dcm")], tmp_path, setup=setup,
                     ignore_lines=IGNORE)
+
+
+# ---- item 5: the report's Dataset Size of encapsulated pixel data in a native transfer syntax -------------------
+
+@pytest.mark.parametrize("vr", [b"OB", b"OW"])
+def test_dataset_size_of_encapsulated_pixel_data_in_native_syntax(vr, tmp_path):
+    """Pixel data of undefined length with fragments in a file whose transfer syntax is Explicit VR Little Endian:
+    DCMTK's Dataset Size leaves the element out (DcmPixelData has no native representation to measure)."""
+    import struct
+
+    import fixtures_data as fx
+
+    def item(data: bytes) -> bytes:
+        return struct.pack("<HHI", 0xFFFE, 0xE000, len(data)) + data
+
+    pixels = (struct.pack("<HH2sHI", 0x7FE0, 0x0010, vr, 0, 0xFFFFFFFF) + item(b"") + item(b"\xff\xd8\xff\xd9")
+              + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
+
+    def setup(side):
+        fx.write(os.path.join(side, "f.dcm"), fx.part10(sop_instance="1.2.3.7") + pixels)
+        fx.write(os.path.join(side, "g.dcm"), fx.part10(sop_instance="1.2.3.8"))
+
+    real, _ = harness.compare(["-v", "-nh", "+crf", "{report}", "127.0.0.1", "{port}", "f.dcm", "g.dcm"], tmp_path,
+                              setup=setup, ignore_lines=IGNORE)
+    assert "Dataset Size  : " in real.report

@@ -566,16 +566,17 @@ def _header_len(vr: str, length: int, explicit: bool) -> int:
     return 8
 
 
-def _calc_len(elems: list[Elem], explicit: bool, writing: bool, memo: dict) -> int:
+def _calc_len(elems: list[Elem], explicit: bool, writing: bool, memo: dict, native: bool = False) -> int:
     """Sum of calcElementLength of ``elems``.  ``writing``: as computed for writing (padding removed, group
-    lengths 4 bytes)."""
+    lengths 4 bytes).  ``native``: in a transfer syntax that is not encapsulated, where DcmPixelData's length of
+    encapsulated pixel data (which has no native representation) is 0."""
     total = 0
     for e in elems:
-        total += _elem_len(e, explicit, writing, memo)
+        total += _elem_len(e, explicit, writing, memo, native)
     return total
 
 
-def _elem_len(e: Elem, explicit: bool, writing: bool, memo: dict) -> int:
+def _elem_len(e: Elem, explicit: bool, writing: bool, memo: dict, native: bool = False) -> int:
     if writing and e.tag == TRAILING_PADDING:
         return 0
     key = id(e)
@@ -585,10 +586,10 @@ def _elem_len(e: Elem, explicit: bool, writing: bool, memo: dict) -> int:
     if e.items is not None:
         content = 0
         for it in e.items:
-            content += 8 + _calc_len(it.elems, explicit, writing, memo)
+            content += 8 + _calc_len(it.elems, explicit, writing, memo, native)
         n = (12 if explicit else 8) + content
     elif e.frags is not None:
-        n = (12 if explicit else 8) + sum(8 + f[2] for f in e.frags) + 8
+        n = 0 if native else (12 if explicit else 8) + sum(8 + f[2] for f in e.frags) + 8
     elif writing and (e.tag & 0xFFFF) == 0 and e.tag != 0:
         n = 12
     else:
@@ -1754,7 +1755,8 @@ class Loaded:
     def dataset_size(self) -> int:
         """calcElementLength(original TS, explicit length): what the report's "Dataset Size" shows."""
         if self._size is None:
-            self._size = _calc_len(self.elems, self.encoding.explicit, False, {})
+            info = uids.transfer_syntax(self.original_ts)
+            self._size = _calc_len(self.elems, self.encoding.explicit, False, {}, info is None or not info.encapsulated)
         return self._size
 
     def has_encapsulated_pixel_data(self) -> bool:
