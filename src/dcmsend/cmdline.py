@@ -29,6 +29,9 @@ MIN_PDU = 4096
 MAX_PDU = 131072
 
 ULONG_MAX = 2**64 - 1
+PARALLEL_MIN, PARALLEL_MAX = 1, 64
+ASYNC_MAX = 65535
+PARALLEL_UNITS = ("study", "series", "instance")
 
 
 class Options:
@@ -66,6 +69,10 @@ class Options:
     verbose_pc: bool = False  # +v
     # output
     report_file: str = ""  # +crf ('' = no report)
+    # extensions (not in DCMTK): concurrent sending
+    parallel: int = 1  # -j / --parallel: associations at once (1..64)
+    parallel_unit: str = "series"  # -pu / --parallel-unit: 'study' / 'series' / 'instance'
+    async_ops: int = 0  # -ao / --async-ops: proposed asynchronous operations window (0: none proposed)
     # not an option: the program name as typed (argv[0]) and the expanded argument list
     program_name: str = "dcmsend"
     arguments: list[str]  # default: a new empty list
@@ -217,6 +224,22 @@ TABLE: tuple[Group | SubGroup | Opt, ...] = (
     SubGroup("general:"),
     Opt("--create-report-file", "+crf",
         "create a detailed report on the transfer\n(if successful) and write it to text file f", "[f]ilename: string"),
+    Group("concurrent sending options (extensions, not in DCMTK):"),
+    SubGroup("parallel associations:"),
+    Opt("--parallel", "-j", "send over up to n associations at once\n(one work queue; default: 1)",
+        f"[n]umber: integer ({PARALLEL_MIN}..{PARALLEL_MAX})",
+        manual="Each association keeps going with the next unit of work (see --parallel-unit) as long as the "
+               "presentation contexts it negotiated fit; log lines of the associations are tagged [wW:aA] "
+               "(worker W, association A, as in the report's Association field)."),
+    Opt("--parallel-unit", "-pu", "unit of work of --parallel: study, series\nor instance (default: series)",
+        "[u]nit: string constant",
+        manual="A unit is never split between two associations (instances without the UID are units of "
+               "their own)."),
+    SubGroup("asynchronous operations:"),
+    Opt("--async-ops", "-ao", "propose an asynchronous operations window of n\n"
+        "outstanding C-STORE requests (default: none)", f"[n]umber: integer (1..{ASYNC_MAX})",
+        manual="Without the peer's grant (window > 1 in its A-ASSOCIATE-AC) dcmsend sends as DCMTK does, one "
+               "request at a time."),
 )
 
 OPTIONS: tuple[Opt, ...] = tuple(e for e in TABLE if isinstance(e, Opt))
@@ -808,6 +831,23 @@ def evaluate(argv: list[str]) -> Options:
     # output options
     if cmd.find("--create-report-file"):
         opts.report_file = cmd.value()
+
+    # concurrent sending (extensions)
+    if cmd.find("--parallel"):
+        v, err = cmd.value_uint(PARALLEL_MIN, PARALLEL_MAX)
+        if err:
+            app.error(err)
+        opts.parallel = v
+    if cmd.find("--parallel-unit"):
+        unit = cmd.value()
+        if unit not in PARALLEL_UNITS:
+            app.error(f"Invalid value for option --parallel-unit ({unit})")
+        opts.parallel_unit = unit
+    if cmd.find("--async-ops"):
+        v, err = cmd.value_uint(1, ASYNC_MAX)
+        if err:
+            app.error(err)
+        opts.async_ops = v
 
     # parameters
     opts.peer = cmd.param(1)
