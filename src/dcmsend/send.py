@@ -124,6 +124,10 @@ class _Scu:
 
 def transfer(options, entries: list) -> int:
     """Run the association rounds for the transfer list; return dcmsend's exit code."""
+    if getattr(options, "parallel", 1) > 1:  # (extension, --parallel)
+        from dcmsend import parallel
+
+        return parallel.transfer(options, entries)
     state = plan.TransferState(entries)
     scu = _Scu(options)
     try:

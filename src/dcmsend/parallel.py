@@ -1,0 +1,280 @@
+"""Extension (not in DCMTK): ``--parallel n`` -- up to n associations at once, fed from one work queue.
+
+The transfer list is cut into units (:mod:`dcmsend.units`: whole series by default, or studies, or single
+instances) and n worker threads take the units in input order.  Each worker plans and negotiates as dcmsend does
+(:mod:`dcmsend.plan`: 128 contexts per association, ``+ma``/``-ma``, ``-nip``, the decompression rules; the rounds of
+:func:`dcmsend.send._run`), and keeps its association for the next unit as long as every instance of that unit
+finds a presentation context of the association's round (the same SOP class with a compatible transfer syntax);
+otherwise it releases it and negotiates the next one.  With ``-ma`` a worker negotiates once: units that do not fit
+its association stay unsent.
+
+Threads, not processes: over a WAN link the latency is the limit, and on loopback the peer's turn-around; the
+measurement is in docs/performance.md.  The statuses go into the shared Instance records (each instance belongs to
+exactly one unit, so to one worker), the report and summary cover all instances in input order, and the exit code
+is dcmsend's for the whole run: the first fatal condition of any worker (then all workers stop: the failing one
+aborts its association as dcmsend does, the others release theirs after the instance in hand), else 0.
+
+Log lines of a worker start with ``[wW:aA] `` (worker W, association A; A is the number in the report's Association
+field); SIGINT/SIGTERM abort every association at once.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from dcmsend import log, plan
+from dcmsend.exitcodes import (
+    CANNOT_ADD_PRESENTATION_CONTEXT,
+    CANNOT_INITIALIZE_NETWORK,
+    CANNOT_NEGOTIATE_ASSOCIATION,
+    CANNOT_SEND_REQUEST,
+    INTERNAL_ERROR,
+    NO_ERROR,
+)
+from dcmsend.log import APP, DEBUG
+from dcmsend.network import DUL_PEERABORTEDASSOCIATION, DUL_PEERREQUESTEDRELEASE, NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS
+from dcmsend.units import make_units
+
+
+class WorkerState(plan.TransferState):
+    """A worker's transfer list (the instances of the units it took, in the order it took them)."""
+
+    __slots__ = ("stop",)
+
+
+class _Run:
+    """What the workers share."""
+
+    def __init__(self, entries: list, units: list[list[int]], options):
+        self.entries = entries
+        self.units = units
+        self.options = options
+        self.lock = threading.Lock()
+        self.next_unit = 0
+        self.associations = 0
+        self.contexts = 0
+        self.stop = threading.Event()
+        self.code = NO_ERROR
+        self.scus: list = []
+
+    def take_unit(self) -> list | None:
+        with self.lock:
+            if self.stop.is_set() or self.next_unit >= len(self.units):
+                return None
+            unit = self.units[self.next_unit]
+            self.units[self.next_unit] = None  # (taken: the worker's list holds the instances now)
+            self.next_unit += 1
+        return [self.entries[i] for i in unit]
+
+    def new_association(self) -> int:
+        with self.lock:
+            self.associations += 1
+            return self.associations
+
+    def fail(self, code: int) -> int:
+        with self.lock:
+            if self.code == NO_ERROR:
+                self.code = code
+        self.stop.set()
+        return code
+
+
+def transfer(options, entries: list) -> int:
+    """``--parallel n`` with n > 1: run the workers; return dcmsend's exit code for the whole run."""
+    from dcmsend import report
+    from dcmsend.send import _Scu, _signals_held
+
+    if not entries:
+        return CANNOT_ADD_PRESENTATION_CONTEXT  # (not reached: the input phase ends the run first)
+    units = make_units(entries, options.parallel_unit)
+    count = min(options.parallel, len(units))
+    run = _Run(entries, units, options)
+    APP.debug(f"sending {len(entries)} SOP instances in {len(units)} units of work ({options.parallel_unit}) over up "
+              f"to {count} associations at once")
+    run.scus = [_Scu(options) for _ in range(count)]
+    threads = [threading.Thread(target=_worker, args=(run, i), name=f"dcmsend-w{i + 1}", daemon=True)
+               for i in range(count)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.25)  # (with a timeout: the main thread stays able to take SIGINT/SIGTERM)
+    except BaseException as exc:
+        # interrupted (cli.Interrupted) or an internal error in the main thread: say why, abort every association
+        # at once, let the workers end silently
+        announce = getattr(exc, "announce", None)
+        if callable(announce):
+            announce()
+        run.stop.set()
+        for t in threads:
+            if t.ident is not None:
+                log.THREAD_TAGS[t.ident] = None
+        for scu in run.scus:
+            try:
+                scu.abort_now()
+            except Exception:
+                pass
+        for t in threads:
+            t.join(2.0)
+        raise
+    finally:
+        for t in threads:
+            log.THREAD_TAGS.pop(t.ident, None)
+    if run.code != NO_ERROR:
+        return run.code
+    state = plan.TransferState(entries, context_counter=run.contexts, association_counter=run.associations)
+    if options.report_file:
+        with _signals_held():
+            code = report.write_report(state, options)
+        if code is not None:
+            return code
+    if APP.enabled(log.INFO):
+        APP.info("\n" + report.summary_text(state))
+    return NO_ERROR
+
+
+def _worker(run: _Run, index: int) -> None:
+    ident = threading.get_ident()
+    log.THREAD_TAGS[ident] = f"[w{index + 1}] "
+    scu = run.scus[index]
+    state = WorkerState([])
+    state.stop = run.stop
+    try:
+        code = _work(run, index, state, scu)
+        if code != NO_ERROR:
+            run.fail(code)
+    except Exception as exc:  # never a traceback: the run ends as the single-association one would
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        APP.fatal(f"internal error: {text}")
+        run.fail(INTERNAL_ERROR)
+    except BaseException:
+        run.fail(INTERNAL_ERROR)
+        raise
+    finally:
+        with run.lock:
+            run.contexts += state.context_counter
+        try:
+            if log.THREAD_TAGS.get(ident, "") is not None:
+                scu.shutdown()  # (DcmSCU's destructor: aborts an association still open after a failure)
+        except Exception:
+            pass
+
+
+def _work(run: _Run, index: int, state: WorkerState, scu) -> int:
+    from dcmsend.send import send_instances
+
+    options = run.options
+    round_first = -1  # where the round of the open association starts in state.entries (-1: none open)
+    negotiated = 0
+    while not run.stop.is_set():
+        unit = run.take_unit()
+        if unit is None:
+            break
+        base = len(state.entries)
+        state.entries.extend(unit)
+        state.current = base
+        if scu.connected and round_first >= 0:
+            if _fits(state.entries, round_first, base):
+                APP.debug(f"continuing on association #{state.association_counter} with the next unit of work")
+                status = send_instances(scu, state, options)
+                if status is not None:
+                    return _send_failed(scu, status)
+                continue
+            scu.release()
+            round_first = -1
+        if negotiated and not options.multi_associations:
+            APP.debug("the unit of work does not fit the single association (option --single-association used): "
+                      f"{len(unit)} SOP instances are not sent")
+            continue
+        code, round_first, count = _rounds(run, index, state, scu)
+        negotiated += count
+        if code != NO_ERROR:
+            return code
+    if scu.connected:
+        scu.release()
+    return NO_ERROR
+
+
+def _fits(entries: list, first: int, base: int) -> bool:
+    """Whether every instance from ``base`` on can use a presentation context of the round that starts at ``first``
+    (the re-use rule of the planning); if so their context IDs are set."""
+    for j in range(base, len(entries)):
+        entries[j].context_id = 0
+        reused = plan._reuse(entries, first, j)
+        if not reused:
+            for k in range(base, j):
+                entries[k].context_id = 0
+            return False
+        entries[j].context_id = reused
+    return True
+
+
+def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, int]:
+    """The association rounds for the instances from ``state.current`` on (:func:`dcmsend.send._run`); the last
+    association stays open.  Returns (exit code, the open round's first index or -1, associations negotiated)."""
+    from dcmsend.send import send_instances
+
+    options = run.options
+    multi = options.multi_associations
+    negotiated = 0
+    while not run.stop.is_set():
+        first = state.current
+        status = plan.add_presentation_contexts(state, options)
+        if status is not None:
+            if status != plan.NO_PRESENTATION_CONTEXTS_DEFINED:
+                APP.error(f"cannot add presentation contexts: {status.text}")
+                return CANNOT_ADD_PRESENTATION_CONTEXT, -1, negotiated
+            break
+        if scu.connected:
+            scu.release()
+        if negotiated and not multi:
+            for entry in state.entries[first:]:
+                if not entry.request_sent:
+                    entry.context_id = 0
+            break
+        number = run.new_association()
+        log.THREAD_TAGS[threading.get_ident()] = f"[w{index + 1}:a{number}] "
+        if multi:
+            if APP.enabled(DEBUG):
+                APP.debug("-" * 65 + f"\nstarting association #{number}")
+            else:
+                APP.info(f"starting association #{number}")
+        APP.info("initializing network ...")
+        status = scu.init_network(state.contexts)
+        if status is not None:
+            APP.fatal(f"cannot initialize network: {status.text}")
+            return CANNOT_INITIALIZE_NETWORK, -1, negotiated
+        APP.info("negotiating network association ...")
+        status = scu.negotiate()
+        negotiated += 1
+        state.association_counter = number
+        if status == NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS:
+            plan.mark_all_rejected(state)
+            APP.error(f"cannot negotiate network association: {status.text}")
+            remaining = sum(1 for e in state.entries if not e.request_sent)
+            if remaining > 0:
+                APP.warn(f"trying to continue with a new association in order to send the remaining {remaining}"
+                         " SOP instances")
+            continue
+        if status is not None:
+            APP.fatal(f"cannot negotiate network association: {status.text}")
+            return CANNOT_NEGOTIATE_ASSOCIATION, -1, negotiated
+        APP.info("sending SOP instances ...")
+        status = send_instances(scu, state, options)
+        if status is not None:
+            return _send_failed(scu, status), -1, negotiated
+        if state.current >= len(state.entries):
+            return NO_ERROR, first, negotiated
+    return NO_ERROR, -1, negotiated
+
+
+def _send_failed(scu, status) -> int:
+    from dcmsend.send import _PEER_ABORTED, _PEER_RELEASE
+
+    APP.fatal(f"cannot send SOP instance: {status.text}")
+    if status == DUL_PEERREQUESTEDRELEASE:
+        scu.close(_PEER_RELEASE)
+    elif status == DUL_PEERABORTEDASSOCIATION:
+        scu.close(_PEER_ABORTED)
+    return CANNOT_SEND_REQUEST
