@@ -14,6 +14,7 @@ Options:
   --fail-every K    answer every K-th request (1-based, over the association) with status 0xA700 (Refused: Out of
                     Resources) instead of success
   --abort-after N   send an A-ABORT after the N-th request's data set (with responses still held in reverse order)
+  --hold            never answer (read everything; print "A-ABORT received" when one comes)
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class Session:
 
     def respond(self, cid: int, cmd: dict[int, bytes]) -> None:
         self.count += 1
+        if self.args.hold:
+            return
         msgid = struct.unpack("<H", cmd[0x00000110][:2])[0]
         fail = self.args.fail_every and self.count % self.args.fail_every == 0
         status = 0xA700 if fail else 0
@@ -189,6 +192,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--order", choices=("in", "reverse"), default="in")
     parser.add_argument("--fail-every", type=int, default=0)
     parser.add_argument("--abort-after", type=int, default=0)
+    parser.add_argument("--hold", action="store_true")
     parser.add_argument("-od", required=True)
     parser.add_argument("port", type=int)
     args = parser.parse_args(argv)

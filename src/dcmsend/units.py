@@ -18,7 +18,7 @@ _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
 _DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
 _LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"))
-_FIRST_READ = 16384
+_FIRST_READ = 4096
 _MAX_READ = 1 << 20
 
 
@@ -113,7 +113,7 @@ def read_uid(entry, tag: int) -> str | None:
     ts = entry.transfer_syntax_uid
     want = _FIRST_READ
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:
             while True:
                 head = f.read(want)
                 start = _dataset_start(head, entry)
