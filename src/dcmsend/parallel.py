@@ -32,7 +32,11 @@ from dcmsend.exitcodes import (
     NO_ERROR,
 )
 from dcmsend.log import APP, DEBUG
-from dcmsend.network import DUL_PEERABORTEDASSOCIATION, DUL_PEERREQUESTEDRELEASE, NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS
+from dcmsend.network import (
+    DUL_PEERABORTEDASSOCIATION,
+    DUL_PEERREQUESTEDRELEASE,
+    NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS,
+)
 from dcmsend.units import make_units
 
 
