@@ -244,7 +244,8 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(work, ignore_errors=True)
     lines = [f"{args.files} files (CT_small.dcm copies, ~39 KB) in {args.series} series; delay "
              f"{args.delay * 1000:.0f} ms each way on the WAN cases; median of {args.runs} run(s); every run checked: "
-             "each SOP Instance UID stored exactly once", "", "| case | program | wall (s) | speed-up vs ours at 1 |", "|---|---|---|---|"]
+             "each SOP Instance UID stored exactly once", "",
+             "| case | program | wall (s) | speed-up vs ours at 1 |", "|---|---|---|---|"]
     for case in ("wan", "async", "loopback"):
         base = None
         for (c, label), walls in times.items():
