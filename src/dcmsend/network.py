@@ -723,7 +723,7 @@ class Association:
         self.params = AssociationParameters(
             calling_ae=options.calling_aetitle, called_ae=options.called_aetitle, max_pdu=options.max_pdu,
             contexts=[ContextResult(cx.id, cx.abstract_syntax, list(cx.transfer_syntaxes)) for cx in contexts])
-        self.params.async_invoked = getattr(options, "async_ops", 0) or 0
+        self.params.async_invoked = min(max(getattr(options, "async_ops", 0) or 0, 0), 0xFFFF)
         self.sock: socket.socket | None = None
         self.state = 0  # 0: no DUL association (never connected); otherwise a STA_* value
         self.next_message_id = 1

@@ -1,7 +1,7 @@
 """Extension (not in DCMTK): ``--parallel n`` -- up to n associations at once, fed from one work queue.
 
 The transfer list is cut into units (:mod:`dcmsend.units`: whole series by default, or studies, or single
-instances) and n worker threads take the units in input order.  Each worker plans and negotiates as dcmsend does
+instances) and n worker threads take the units, the largest first (in input order among units of the same size).  Each worker plans and negotiates as dcmsend does
 (:mod:`dcmsend.plan`: 128 contexts per association, ``+ma``/``-ma``, ``-nip``, the decompression rules; the rounds of
 :func:`dcmsend.send._run`), and keeps its association for the next unit as long as every instance of that unit
 finds a presentation context of the association's round (the same SOP class with a compatible transfer syntax);
@@ -90,8 +90,13 @@ def transfer(options, entries: list) -> int:
 
     if not entries:
         return CANNOT_ADD_PRESENTATION_CONTEXT  # (not reached: the input phase ends the run first)
+    if options.parallel_unit not in ("study", "series", "instance"):  # (the command line checks it; the API may not)
+        raise ValueError(f"parallel_unit must be 'study', 'series' or 'instance', not {options.parallel_unit!r}")
     units = make_units(entries, options.parallel_unit)
-    count = min(options.parallel, len(units))
+    # the largest units first (in input order among equals): the run ends sooner when one series is much larger than
+    # the others (the longest-processing-time rule); the report keeps the input order
+    units.sort(key=len, reverse=True)
+    count = min(options.parallel, 64, len(units))
     run = _Run(entries, units, options)
     APP.debug(f"sending {len(entries)} SOP instances in {len(units)} units of work ({options.parallel_unit}) over up "
               f"to {count} associations at once")
