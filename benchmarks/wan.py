@@ -5,7 +5,7 @@
 
 The WAN link is an asyncio delay proxy on loopback (this script, ``proxy`` sub-command, a process of its own) that
 holds every chunk ``--delay`` seconds in each direction before passing it on (order kept).  Cases:
-  wan       proxy in front of ``storescp --fork``: DCMTK's dcmsend, ours at --parallel 1, 4, 16
+  wan       proxy in front of ``storescp --fork`` (TCP_NODELAY=1): DCMTK's dcmsend, ours at --parallel 1, 4, 16
   async     proxy in front of tests/async_scp.py (grants a window of 64): DCMTK's dcmsend, ours at --async-ops
             1, 8, 16, 32 (one association)
   loopback  ``storescp --fork`` directly: DCMTK's dcmsend, ours at --parallel 1 and 2
@@ -110,8 +110,9 @@ async def _proxy(listen: int, target: int, delay: float) -> None:
         await server.serve_forever()
 
 
-def start(cmd: list[str], log: str) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+def start(cmd: list[str], log: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=None if env is None else {**os.environ, **env})
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -150,7 +151,9 @@ def one_run(label: str, cmd: list[str], peer: list[str], peer_kind: str, delay: 
             expected: list[str], work: str) -> float:
     outdir = tempfile.mkdtemp(dir=work)
     port = free_port()
-    peer_proc = start([*peer, "-od", outdir, str(port)], os.path.join(work, "peer.log"))
+    # storescp with Nagle's algorithm off (TCP_NODELAY=1): with its default a response can wait for the sender's
+    # delayed ACK (~40 ms), which DCMTK's dcmsend suffers on loopback (we acknowledge at once)
+    peer_proc = start([*peer, "-od", outdir, str(port)], os.path.join(work, "peer.log"), {"TCP_NODELAY": "1"})
     proxy_proc = None
     try:
         wait_port(port)

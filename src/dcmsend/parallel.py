@@ -129,7 +129,8 @@ def transfer(options, entries: list) -> int:
         raise
     finally:
         for t in threads:
-            log.THREAD_TAGS.pop(t.ident, None)
+            if not t.is_alive():  # (a worker still ending after an interrupt stays silent)
+                log.THREAD_TAGS.pop(t.ident, None)
     if run.code != NO_ERROR:
         return run.code
     state = plan.TransferState(entries, context_counter=run.contexts, association_counter=run.associations)
