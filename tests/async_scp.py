@@ -14,6 +14,8 @@ Options:
   --fail-every K    answer every K-th request (1-based, over the association) with status 0xA700 (Refused: Out of
                     Resources) instead of success
   --abort-after N   send an A-ABORT after the N-th request's data set (with responses still held in reverse order)
+  --max-associations N  reject (A-ASSOCIATE-RJ: rejected transient, local limit exceeded) an association while N
+                    others are open
   --hold            never answer (read everything; print "A-ABORT received" when one comes)
 """
 
@@ -28,6 +30,7 @@ import sys
 import threading
 
 _LOCK = threading.Lock()
+_OPEN = [0]  # associations open now
 
 
 def _recv(conn: socket.socket, n: int) -> bytes:
@@ -129,9 +132,26 @@ class Session:
     def run(self) -> None:
         conn = self.conn
         pdu_type, body = self.read_pdu()
+        self._rq = body
         if pdu_type != 1:
             return
-        self.accept(body)
+        with _LOCK:
+            full = self.args.max_associations and _OPEN[0] >= self.args.max_associations
+            if not full:
+                _OPEN[0] += 1
+        if full:
+            conn.sendall(struct.pack(">BBIBBBB", 3, 0, 4, 0, 2, 3, 2))  # rejected transient, local limit exceeded
+            print("association rejected", flush=True)
+            return
+        try:
+            self.session()
+        finally:
+            with _LOCK:
+                _OPEN[0] -= 1
+
+    def session(self) -> None:
+        conn = self.conn
+        self.accept(self._rq)
         command = bytearray()
         cmd: dict[int, bytes] | None = None
         cid = 0
@@ -193,6 +213,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--fail-every", type=int, default=0)
     parser.add_argument("--abort-after", type=int, default=0)
     parser.add_argument("--hold", action="store_true")
+    parser.add_argument("--max-associations", type=int, default=0)
     parser.add_argument("-od", required=True)
     parser.add_argument("port", type=int)
     args = parser.parse_args(argv)

@@ -387,3 +387,52 @@ def test_api_takes_the_options(corpus, tmp_path):
     assert result.exit_code == 0
     assert [e.status for e in result.instances] == [0] * 10
     assert sorted(_lines(out, "received.txt")) == sorted(_uids(corpus[:10]))
+
+
+def test_parallel_with_a_peer_limiting_associations(corpus, tmp_path):
+    """The peer rejects a second association while one is open: the workers whose negotiation fails give their
+    units back and end; the run goes on with the association that works."""
+    out = str(tmp_path / "peer")
+    report = str(tmp_path / "report.txt")
+    with _async_peer(out, "--max-associations", "1") as peer:
+        rc, _, err, _ = _run(["-j", "3", "+crf", report, "127.0.0.1", str(peer.port), *corpus])
+    assert rc == 0, err
+    warnings = re.findall(r"^W: \[w\d:a\d\] cannot negotiate network association: DUL Association Rejected, going on "
+                          r"with the other associations$", err, re.M)
+    assert 1 <= len(warnings) <= 2, err
+    assert sorted(_lines(out, "received.txt")) == sorted(_uids(corpus))
+    with open(report) as f:
+        text = f.read()
+    entries = _report_entries(text)
+    assert [status for _, _, status in entries] == ["0x0000 (Success)"] * len(corpus)
+
+
+def test_parallel_with_a_peer_refusing_every_association(corpus, tmp_path):
+    """Nobody gets an association: the failure counts (exit 61, as dcmsend against that peer)."""
+    out = str(tmp_path / "peer")
+    with _async_peer(out, "--max-associations", "1", "--hold") as peer:
+        # one association is taken (and held) by another client first
+        import socket
+
+        with socket.create_connection(("127.0.0.1", peer.port)) as other:
+            rq = _minimal_rq()
+            other.sendall(rq)
+            assert other.recv(1)[:1] == b"\x02"
+            rc, _, err, _ = _run(["-j", "3", "127.0.0.1", str(peer.port), *corpus])
+    assert rc == 61, err
+    assert re.search(r"^F: \[w\d:a\d\] cannot negotiate network association: DUL Association Rejected$", err, re.M), err
+
+
+def _minimal_rq() -> bytes:
+    params = network.AssociationParameters("OTHER", "ANY-SCP", 16384)
+    params.contexts = [network.ContextResult(1, "1.2.840.10008.1.1", ["1.2.840.10008.1.2"])]
+    return network.encode_associate_rq(params)
+
+
+@requires_dcmtk
+def test_parallel_single_association_mode(corpus, tmp_path):
+    out = str(tmp_path / "peer")
+    with _storescp(out) as peer:
+        rc, _, err, _ = _run(["-ma", "-j", "3", "127.0.0.1", str(peer.port), *corpus])
+    assert rc == 0, err
+    assert sorted(_uids(glob.glob(os.path.join(out, "*")))) == sorted(_uids(corpus))

@@ -1,18 +1,20 @@
 """Extension (not in DCMTK): ``--parallel n`` -- up to n associations at once, fed from one work queue.
 
 The transfer list is cut into units (:mod:`dcmsend.units`: whole series by default, or studies, or single
-instances) and n worker threads take the units, the largest first (in input order among units of the same size).  Each worker plans and negotiates as dcmsend does
-(:mod:`dcmsend.plan`: 128 contexts per association, ``+ma``/``-ma``, ``-nip``, the decompression rules; the rounds of
-:func:`dcmsend.send._run`), and keeps its association for the next unit as long as every instance of that unit
-finds a presentation context of the association's round (the same SOP class with a compatible transfer syntax);
-otherwise it releases it and negotiates the next one.  With ``-ma`` a worker negotiates once: units that do not fit
-its association stay unsent.
+instances) and n worker threads take the units, the largest first (in input order among units of the same size).
+Each worker plans and negotiates as dcmsend does (:mod:`dcmsend.plan`: 128 contexts per association, ``+ma``/``-ma``,
+``-nip``, the decompression rules; the rounds of :func:`dcmsend.send._run`), and keeps its association for the next
+unit as long as every instance of that unit finds a presentation context of the association's round (the same SOP
+class with a compatible transfer syntax); otherwise it releases it and negotiates the next one.  With ``-ma`` a
+worker negotiates once: units that do not fit its association stay unsent.
 
 Threads, not processes: over a WAN link the latency is the limit, and on loopback the peer's turn-around; the
 measurement is in docs/performance.md.  The statuses go into the shared Instance records (each instance belongs to
 exactly one unit, so to one worker), the report and summary cover all instances in input order, and the exit code
 is dcmsend's for the whole run: the first fatal condition of any worker (then all workers stop: the failing one
-aborts its association as dcmsend does, the others release theirs after the instance in hand), else 0.
+aborts its association as dcmsend does, the others release theirs after the instance in hand), else 0.  One
+exception: a worker that cannot negotiate while another worker has an association (a peer that accepts fewer
+associations at once than n) logs a warning, gives its unit back to the queue and ends.
 
 Log lines of a worker start with ``[wW:aA] `` (worker W, association A; A is the number in the report's Association
 field); SIGINT/SIGTERM abort every association at once.
@@ -39,6 +41,8 @@ from dcmsend.network import (
 )
 from dcmsend.units import make_units
 
+BACKED_OFF = -1  # (_rounds: the worker gave its unit back and ends)
+
 
 class WorkerState(plan.TransferState):
     """A worker's transfer list (the instances of the units it took, in the order it took them)."""
@@ -60,10 +64,20 @@ class _Run:
         self.stop = threading.Event()
         self.code = NO_ERROR
         self.scus: list = []
+        self.returned: list[list] = []  # units given back by a worker that could not negotiate (see back_off)
+        # workers that negotiated an association and may still take units (a unit given back goes to them)
+        self.working: set[int] = set()
+        self.negotiating: set[int] = set()  # workers waiting for the peer's answer to their A-ASSOCIATE-RQ
+        self.changed = threading.Condition(self.lock)
 
-    def take_unit(self) -> list | None:
+    def take_unit(self, index: int) -> list | None:
         with self.lock:
-            if self.stop.is_set() or self.next_unit >= len(self.units):
+            if self.stop.is_set():
+                return None
+            if self.returned:
+                return self.returned.pop(0)
+            if self.next_unit >= len(self.units):
+                self.working.discard(index)  # (no unit can be given back to this worker any more)
                 return None
             unit = self.units[self.next_unit]
             self.units[self.next_unit] = None  # (taken: the worker's list holds the instances now)
@@ -74,6 +88,22 @@ class _Run:
         with self.lock:
             self.associations += 1
             return self.associations
+
+    def back_off(self, index: int, entries: list) -> bool:
+        """A worker could not negotiate: if another one has an association, give ``entries`` (the instances not
+        yet sent of its unit) back to the queue and let the worker end (the peer may accept fewer associations at
+        once than --parallel); False: the failure counts (no other association to go on with)."""
+        with self.changed:
+            # (while others still wait for their answer, wait for it too: one of them may get an association)
+            while not (self.working - {index}) and (self.negotiating - {index}) and not self.stop.is_set():
+                self.changed.wait(0.5)
+            if not (self.working - {index}) or self.stop.is_set():
+                return False
+            for entry in entries:
+                entry.context_id = 0
+            if entries:
+                self.returned.append(entries)
+            return True
 
     def fail(self, code: int) -> int:
         with self.lock:
@@ -164,6 +194,7 @@ def _worker(run: _Run, index: int) -> None:
     finally:
         with run.lock:
             run.contexts += state.context_counter
+            run.working.discard(index)
         try:
             if log.THREAD_TAGS.get(ident, "") is not None:
                 scu.shutdown()  # (DcmSCU's destructor: aborts an association still open after a failure)
@@ -178,7 +209,7 @@ def _work(run: _Run, index: int, state: WorkerState, scu) -> int:
     round_first = -1  # where the round of the open association starts in state.entries (-1: none open)
     negotiated = 0
     while not run.stop.is_set():
-        unit = run.take_unit()
+        unit = run.take_unit(index)
         if unit is None:
             break
         base = len(state.entries)
@@ -199,6 +230,8 @@ def _work(run: _Run, index: int, state: WorkerState, scu) -> int:
             continue
         code, round_first, count = _rounds(run, index, state, scu)
         negotiated += count
+        if code == BACKED_OFF:
+            return NO_ERROR
         if code != NO_ERROR:
             return code
     if scu.connected:
@@ -256,7 +289,16 @@ def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, i
             APP.fatal(f"cannot initialize network: {status.text}")
             return CANNOT_INITIALIZE_NETWORK, -1, negotiated
         APP.info("negotiating network association ...")
-        status = scu.negotiate()
+        with run.lock:
+            run.negotiating.add(index)
+        try:
+            status = scu.negotiate()
+        finally:
+            with run.changed:
+                run.negotiating.discard(index)
+                if status is None:
+                    run.working.add(index)
+                run.changed.notify_all()
         negotiated += 1
         state.association_counter = number
         if status == NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS:
@@ -268,6 +310,10 @@ def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, i
                          " SOP instances")
             continue
         if status is not None:
+            if run.back_off(index, [e for e in state.entries[first:] if not e.request_sent]):
+                APP.warn(f"cannot negotiate network association: {status.text}, going on with the other "
+                         "associations")
+                return BACKED_OFF, -1, negotiated
             APP.fatal(f"cannot negotiate network association: {status.text}")
             return CANNOT_NEGOTIATE_ASSOCIATION, -1, negotiated
         APP.info("sending SOP instances ...")
