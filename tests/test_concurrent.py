@@ -181,7 +181,8 @@ def test_window_granted(corpus, tmp_path, order):
     for line in events:
         outstanding += 1 if "Sending" in line else -1
         peak = max(peak, outstanding)
-    assert peak == 4
+    # (reverse: the peer answers only when the window is full; in order: as fast as it can, so fewer may wait)
+    assert peak == 4 if order == "reverse" else 1 <= peak <= 4
     with open(report) as f:
         entries = _report_entries(f.read())
     assert [name for name, _, _ in entries] == corpus

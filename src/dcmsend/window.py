@@ -92,7 +92,9 @@ def send_instances_window(scu, state, options, size: int) -> Condition | None:
         if not entry.request_sent:
             if entry.context_id == 0:
                 break
-            while len(window.outstanding) >= size:
+            # the responses that have come (also keeps them from piling up in the socket while we write), then room
+            # in the window
+            while window.outstanding and (len(window.outstanding) >= size or not scu.assoc._peer_quiet()):
                 status = window.receive_one()
                 if status is not None:
                     return status
