@@ -437,3 +437,67 @@ def test_parallel_single_association_mode(corpus, tmp_path):
         rc, _, err, _ = _run(["-ma", "-j", "3", "127.0.0.1", str(peer.port), *corpus])
     assert rc == 0, err
     assert sorted(_uids(glob.glob(os.path.join(out, "*")))) == sorted(_uids(corpus))
+
+
+# ------------------------------------------------------------------------------------------------ the unit scanner
+
+@pytest.mark.parametrize("ts", ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
+                                "1.2.840.10008.1.2.1.99"])
+@pytest.mark.parametrize("undefined", [False, True])
+def test_unit_scanner_reads_the_uids(tmp_path, ts, undefined):
+    """Series and Study Instance UID after sequences of defined and undefined length, in every uncompressed and the
+    deflated transfer syntax, from a Part-10 file and from a bare data set."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+
+    from dcmsend.collect import Instance
+    from dcmsend.units import SERIES_UID, STUDY_UID, make_units, read_uid
+
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = "1.2.3.4"
+    item = Dataset()
+    item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    item.ReferencedSOPInstanceUID = "1.2.3.9"
+    inner = Dataset()
+    inner.CodeValue = "X"
+    item.PurposeOfReferenceCodeSequence = [inner]
+    ds.ReferencedImageSequence = [item, item]
+    ds.add_new(0x00091010, "UN", b"\x01\x02")
+    ds.StudyInstanceUID = "1.2.3.100"
+    ds.SeriesInstanceUID = "1.2.3.200"
+    ds.PatientName = "A"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ts
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if undefined:
+        ds["ReferencedImageSequence"].is_undefined_length = True
+        for it in ds.ReferencedImageSequence:
+            it.is_undefined_length_sequence_item = True
+    path = str(tmp_path / "f.dcm")
+    ds.save_as(path, enforce_file_format=True)
+    entry = Instance(path, "fileonly", ds.SOPClassUID, ds.SOPInstanceUID, ts)
+    assert read_uid(entry, SERIES_UID) == "1.2.3.200"
+    assert read_uid(entry, STUDY_UID) == "1.2.3.100"
+    other = Instance(path, "fileonly", ds.SOPClassUID, "1.2.3.5", ts)
+    assert make_units([entry, other, entry], "series") == [[0, 1, 2]]
+    if ts != "1.2.840.10008.1.2.1.99":
+        bare = str(tmp_path / "bare.dcm")
+        del ds.file_meta
+        pydicom.dcmwrite(bare, ds, enforce_file_format=False, little_endian=ts != "1.2.840.10008.1.2.2",
+                         implicit_vr=ts == "1.2.840.10008.1.2")
+        entry = Instance(bare, "dataset", ds.SOPClassUID, ds.SOPInstanceUID, ts)
+        assert read_uid(entry, SERIES_UID) == "1.2.3.200"
+
+
+def test_unit_scanner_without_the_uid_or_unreadable(tmp_path):
+    from dcmsend.collect import Instance
+    from dcmsend.units import make_units
+
+    missing = Instance(str(tmp_path / "missing.dcm"), "fileonly", "1.2", "1.3", "1.2.840.10008.1.2.1")
+    garbage_path = tmp_path / "garbage.dcm"
+    garbage_path.write_bytes(b"\0" * 128 + b"DICM" + os.urandom(300))
+    garbage = Instance(str(garbage_path), "fileonly", "1.2", "1.4", "1.2.840.10008.1.2.1")
+    assert make_units([missing, garbage, missing], "series") == [[0], [1], [2]]
+    assert make_units([missing, garbage], "instance") == [[0], [1]]

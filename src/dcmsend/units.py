@@ -95,8 +95,12 @@ def _dataset_start(head: bytes, entry) -> int:
     """Where the data set starts: after the meta header of a Part-10 file, else at 0."""
     if entry.dataset_offset >= 0:
         return entry.dataset_offset
+    pos = -1
     if len(head) >= 144 and head[128:132] == b"DICM":
         pos = 132
+    elif head[:2] == b"\x02\x00" and head[4:6].isalpha():  # a meta header without preamble
+        pos = 0
+    if pos >= 0:
         while pos + 8 <= len(head) and head[pos:pos + 2] == b"\x02\x00":
             vr = head[pos + 4:pos + 6]
             if vr in _LONG_VRS:
