@@ -255,7 +255,7 @@ def transfer(options, entries: list, on_instance=None, outcome: dict | None = No
 
 
 def _attempts(tracker: Tracker, full, options, result: list) -> None:
-    from dcmsend import send
+    from dcmsend.send import _finish, _rounds, _Scu  # (``dcmsend.send`` may still be the package's function)
 
     entries = full.entries
     pending = entries
@@ -299,9 +299,9 @@ def _attempts(tracker: Tracker, full, options, result: list) -> None:
         tracker.attempts.append(attempt)
         sub = plan.TransferState(pending, context_counter=full.context_counter,
                                  association_counter=full.association_counter)
-        scu = send._Scu(options, tracker)
+        scu = _Scu(options, tracker)
         try:
-            code = send._rounds(scu, sub, options)
+            code = _rounds(scu, sub, options)
         except BaseException as exc:
             announce = getattr(exc, "announce", None)
             if callable(announce):
@@ -333,7 +333,7 @@ def _attempts(tracker: Tracker, full, options, result: list) -> None:
         pending = again
     if result[0] is None:
         result[1] = False
-        result[0] = send._finish(full, options, tracker.skipped_ids)
+        result[0] = _finish(full, options, tracker.skipped_ids)
     if options.strict_status and result[0] == exitcodes.NO_ERROR and _any_not_stored(tracker, entries):
         APP.error("not every SOP instance was stored with a success or warning status (--strict-status)")
         result[0] = exitcodes.STRICT_STATUS_FAILED
