@@ -423,3 +423,23 @@ def test_no_halt_with_retry_and_journal(tmp_path):
     assert [i["outcome"] for i in load(tmp_path / "r.json")["instances"]] == ["success"] * 4
     with sqlite3.connect(tmp_path / "j.db") as db:
         assert db.execute("SELECT count(*) FROM stored").fetchone()[0] == 4
+
+
+def test_json_report_written_when_interrupted(tmp_path):
+    """SIGTERM while the peer sleeps during the second instance: exit 143, the JSON report says so."""
+    files = make_files(tmp_path / "in", 4)
+    with Peer(str(tmp_path / "out"), ["--sleep-after", "2"]) as peer:
+        proc = subprocess.Popen(ours_command() + ["127.0.0.1", str(peer.port), *files, "+crj", "r.json"],
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not os.listdir(tmp_path / "out") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and b"F: interrupted by signal 15" in err
+    doc = load(tmp_path / "r.json")
+    assert doc["run"]["exit_code"] == 143 and doc["run"]["halted"] is True
+    outcomes = [i["outcome"] for i in doc["instances"]]
+    assert outcomes[0] == "success" and outcomes[-1] == "not-tried"
+    assert doc["associations"][0]["ended"] == "aborted"

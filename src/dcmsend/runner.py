@@ -111,7 +111,8 @@ class Tracker:
         self.skipped_count = 0
         self.skipped_ids: set[int] = set()
         self.reject_text = ""
-        self.done = self.failures = 0
+        self.done = self.failures = 0  # instances to send that are done / not stored (the progress line)
+        self.reported = 0  # instances given to the callback
         self.bytes_done = 0
         self.sizes: dict[int, int] = {}
 
@@ -183,9 +184,10 @@ class Tracker:
 
     def _report(self, entry, rec) -> None:
         rec.reported = True
+        self.reported += 1
         if self.on_instance is not None:
             result = report_json.instance_result(self.numbers[id(entry)], entry, rec)
-            result.done, result.total = self.done, len(self.entries)
+            result.done, result.total = self.reported, len(self.entries)
             self.on_instance(result)
 
     def report_rest(self) -> None:
@@ -193,7 +195,9 @@ class Tracker:
         for entry in self.entries:
             rec = self.record(entry)
             if not rec.reported:
-                self.done += 1
+                if not rec.skipped:  # (the progress line counts the instances to send)
+                    self.done += 1
+                    self.failures += 1
                 self._report(entry, rec)
 
 
@@ -345,9 +349,10 @@ def _end(tracker: Tracker, full, options, result: list, outcome: dict | None) ->
     code, halted = result
     if tracker.journal is not None:
         tracker.journal.close()
-    if tracker.progress is not None:
-        tracker.progress.finish()
     tracker.report_rest()
+    if tracker.progress is not None:
+        tracker.progress.done, tracker.progress.failures = tracker.done, tracker.failures
+        tracker.progress.finish()
     if not options.json_report and outcome is None:
         return code
     doc = report_json.document(tracker, full, options, code, halted)
