@@ -443,3 +443,23 @@ def test_json_report_written_when_interrupted(tmp_path):
     outcomes = [i["outcome"] for i in doc["instances"]]
     assert outcomes[0] == "success" and outcomes[-1] == "not-tried"
     assert doc["associations"][0]["ended"] == "aborted"
+
+
+def test_json_report_when_the_input_phase_fails(tmp_path):
+    code, _, err = ours(["127.0.0.1", free_port(), "missing.dcm", "+crj", "r.json"], tmp_path)
+    assert code == 22 and "F: bad DICOM file: missing.dcm" in err
+    doc = load(tmp_path / "r.json")
+    assert (doc["run"]["exit_code"], doc["run"]["halted"], doc["instances"]) == (22, True, [])
+
+
+def test_json_report_is_ascii_for_undecodable_file_names(tmp_path):
+    directory = tmp_path / "in"
+    directory.mkdir()
+    name = os.fsdecode(b"f\xff.dcm")
+    fx.write_part10(os.path.join(str(directory), name))
+    with Peer(str(tmp_path / "out")) as peer:
+        code, _, err = ours(["127.0.0.1", peer.port, "+sd", "in", "+crj", "r.json"], tmp_path)
+    assert code == 0, err
+    raw = (tmp_path / "r.json").read_bytes()
+    assert raw.isascii()
+    assert load(tmp_path / "r.json")["instances"][0]["path"] == os.path.join("in", name)

@@ -162,7 +162,8 @@ def write(filename: str, doc: dict) -> bool:
     """Write ``doc`` to ``filename`` atomically; False if that is impossible."""
     import json
 
-    data = json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8", "surrogateescape") + b"\n"
+    # ASCII with \u escapes: always valid UTF-8, also for file names that are not (kept as surrogates)
+    data = json.dumps(doc, indent=2, ensure_ascii=True).encode("ascii") + b"\n"
     if os.path.isdir(filename):
         return False
     return report._write_atomically(filename, data)

@@ -366,3 +366,11 @@ def _end(tracker: Tracker, full, options, result: list, outcome: dict | None) ->
             code = exitcodes.CANNOT_WRITE_REPORT_FILE
             doc["run"]["exit_code"] = code
     return code
+
+
+def input_phase_failed(options, code: int) -> int:
+    """The input phase ended the run (cli.main): with --create-json-report, a report without instances saying so."""
+    if not getattr(options, "json_report", ""):
+        return code
+    tracker = Tracker(options, [])
+    return _end(tracker, plan.TransferState([]), options, [code, True], None)
