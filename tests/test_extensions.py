@@ -463,3 +463,59 @@ def test_json_report_is_ascii_for_undecodable_file_names(tmp_path):
     raw = (tmp_path / "r.json").read_bytes()
     assert raw.isascii()
     assert load(tmp_path / "r.json")["instances"][0]["path"] == os.path.join("in", name)
+
+
+def test_retry_after_dimse_timeout(tmp_path):
+    """A peer that never answers: each attempt ends with the DIMSE timeout (-td 1), a transient failure."""
+    files = make_files(tmp_path / "in", 2)
+    with scp_peer(str(tmp_path / "out"), "--raw", "mute") as peer:
+        code, _, err = ours(["127.0.0.1", peer.port, *files, "-td", "1", "+rt", "1", "+crj", "r.json"], tmp_path,
+                            env=FAST_RETRY)
+    assert code == 62
+    assert err.count("W: transient failure (DIMSE No data available (timeout in non-blocking mode))") == 1
+    doc = load(tmp_path / "r.json")
+    assert len(doc["attempts"]) == 2 and doc["attempts"][1]["instances"] == 2
+    assert doc["instances"][0]["condition"].startswith("DIMSE No data available")
+
+
+class _Screen:
+    def __init__(self, tty: bool):
+        self.tty = tty
+        self.text = ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_progress_rate_limit_and_wipe(monkeypatch):
+    from dcmsend import log, progress
+
+    clock = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    screen = _Screen(True)
+    bar = progress.Progress(1000, 10**6, screen)
+    try:
+        for i in range(1, 1001):  # 1000 instances in one second: at most 10 + 1 redraws
+            clock[0] += 0.001
+            bar.update(i, i * 1000, 0, 1)
+        draws = screen.text.count("\r") - screen.text.count("\r\x1b[K\r")
+        assert 2 <= draws <= 11
+        log.write_text(screen, "I: a log line\n")  # wiped first
+        assert screen.text.endswith("\x1b[K\r\x1b[KI: a log line\n")
+    finally:
+        bar.finish()
+    assert log.before_console_write is None
+    plain = _Screen(False)
+    bar = progress.Progress(10, 100, plain)
+    for i in range(1, 11):
+        clock[0] += 1.0
+        bar.update(i, i * 10, 0, 1)
+    bar.finish()
+    lines = plain.text.splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("dcmsend progress: 10/10 instances, 100 B of 100 B")

@@ -234,9 +234,9 @@ TABLE: tuple[Group | SubGroup | Opt, ...] = (
         "record stored instances in SQLite journal f and\nskip those already stored to this peer",
         "[f]ilename: string"),
     Opt("--retry", "+rt",
-        "after a transient failure send the instances not\nyet stored again, up to n times (backoff 1, 2, 4 s...)",
+        "after a transient failure, send the instances\nnot yet stored again, up to n times\n(waiting 1, 2, 4, ... seconds before)",
         f"[n]umber: integer (0..{MAX_RETRY}, default: 0)"),
-    Opt("--progress", "+pg", "show progress on stderr (a status line on a terminal)"),
+    Opt("--progress", "+pg", "show progress on stderr\n(a status line on a terminal)"),
 )
 
 OPTIONS: tuple[Opt, ...] = tuple(e for e in TABLE if isinstance(e, Opt))
