@@ -519,3 +519,17 @@ def test_progress_rate_limit_and_wipe(monkeypatch):
     bar.finish()
     lines = plain.text.splitlines()
     assert len(lines) == 3 and lines[-1].startswith("dcmsend progress: 10/10 instances, 100 B of 100 B")
+
+
+def test_retry_with_no_halt_after_peer_aborts(tmp_path):
+    """With -nh the rounds go on after the abort (every instance fails with a condition): all are retried."""
+    files = make_files(tmp_path / "in", 3)
+    with Peer(str(tmp_path / "out"), ["--abort-after"]) as peer:
+        code, _, err = ours(["127.0.0.1", peer.port, *files, "-nh", "+rt", "1", "+ss", "+crj", "r.json"], tmp_path,
+                            env=FAST_RETRY)
+    assert code == 101, err
+    assert "sending the 3 SOP instances not yet stored again" in err
+    doc = load(tmp_path / "r.json")
+    assert [a["instances"] for a in doc["attempts"]] == [3, 3]
+    assert [i["outcome"] for i in doc["instances"]] == ["failed"] * 3
+    assert all(len(i["attempts"]) == 2 for i in doc["instances"])

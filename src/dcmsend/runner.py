@@ -203,22 +203,27 @@ class Tracker:
 
 def _retry_list(pending: list, tracker: Tracker, code: int | None, cond) -> tuple[list, str | None]:
     """The instances to send again after an attempt, and why (None: no retry)."""
-    refused = [e for e in pending if _is_refused_out_of_resources(e)]
-    if code is None:
-        return refused, ("status 0xA7xx (Refused: Out of Resources)" if refused else None)
-    if not is_transient(cond, tracker.reject_text):
+    if code is not None and not is_transient(cond, tracker.reject_text):
         return [], None
     again = []
+    reasons = []
     for entry in pending:
         if entry.request_sent:
             if _is_refused_out_of_resources(entry):
                 again.append(entry)
+                reasons.append("status 0xA7xx (Refused: Out of Resources)")
             continue
         rec = tracker.records.get(id(entry))
-        if rec is not None and rec.condition is not None and not rec.transient:
-            continue  # failed for good (e.g. an unreadable file with -nh)
-        again.append(entry)
-    return again, cond.text.split("\n")[0]
+        if rec is not None and rec.condition is not None:
+            if rec.transient:  # (with -nh the rounds go on after a failed instance)
+                again.append(entry)
+                reasons.append(rec.condition.split("\n")[0])
+            continue  # else failed for good (e.g. an unreadable file with -nh)
+        if code is not None:  # never tried: the rounds ended before it
+            again.append(entry)
+    if code is not None:
+        return again, cond.text.split("\n")[0]
+    return again, (reasons[0] if reasons else None)
 
 
 def _reset(entry) -> None:
