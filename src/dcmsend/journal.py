@@ -57,7 +57,8 @@ class Journal:
         self._error = sqlite3.Error
         self.failed = False
         try:
-            self.db = sqlite3.connect(filename, timeout=10)
+            # (used under the tracker's lock, possibly from parallel workers' threads)
+            self.db = sqlite3.connect(filename, timeout=10, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(_SCHEMA)

@@ -115,6 +115,10 @@ class Tracker:
         self.reported = 0  # instances given to the callback
         self.bytes_done = 0
         self.sizes: dict[int, int] = {}
+        self.by_assoc: dict[int, dict] = {}  # open associations (id of network.Association) -> their element
+        import threading  # (only the extensions' runs need it)
+
+        self.lock = threading.RLock()  # the hooks may be called by parallel workers
 
     def record(self, entry) -> _Record:
         rec = self.records.get(id(entry))
@@ -124,6 +128,24 @@ class Tracker:
 
     # -- hooks (send.py) ---------------------------------------------------------------------------------------
     def association_negotiated(self, number: int, assoc, condition) -> None:
+        with self.lock:
+            self._association_negotiated(number, assoc, condition)
+
+    def association_ended(self, assoc, how: str) -> None:
+        with self.lock:
+            item = self.by_assoc.pop(id(assoc), None)
+            if item is not None and item["ended"] is None:
+                item["ended"] = how
+
+    def response(self, entry, cmd) -> None:
+        with self.lock:
+            self.record(entry).error_comment = cmd.text(0x00000902)
+
+    def instance_done(self, entry, condition, seconds: float) -> None:
+        with self.lock:
+            self._instance_done(entry, condition, seconds)
+
+    def _association_negotiated(self, number: int, assoc, condition) -> None:
         item = {"number": number, "attempt": self.attempt, "started": _now(), "result": "accepted",
                 "condition": None, "reject": None, "contexts": [], "ended": None}
         self.reject_text = ""
@@ -144,17 +166,12 @@ class Tracker:
                                          "proposed": list(cx.proposed), "accepted": cx.accepted,
                                          "transfer_syntax": cx.transfer_syntax if cx.accepted else None})
         self.associations.append(item)
+        if condition is None and assoc is not None:
+            self.by_assoc[id(assoc)] = item
         if self.progress is not None:
             self._show()
 
-    def association_ended(self, how: str) -> None:
-        if self.associations and self.associations[-1]["ended"] is None:
-            self.associations[-1]["ended"] = how
-
-    def response(self, entry, cmd) -> None:
-        self.record(entry).error_comment = cmd.text(0x00000902)
-
-    def instance_done(self, entry, condition, seconds: float) -> None:
+    def _instance_done(self, entry, condition, seconds: float) -> None:
         rec = self.record(entry)
         rec.seconds = seconds
         rec.condition = condition.text if condition is not None and not entry.request_sent else None

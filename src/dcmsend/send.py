@@ -91,7 +91,7 @@ class _Scu:
             NET.warn("Closing of association requested but no association active (ignored)")
             return
         if self.hooks is not None:
-            self.hooks.association_ended(("released", "aborted", "aborted", "peer-aborted")[kind])
+            self.hooks.association_ended(self.assoc, ("released", "aborted", "aborted", "peer-aborted")[kind])
         if kind == _RELEASE:
             NET.info("Releasing Association")
             cond = self.assoc.release()
@@ -117,7 +117,7 @@ class _Scu:
         """The association ends because the program ends abnormally: A-ABORT, close, never wait on the peer."""
         if self.assoc is not None and self.assoc.sock is not None:
             if self.hooks is not None:
-                self.hooks.association_ended("aborted")
+                self.hooks.association_ended(self.assoc, "aborted")
             NET.info("Aborting Association")
             self.assoc.abort_now()
         self.free_network()
@@ -136,9 +136,10 @@ def transfer(options, entries: list, on_instance=None) -> int:
     With one of the extension options (--create-json-report, --strict-status, --journal, --retry, --progress) or a
     per-instance callback ``on_instance`` (Python API), :func:`dcmsend.runner.transfer` drives the rounds instead.
     Hooks: it passes an observer as ``_Scu(options, hooks)`` whose methods are called here, and only here:
-    ``association_negotiated(number, assoc, condition)``, ``association_ended(how)``, ``response(entry, cmd)`` (the
+    ``association_negotiated(number, assoc, condition)``, ``association_ended(assoc, how)``, ``response(entry, cmd)`` (the
     C-STORE-RSP command set) and ``instance_done(entry, condition, seconds)``, once per instance tried (condition:
-    what ended it before a response, else None).  Workers sending in parallel call the same methods per instance."""
+    what ended it before a response, else None).  Workers sending in parallel call the same methods (the observer is
+    thread-safe)."""
     if on_instance is not None or _extended(options):
         from dcmsend import runner
 
