@@ -12,8 +12,9 @@ import subprocess
 import sys
 import time
 
-import fixtures_data as fx
 import pytest
+
+import fixtures_data as fx
 from harness import STORESCP, Peer, free_port, has_dcmtk, ours_command, run_program
 
 pytestmark = pytest.mark.skipif(not has_dcmtk(), reason="DCMTK (storescp) not installed")

@@ -229,12 +229,14 @@ TABLE: tuple[Group | SubGroup | Opt, ...] = (
         "write a report on the run, its associations and\nevery instance to JSON file f (also if halted)",
         "[f]ilename: string"),
     Opt("--strict-status", "+ss",
-        f"exit with code {exitcodes.STRICT_STATUS_FAILED} if any instance was not stored\nwith a success or warning status"),
+        f"exit with code {exitcodes.STRICT_STATUS_FAILED} if any instance was not stored\n"
+        "with a success or warning status"),
     Opt("--journal", "+jo",
         "record stored instances in SQLite journal f and\nskip those already stored to this peer",
         "[f]ilename: string"),
     Opt("--retry", "+rt",
-        "after a transient failure, send the instances\nnot yet stored again, up to n times\n(waiting 1, 2, 4, ... seconds before)",
+        "after a transient failure, send the instances\nnot yet stored again, up to n times\n"
+        "(waiting 1, 2, 4, ... seconds before)",
         f"[n]umber: integer (0..{MAX_RETRY}, default: 0)"),
     Opt("--progress", "+pg", "show progress on stderr\n(a status line on a terminal)"),
 )

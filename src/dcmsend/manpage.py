@@ -45,7 +45,8 @@ By default only warnings and errors are written to standard error, as lines of t
 levels can be chosen with --log-level.  --log-config reads a log4cplus property file as DCMTK does, which can
 send messages to files (with rollover), change the layout and filter by logger: see logger.cfg.example in the
 source distribution.  The logger names are dcmtk.apps.dcmsend, dcmtk.dcmnet and dcmtk.dcmdata."""),
-    ("Extensions", """The options in the section "extensions (not in DCMTK's dcmsend)" are not DCMTK's; without them dcmsend behaves
+    ("Extensions", """\
+The options in the section "extensions (not in DCMTK's dcmsend)" are not DCMTK's; without them dcmsend behaves
 as DCMTK's does.  --create-json-report writes one JSON document (schema dcmsend-report/1, every field described
 in docs/report-schema.json): the run, each attempt, each association with its presentation contexts and how it
 ended, and each instance with its outcome, DIMSE status, error comment, condition, bytes sent and time.  It is

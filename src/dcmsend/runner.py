@@ -21,7 +21,6 @@ import os
 import time
 
 from dcmsend import exitcodes, plan, report_json
-from dcmsend.collect import STATUS_INVALID_DATASET_PTR, STATUS_NO_ACCEPTABLE_CONTEXT
 from dcmsend.log import APP
 
 RETRY_DELAY = 1.0  # seconds before the first retry; doubled for each further one

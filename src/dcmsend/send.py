@@ -136,10 +136,10 @@ def transfer(options, entries: list, on_instance=None) -> int:
     With one of the extension options (--create-json-report, --strict-status, --journal, --retry, --progress) or a
     per-instance callback ``on_instance`` (Python API), :func:`dcmsend.runner.transfer` drives the rounds instead.
     Hooks: it passes an observer as ``_Scu(options, hooks)`` whose methods are called here, and only here:
-    ``association_negotiated(number, assoc, condition)``, ``association_ended(assoc, how)``, ``response(entry, cmd)`` (the
-    C-STORE-RSP command set) and ``instance_done(entry, condition, seconds)``, once per instance tried (condition:
-    what ended it before a response, else None).  Workers sending in parallel call the same methods (the observer is
-    thread-safe)."""
+    ``association_negotiated(number, assoc, condition)``, ``association_ended(assoc, how)``,
+    ``response(entry, cmd)`` (the C-STORE-RSP command set) and ``instance_done(entry, condition, seconds)``, once
+    per instance tried (condition: what ended it before a response, else None).  Workers sending in parallel call
+    the same methods (the observer is thread-safe)."""
     if on_instance is not None or _extended(options):
         from dcmsend import runner
 
