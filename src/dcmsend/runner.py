@@ -324,23 +324,15 @@ def _attempts(tracker: Tracker, full, options, result: list) -> None:
         tracker.attempts.append(attempt)
         sub = plan.TransferState(pending, context_counter=full.context_counter,
                                  association_counter=full.association_counter)
-        scu = _Scu(options, tracker)
         try:
-            code = _rounds(scu, sub, options)
-        except BaseException as exc:
-            announce = getattr(exc, "announce", None)
-            if callable(announce):
-                announce()
-            scu.abort_now()
-            raise
+            code, last_condition = _attempt_rounds(options, sub, tracker, _Scu, _rounds)
         finally:
-            scu.shutdown()
             full.association_counter = sub.association_counter
             full.context_counter = sub.context_counter
         result[0] = code
         attempt["exit_code"] = code
-        attempt["condition"] = scu.last_condition.text if code is not None and scu.last_condition else None
-        again, reason = _retry_list(pending, tracker, code, scu.last_condition)
+        attempt["condition"] = last_condition.text if code is not None and last_condition else None
+        again, reason = _retry_list(pending, tracker, code, last_condition)
         if not again or reason is None or tracker.attempt > options.retry:
             break
         attempt["retry_reason"] = reason
@@ -362,6 +354,34 @@ def _attempts(tracker: Tracker, full, options, result: list) -> None:
     if options.strict_status and result[0] == exitcodes.NO_ERROR and _any_not_stored(tracker, entries):
         APP.error("not every SOP instance was stored with a success or warning status (--strict-status)")
         result[0] = exitcodes.STRICT_STATUS_FAILED
+
+
+def _attempt_rounds(options, state, tracker: Tracker, scu_class, rounds) -> tuple:
+    """One attempt's association rounds over ``state``: (exit code or None, the condition that ended them).
+
+    With --parallel (an extension of another module), a function ``dcmsend.parallel.rounds(options, state, hooks)``
+    with the same result runs the workers instead, each with ``_Scu(options, hooks)``; the tracker's hooks are
+    thread-safe.  Without it, the rounds run one association at a time, as dcmsend does."""
+    if getattr(options, "parallel", 1) > 1:
+        try:
+            from dcmsend import parallel
+        except ImportError:
+            parallel = None
+        parallel_rounds = getattr(parallel, "rounds", None)
+        if parallel_rounds is not None:
+            return parallel_rounds(options, state, tracker)
+    scu = scu_class(options, tracker)
+    try:
+        code = rounds(scu, state, options)
+    except BaseException as exc:
+        announce = getattr(exc, "announce", None)
+        if callable(announce):
+            announce()
+        scu.abort_now()
+        raise
+    finally:
+        scu.shutdown()
+    return code, scu.last_condition
 
 
 def _end(tracker: Tracker, full, options, result: list, outcome: dict | None) -> int:
