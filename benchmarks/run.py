@@ -383,22 +383,28 @@ def main() -> int:
         few = os.path.join(folder, "s00")
         n_few, n_all = count_files(few), count_files(folder)
         peer = Peer(accept_all, True)
+        reports = tempfile.mkdtemp(prefix="dcmsend-bench-")
+        variants = [(f"{label}{' +crf' if crf else ''}", cmd, crf) for label, cmd in (("dcmsend", [REAL]), ("ours", ours))
+                    for crf in (False, True)]
         try:
             contestants = []
-            for label, cmd in (("dcmsend", [REAL]), ("ours", ours)):
+            for label, cmd, crf in variants:
+                extra = ["--create-report-file", os.path.join(reports, label.replace(" ", "") + ".txt")] if crf else []
                 for n, inputs in ((n_few, ["+sd", few]), (n_all, ["+sd", "+r", folder])):
-                    contestants.append((f"{label} {n}", [*cmd, "127.0.0.1", str(peer.port), *inputs], nodelay_env))
+                    contestants.append((f"{label} {n}", [*cmd, "127.0.0.1", str(peer.port), *extra, *inputs],
+                                        nodelay_env))
             res = run_case("mem", contestants, args.runs)
         finally:
             peer.stop()
-        for label in ("dcmsend", "ours"):
+            shutil.rmtree(reports, ignore_errors=True)
+        for label, _, _ in variants:
             rss_few = max(r for _, r in res[f"{label} {n_few}"])
             rss_all = max(r for _, r in res[f"{label} {n_all}"])
             wall_all = statistics.median(w for w, _ in res[f"{label} {n_all}"])
             slope = (rss_all - rss_few) * 1024 / (n_all - n_few)
             mem_rows.append((label, rss_few / 1024, rss_all / 1024, slope, wall_all / n_all * 1e6))
-            print(f"mem {label:8s} peak RSS {rss_few / 1024:6.1f} MB at {n_few}, {rss_all / 1024:6.1f} MB at {n_all}"
-                  f": {slope:6.0f} bytes per instance ({wall_all / n_all * 1e6:.0f} us/file)", flush=True)
+            print(f"mem {label:13s} peak RSS {rss_few / 1024:6.1f} MB at {n_few}, {rss_all / 1024:6.1f} MB at "
+                  f"{n_all}: {slope:6.0f} bytes per instance ({wall_all / n_all * 1e6:.0f} us/file)", flush=True)
 
     with open(args.out, "w") as fh:
         fh.write(f"Machine: {os.cpu_count()} cores; runs per case: {args.runs} (median wall time, max peak RSS)\n\n")
@@ -413,7 +419,7 @@ def main() -> int:
                          f"{storescu_text(storescu, files, args.storescu_timeout)} |\n")
             fh.write(f"| **geometric mean of the ratios** | | | | **{gmean:.2f}** | | | |\n\n")
         if mem_rows:
-            fh.write(f"Memory per instance ({n_few} and {n_all} minimal 64x64 CT files):\n\n")
+            fh.write(f"Memory per instance ({n_few} and {n_all} minimal 64x64 CT files; +crf: with a report file):\n\n")
             fh.write(f"| sender | peak RSS at {n_few} (MB) | peak RSS at {n_all} (MB) | growth per instance (bytes) "
                      f"| µs/file at {n_all} |\n|---|---|---|---|---|\n")
             for label, few_mb, all_mb, slope, us in mem_rows:
