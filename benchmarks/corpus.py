@@ -43,7 +43,7 @@ SHAPES: dict[str, tuple[str, str, int, int]] = {
 MEM_FILES, MEM_SERIES = 20000, 10
 
 # the UIDs given new values in every copy (others, e.g. referenced UIDs, are replaced where they equal one of these)
-_SOP_INSTANCE, _STUDY, _SERIES = 0x00080018, 0x0020000D, 0x0020000E
+_SOP_INSTANCE, _STUDY, _SERIES, _MEDIA_INSTANCE = 0x00080018, 0x0020000D, 0x0020000E, 0x00020003
 _ROOT = "1.2.826.0.1.3680043.8.498."  # pydicom's UID root
 
 
@@ -76,6 +76,9 @@ def template_uids(path: str) -> dict[int, bytes]:
     for tag in (_SOP_INSTANCE, _STUDY, _SERIES):
         if tag in ds:
             found[tag] = str(ds[tag].value).encode()
+    meta = str(ds.file_meta.get("MediaStorageSOPInstanceUID", "")).encode()
+    if meta and meta != found.get(_SOP_INSTANCE):
+        found[_MEDIA_INSTANCE] = meta  # a template whose meta header disagrees with its data set (rtplan.dcm)
     return found
 
 
@@ -101,7 +104,12 @@ def copy_series(template: str, folder: str, count: int, series: int, seed: int) 
         os.makedirs(sub, exist_ok=True)
         series_uid = maker.make(len(uids[_SERIES])) if _SERIES in uids else None
         for i in range(min(per_series, count - done)):
-            mapping = [(uids[_SOP_INSTANCE], maker.make(len(uids[_SOP_INSTANCE])))]
+            instance = maker.make(len(uids[_SOP_INSTANCE]))
+            mapping = [(uids[_SOP_INSTANCE], instance)]
+            if _MEDIA_INSTANCE in uids:
+                # made to agree with the data set where the lengths allow (as in real files), else a new one too
+                media = uids[_MEDIA_INSTANCE]
+                mapping.append((media, instance if len(media) == len(instance) else maker.make(len(media))))
             if study is not None:
                 mapping.append((uids[_STUDY], study))
             if series_uid is not None:
