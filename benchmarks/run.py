@@ -384,8 +384,8 @@ def main() -> int:
         n_few, n_all = count_files(few), count_files(folder)
         peer = Peer(accept_all, True)
         reports = tempfile.mkdtemp(prefix="dcmsend-bench-")
-        variants = [(f"{label}{' +crf' if crf else ''}", cmd, crf) for label, cmd in (("dcmsend", [REAL]), ("ours", ours))
-                    for crf in (False, True)]
+        variants = [(f"{label}{' +crf' if crf else ''}", cmd, crf)
+                    for label, cmd in (("dcmsend", [REAL]), ("ours", ours)) for crf in (False, True)]
         try:
             contestants = []
             for label, cmd, crf in variants:

@@ -69,7 +69,7 @@ class Instance:
     Memory: a transfer list may hold millions of entries, so an entry stores what is unique to it once and shares
     everything that repeats (see ``_share_str``): the path is kept as its directory prefix (shared by the files of
     a directory) and its file name, and read back whole through the ``path`` property; the data set offset and
-    size are shared numbers. ~300 bytes per instance for a 40-character path and a 56-character SOP Instance UID
+    size are shared numbers. ~320 bytes per instance for a 40-character path and a 58-character SOP Instance UID
     (tests/test_memory.py); DCMTK's own list grows by ~550 bytes per instance.
     """
 
@@ -106,11 +106,12 @@ class Instance:
     @property
     def path(self) -> str:
         """The file's path as DCMTK prints it (the directory prefix and the name stored apart)."""
-        return self._dir + self._name
+        prefix = self._dir
+        return prefix + self._name if prefix else self._name
 
     @path.setter
     def path(self, value: str) -> None:
-        cut = value.rfind("/") + 1 if type(value) is str else 0
+        cut = value.rfind("/") + 1 if type(value) is str else 0  # (anything else, e.g. a PathLike, kept as given)
         if cut:
             self._dir = _share_str(value[:cut])
             self._name = value[cut:]
@@ -1434,7 +1435,7 @@ def _collect_fast(files: list[str], options, transfer_list: list[Instance]) -> i
     append = transfer_list.append
     debug = DATA.enabled(DEBUG) or NET.enabled(DEBUG)
     for index, path in enumerate(files):
-        files[index] = None  # the entry keeps what it needs of the path: no second copy of every path at the peak
+        files[index] = ""  # the entry keeps what it needs of the path: no second copy of every path at the peak
         found = _fast_meta(path) if path else None
         if found is not None:
             cls, inst, ts, offset, raw_inst = found
@@ -1493,7 +1494,7 @@ def collect(options) -> list[Instance]:
         files = []  # handled below
         invalid = _collect_fast(expanded, options, transfer_list)
     for index, path in enumerate(files):
-        files[index] = None  # (as in _collect_fast)
+        files[index] = ""  # (as in _collect_fast)
         status = add_dicom_file(path, options, transfer_list)
         if status is not None:
             shown = path if path else "<empty string>"

@@ -156,8 +156,9 @@ def _new_file_mode() -> int:
 
 
 def _write_atomically(filename: str, data) -> bool:
-    """Replace ``filename`` by ``data`` (bytes, or an iterable of bytes written one after the other) via a temporary file in the same directory (falling back to writing in
-    place where only that is possible, as a plain truncating open would).  False if DCMTK's open would fail."""
+    """Replace ``filename`` by ``data`` (bytes, or an iterable of bytes written one after the other) via a temporary
+    file in the same directory (falling back to writing in place where only that is possible, as a plain truncating
+    open would).  False if DCMTK's open would fail."""
     target = os.path.realpath(filename)  # write through a symbolic link, as an ofstream does
     if os.path.isdir(target):
         return False
