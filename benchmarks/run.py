@@ -282,6 +282,7 @@ def main() -> int:
 
     compileall.compile_dir(os.path.join(ROOT, "src"), quiet=1)
     sets = prepare(args.data, cases)
+    load_start = os.getloadavg()
     shapes = {}
     for shape in [case for case in cases if case in corpus.SHAPES or case == "mem"]:
         folder = corpus.prepare_shape(args.data, shape)
@@ -406,8 +407,11 @@ def main() -> int:
             print(f"mem {label:13s} peak RSS {rss_few / 1024:6.1f} MB at {n_few}, {rss_all / 1024:6.1f} MB at "
                   f"{n_all}: {slope:6.0f} bytes per instance ({wall_all / n_all * 1e6:.0f} us/file)", flush=True)
 
+    load_end = os.getloadavg()
     with open(args.out, "w") as fh:
-        fh.write(f"Machine: {os.cpu_count()} cores; runs per case: {args.runs} (median wall time, max peak RSS)\n\n")
+        fh.write(f"Machine: {os.cpu_count()} cores; runs per case: {args.runs} (median wall time, max peak RSS); "
+                 f"load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end (other work on the "
+                 "machine makes the figures noisy)\n\n")
         if shape_rows:
             fh.write("Realistic corpus (benchmarks/corpus.py), both senders with TCP_NODELAY=1, peer "
                      "`storescp --ignore +xa -pm`, µs per file (median wall time / files):\n\n")
