@@ -105,10 +105,10 @@ def _dimse_status(entry) -> str:
     return f"0x{status:04x} ({status_text(status)})"
 
 
-def report_chunks(state, options, now, per_chunk: int = 256):
-    """The report file contents in pieces (the header, ``per_chunk`` entries at a time, the summary; together the
-    text of report_text): the report is written as it is made, so that a large transfer list never has its report
-    in memory whole (~1.4 KB per instance as one text, more as lines)."""
+def report_chunks(state, options, now, per_chunk: int = 64):
+    """The report file contents in pieces (the header, ``per_chunk`` entries at a time (~50 KB), the summary;
+    together the text of report_text): the report is written as it is made, so that a large transfer list never
+    has its report in memory whole (~1.4 KB per instance as one text, more as lines)."""
     yield "\n".join([
         "Detailed Report on the Transfer of Instances",
         "============================================",
