@@ -29,6 +29,7 @@ MIN_PDU = 4096
 MAX_PDU = 131072
 
 ULONG_MAX = 2**64 - 1
+MAX_RETRY = 100
 PARALLEL_MIN, PARALLEL_MAX = 1, 64
 ASYNC_MAX = 65535
 PARALLEL_UNITS = ("study", "series", "instance")
@@ -69,6 +70,12 @@ class Options:
     verbose_pc: bool = False  # +v
     # output
     report_file: str = ""  # +crf ('' = no report)
+    # extensions, not in DCMTK (runner.py, report_json.py, journal.py, progress.py)
+    json_report: str = ""  # +crj --create-json-report ('' = none)
+    strict_status: bool = False  # +ss --strict-status
+    journal: str = ""  # +jo --journal ('' = none)
+    retry: int = 0  # +rt --retry (0 = no retries)
+    progress: bool = False  # +pg --progress
     # extensions (not in DCMTK): concurrent sending
     parallel: int = 1  # -j / --parallel: associations at once (1..64)
     parallel_unit: str = "series"  # -pu / --parallel-unit: 'study' / 'series' / 'instance'
@@ -224,6 +231,21 @@ TABLE: tuple[Group | SubGroup | Opt, ...] = (
     SubGroup("general:"),
     Opt("--create-report-file", "+crf",
         "create a detailed report on the transfer\n(if successful) and write it to text file f", "[f]ilename: string"),
+    Group("extensions (not in DCMTK's dcmsend):"),
+    Opt("--create-json-report", "+crj",
+        "write a report on the run, its associations and\nevery instance to JSON file f (also if halted)",
+        "[f]ilename: string"),
+    Opt("--strict-status", "+ss",
+        f"exit with code {exitcodes.STRICT_STATUS_FAILED} if any instance was not stored\n"
+        "with a success or warning status"),
+    Opt("--journal", "+jo",
+        "record stored instances in SQLite journal f and\nskip those already stored to this peer",
+        "[f]ilename: string"),
+    Opt("--retry", "+rt",
+        "after a transient failure, send the instances\nnot yet stored again, up to n times\n"
+        "(waiting 1, 2, 4, ... seconds before)",
+        f"[n]umber: integer (0..{MAX_RETRY}, default: 0)"),
+    Opt("--progress", "+pg", "show progress on stderr\n(a status line on a terminal)"),
     Group("concurrent sending options (extensions, not in DCMTK):"),
     SubGroup("parallel associations:"),
     Opt("--parallel", "-j", "send over up to n associations at once\n(one work queue; default: 1)",
@@ -832,6 +854,20 @@ def evaluate(argv: list[str]) -> Options:
     if cmd.find("--create-report-file"):
         opts.report_file = cmd.value()
 
+    # extensions (not in DCMTK)
+    if cmd.find("--create-json-report"):
+        opts.json_report = cmd.value()
+    if cmd.find("--strict-status"):
+        opts.strict_status = True
+    if cmd.find("--journal"):
+        opts.journal = cmd.value()
+    if cmd.find("--retry"):
+        v, err = cmd.value_uint(0, MAX_RETRY)
+        if err:
+            app.error(err)
+        opts.retry = v
+    if cmd.find("--progress"):
+        opts.progress = True
     # concurrent sending (extensions)
     if cmd.find("--parallel"):
         v, err = cmd.value_uint(PARALLEL_MIN, PARALLEL_MAX)

@@ -58,6 +58,10 @@ def _encode(text: str) -> bytes:
 BROKEN_PIPE_KILLS = False
 
 
+# Called with the stream before every console write (--progress sets it to wipe its status line first).
+before_console_write = None
+
+
 def write_text(stream, text: str) -> None:
     """Write to a console stream byte-exactly (undecodable argument bytes are kept as surrogates).
 
@@ -66,6 +70,8 @@ def write_text(stream, text: str) -> None:
     unbuffered, so that nothing unwritten is left for Python to fail on at exit."""
     if stream is None:  # (a standard stream that was closed when Python started)
         return
+    if before_console_write is not None:
+        before_console_write(stream)
     try:
         buf = getattr(stream, "buffer", None)
         if buf is None:

@@ -63,6 +63,7 @@ class _Run:
         self.contexts = 0
         self.stop = threading.Event()
         self.code = NO_ERROR
+        self.condition = None  # the condition that ended the run (for dcmsend.runner's --retry)
         self.scus: list = []
         self.returned: list[list] = []  # units given back by a worker that could not negotiate (see back_off)
         # workers that negotiated an association and may still take units (a unit given back goes to them)
@@ -105,21 +106,35 @@ class _Run:
                 self.returned.append(entries)
             return True
 
-    def fail(self, code: int) -> int:
+    def fail(self, code: int, condition=None) -> int:
         with self.lock:
             if self.code == NO_ERROR:
                 self.code = code
+                self.condition = condition
         self.stop.set()
         return code
 
 
 def transfer(options, entries: list) -> int:
     """``--parallel n`` with n > 1: run the workers; return dcmsend's exit code for the whole run."""
-    from dcmsend import report
-    from dcmsend.send import _Scu, _signals_held
+    from dcmsend.send import _finish
 
+    state = plan.TransferState(entries)
+    code, _condition = rounds(options, state, None)
+    if code is not None:
+        return code
+    return _finish(state, options)
+
+
+def rounds(options, state, hooks) -> tuple[int | None, object]:
+    """The association rounds of the workers over ``state.entries`` (the entry point dcmsend.runner calls for the
+    other extensions, with its observer as ``hooks``): (None, None) at their normal end, else (the exit code, the
+    condition that ended them); ``state``'s association and context counters are the run's."""
+    from dcmsend.send import _Scu
+
+    entries = state.entries
     if not entries:
-        return CANNOT_ADD_PRESENTATION_CONTEXT  # (not reached: the input phase ends the run first)
+        return None, None
     if options.parallel_unit not in ("study", "series", "instance"):  # (the command line checks it; the API may not)
         raise ValueError(f"parallel_unit must be 'study', 'series' or 'instance', not {options.parallel_unit!r}")
     units = make_units(entries, options.parallel_unit)
@@ -128,9 +143,10 @@ def transfer(options, entries: list) -> int:
     units.sort(key=len, reverse=True)
     count = min(options.parallel, 64, len(units))
     run = _Run(entries, units, options)
+    run.associations = state.association_counter  # (a retry of dcmsend.runner goes on counting)
     APP.debug(f"sending {len(entries)} SOP instances in {len(units)} units of work ({options.parallel_unit}) over up "
               f"to {count} associations at once")
-    run.scus = [_Scu(options) for _ in range(count)]
+    run.scus = [_Scu(options, hooks) for _ in range(count)]
     threads = [threading.Thread(target=_worker, args=(run, i), name=f"dcmsend-w{i + 1}", daemon=True)
                for i in range(count)]
     try:
@@ -161,17 +177,12 @@ def transfer(options, entries: list) -> int:
         for t in threads:
             if not t.is_alive():  # (a worker still ending after an interrupt stays silent)
                 log.THREAD_TAGS.pop(t.ident, None)
+        state.association_counter = run.associations
+        state.context_counter += run.contexts
+        state.current = len(entries)
     if run.code != NO_ERROR:
-        return run.code
-    state = plan.TransferState(entries, context_counter=run.contexts, association_counter=run.associations)
-    if options.report_file:
-        with _signals_held():
-            code = report.write_report(state, options)
-        if code is not None:
-            return code
-    if APP.enabled(log.INFO):
-        APP.info("\n" + report.summary_text(state))
-    return NO_ERROR
+        return run.code, run.condition
+    return None, None
 
 
 def _worker(run: _Run, index: int) -> None:
@@ -183,7 +194,7 @@ def _worker(run: _Run, index: int) -> None:
     try:
         code = _work(run, index, state, scu)
         if code != NO_ERROR:
-            run.fail(code)
+            run.fail(code, scu.last_condition)
     except Exception as exc:  # never a traceback: the run ends as the single-association one would
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         APP.fatal(f"internal error: {text}")
@@ -267,6 +278,7 @@ def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, i
         if status is not None:
             if status != plan.NO_PRESENTATION_CONTEXTS_DEFINED:
                 APP.error(f"cannot add presentation contexts: {status.text}")
+                scu.last_condition = status
                 return CANNOT_ADD_PRESENTATION_CONTEXT, -1, negotiated
             break
         if scu.connected:
@@ -287,6 +299,7 @@ def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, i
         status = scu.init_network(state.contexts)
         if status is not None:
             APP.fatal(f"cannot initialize network: {status.text}")
+            scu.last_condition = status
             return CANNOT_INITIALIZE_NETWORK, -1, negotiated
         APP.info("negotiating network association ...")
         with run.lock:
@@ -300,9 +313,12 @@ def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, i
                     run.working.add(index)
                 run.changed.notify_all()
         negotiated += 1
-        state.association_counter = number
         if status == NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS:
             plan.mark_all_rejected(state)
+        state.association_counter = number
+        if scu.hooks is not None:
+            scu.hooks.association_negotiated(number, scu.assoc, status)
+        if status == NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS:
             APP.error(f"cannot negotiate network association: {status.text}")
             remaining = sum(1 for e in state.entries if not e.request_sent)
             if remaining > 0:
@@ -315,6 +331,7 @@ def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, i
                          "associations")
                 return BACKED_OFF, -1, negotiated
             APP.fatal(f"cannot negotiate network association: {status.text}")
+            scu.last_condition = status
             return CANNOT_NEGOTIATE_ASSOCIATION, -1, negotiated
         APP.info("sending SOP instances ...")
         status = send_instances(scu, state, options)
@@ -329,6 +346,7 @@ def _send_failed(scu, status) -> int:
     from dcmsend.send import _PEER_ABORTED, _PEER_RELEASE
 
     APP.fatal(f"cannot send SOP instance: {status.text}")
+    scu.last_condition = status
     if status == DUL_PEERREQUESTEDRELEASE:
         scu.close(_PEER_RELEASE)
     elif status == DUL_PEERABORTEDASSOCIATION:

@@ -28,16 +28,30 @@ UNEXPECTED_RESPONSE = Condition(6, 0x0FFE, "DIMSE: Response to an unknown reques
 class Window:
     """The outstanding C-STORE requests of one association: Message ID -> (entry, deadline)."""
 
-    __slots__ = ("assoc", "timeout", "outstanding")
+    __slots__ = ("assoc", "timeout", "outstanding", "hooks", "started")
 
-    def __init__(self, assoc, dimse_timeout: int | None):
+    def __init__(self, assoc, dimse_timeout: int | None, hooks=None):
         self.assoc = assoc
         self.timeout = dimse_timeout or None
         self.outstanding: dict[int, tuple[object, float | None]] = {}
+        self.hooks = hooks  # the extensions' observer (see dcmsend.send.transfer), or None
+        self.started: dict[int, float] = {}  # id(entry) -> when its sending began (for the observer)
 
     def sent(self, message_id: int, entry) -> None:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         self.outstanding[message_id] = (entry, deadline)
+
+    def done(self, entry, condition) -> None:
+        """The observer's ``instance_done`` for an instance (once: when its response came, or it failed)."""
+        if self.hooks is not None:
+            started = self.started.pop(id(entry), None)
+            self.hooks.instance_done(entry, condition, 0.0 if started is None else time.perf_counter() - started)
+
+    def failed(self, condition) -> None:
+        """The sending ended: the requests still outstanding will get no response."""
+        for entry, _deadline in self.outstanding.values():
+            self.done(entry, condition)
+        self.outstanding.clear()
 
     def receive_one(self) -> Condition | None:
         """Wait for the next response (at most until the earliest outstanding request's DIMSE timeout) and account
@@ -68,11 +82,14 @@ class Window:
             NET.debug(network.dump_incoming_store_rsp(pid, cmd))
         elif NET.enabled(INFO):
             NET.info(f"Received C-STORE Response ({network.cstore_status_string(response_status)})")
+        if self.hooks is not None:
+            self.hooks.response(entry, cmd)
         entry.status = response_status
         entry.request_sent = True
         detail = network.dump_status_detail(cmd)
         if detail is not None:
             NET.debug("Response has status detail:\n" + detail)
+        self.done(entry, None)
         return None
 
 
@@ -83,7 +100,7 @@ def send_instances_window(scu, state, options, size: int) -> Condition | None:
     entries = state.entries
     halt = not options.no_halt
     status: Condition | None = None
-    window = Window(scu.assoc, options.dimse_timeout)
+    window = Window(scu.assoc, options.dimse_timeout, scu.hooks)
     stop = getattr(state, "stop", None)
     while state.current < len(entries) and status is None:
         if stop is not None and stop.is_set():
@@ -97,7 +114,10 @@ def send_instances_window(scu, state, options, size: int) -> Condition | None:
             while window.outstanding and (len(window.outstanding) >= size or not scu.assoc._peer_quiet()):
                 status = window.receive_one()
                 if status is not None:
+                    window.failed(status)
                     return status
+            if window.hooks is not None:
+                window.started[id(entry)] = time.perf_counter()
             if NET.enabled(DEBUG):
                 NET.debug(f"sending SOP instance from file: {entry.path}")
             loaded = None
@@ -118,10 +138,13 @@ def send_instances_window(scu, state, options, size: int) -> Condition | None:
                 if status == DIMSE_NOVALIDPRESENTATIONCONTEXTID:
                     entry.request_sent = True
                     entry.status = STATUS_NO_ACCEPTABLE_CONTEXT
+                window.done(entry, status)
                 if not halt and status != DIMSE_ILLEGALASSOCIATION:
                     status = None
         state.current += 1
     # the responses still outstanding
     while window.outstanding and status is None:
         status = window.receive_one()
+    if status is not None:
+        window.failed(status)
     return status
