@@ -501,3 +501,48 @@ def test_unit_scanner_without_the_uid_or_unreadable(tmp_path):
     garbage = Instance(str(garbage_path), "fileonly", "1.2", "1.4", "1.2.840.10008.1.2.1")
     assert make_units([missing, garbage, missing], "series") == [[0], [1], [2]]
     assert make_units([missing, garbage], "instance") == [[0], [1]]
+
+
+@requires_dcmtk
+def test_parallel_with_the_other_extensions(corpus, tmp_path):
+    """--parallel with the JSON report, the journal, retries and progress: the workers report to them."""
+    import json
+
+    out = str(tmp_path / "peer")
+    report = str(tmp_path / "r.json")
+    journal = str(tmp_path / "j.db")
+    with _storescp(out) as peer:
+        rc, _, err, _ = _run(["-j", "3", "+crj", report, "+jo", journal, "+rt", "1", "+pg", "127.0.0.1",
+                              str(peer.port), *corpus])
+        assert rc == 0, err
+        with open(report) as f:
+            doc = json.load(f)
+        assert [i["status"] for i in doc["instances"]] == [0] * len(corpus)
+        assert [a["result"] for a in doc["associations"]] == ["accepted"] * 3
+        assert doc["run"]["options"]["parallel"] == 3
+        assert "dcmsend progress: 24/24 instances" in err
+        # the journal knows every instance: a second run sends nothing
+        rc, _, err, _ = _run(["-v", "-j", "3", "+jo", journal, "127.0.0.1", str(peer.port), *corpus])
+    assert rc == 0, err
+    assert "skipped (journal)    : 24" in err
+    assert sorted(_uids(glob.glob(os.path.join(out, "*")))) == sorted(_uids(corpus))
+
+
+def test_window_with_retries_and_json_report(corpus, tmp_path):
+    """The peer aborts after every 6th request with responses held: the instances without a response are sent
+    again on a new association (--retry), and the JSON report has every instance's last status."""
+    import json
+
+    out = str(tmp_path / "peer")
+    report = str(tmp_path / "r.json")
+    env_delay = {"DCMSEND_RETRY_DELAY": "0"}
+    with _async_peer(out, "--window", "4", "--order", "reverse", "--abort-after", "6") as peer:
+        rc, _, err, _ = harness.run_program(harness.ours_command(), ["-ao", "4", "+rt", "10", "+crj", report,
+                                                                      "127.0.0.1", str(peer.port), *corpus],
+                                            os.getcwd(), env=env_delay, timeout=60)
+    assert rc == 0, err
+    assert "W: transient failure" in err
+    with open(report) as f:
+        doc = json.load(f)
+    assert [i["status"] for i in doc["instances"]] == [0] * len(corpus)
+    assert set(_lines(out, "received.txt")) == set(_uids(corpus))
