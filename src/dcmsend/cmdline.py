@@ -542,7 +542,7 @@ def _sint32(v: int) -> int:
 # --version and --list-decoders
 # ---------------------------------------------------------------------------------------------------------------
 
-_LIBRARIES = ("pydicom", "pynetdicom", "numpy", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg",
+_LIBRARIES = ("pydicom", "numpy", "imagecodecs", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg",
               "pylibjpeg-rle")
 
 

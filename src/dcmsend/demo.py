@@ -48,6 +48,11 @@ def start_peer(outdir: str, port: int):
 
 
 def main() -> int:
+    try:
+        import pynetdicom  # noqa: F401  (the demo's peer; not a dependency of dcmsend itself)
+    except ImportError:
+        sys.stderr.write("the demo's receiving peer needs pynetdicom: pip install 'dcmsend[demo]'\n")
+        return 1
     from pydicom.data import get_testdata_file
 
     from dcmsend.cli import main as dcmsend_main
