@@ -1405,8 +1405,10 @@ def _collect_fast(files: list[str], options, transfer_list: list[Instance]) -> i
     return invalid
 
 
-def collect(options) -> list[Instance]:
-    """The input phase of dcmsend: log as DCMTK does, return the transfer list or raise Exit(21/22/23)."""
+def collect(options, transfer_list: list[Instance] | None = None) -> list[Instance]:
+    """The input phase of dcmsend: log as DCMTK does, return the transfer list or raise Exit(21/22/23).
+
+    ``transfer_list``: the list to fill (the Python API passes one, to keep what was found before an Exit)."""
     load_data_dictionary()
     if options.scan_directories:
         APP.info("determining input files ...")
@@ -1415,7 +1417,8 @@ def collect(options) -> list[Instance]:
         APP.fatal("no input files to be processed")
         raise Exit(exitcodes.NO_INPUT_FILES)
     APP.info("checking input files ...")
-    transfer_list: list[Instance] = []
+    if transfer_list is None:
+        transfer_list = []
     invalid = 0
     if options.read_mode == READ_FILE_ONLY:
         files = []  # handled below

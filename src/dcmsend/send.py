@@ -7,8 +7,6 @@ sendSOPInstances, and DcmSCU::sendSTORERequest, over our own association client 
 from __future__ import annotations
 
 import _signal as signal  # (the C module: signal.py imports enum, milliseconds at start-up)
-import sys
-import types
 
 from dcmsend import convert, network, plan, report, uids
 from dcmsend.collect import STATUS_NO_ACCEPTABLE_CONTEXT
@@ -514,14 +512,3 @@ def _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream
         current = target
     return status, current
 
-
-# ``dcmsend.send`` (the package attribute) becomes this module once imported; keep it callable like the public
-# function ``dcmsend.send_files`` it replaces.
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        from dcmsend import send_files
-
-        return send_files(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
