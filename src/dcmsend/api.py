@@ -183,12 +183,12 @@ def options_from_keywords(peer: str, port: int, keywords: dict, base: Options | 
         _check_type(name, value, annotations[name])
         if name in AE_TITLE_FIELDS:
             _check_ae_title(AE_TITLE_FIELDS[name], value)
-        options = [o for o in cmdline.OPTIONS if o.field == name]
-        if not options:
+        setting = [o for o in cmdline.OPTIONS if o.field == name]
+        if not setting:
             direct[name] = value
             continue
-        with_value = [o for o in options if o.value]
-        flags = [o for o in options if not o.value]
+        with_value = [o for o in setting if o.value]
+        flags = [o for o in setting if not o.value]
         if value is None:
             if getattr(Options, name, None) is not None:
                 raise TypeError(f"{name} must not be None")
@@ -249,7 +249,7 @@ def _spool(item: object, index: int, folder: list[str]) -> str | None:
         data = b""
         writer = item
     elif callable(getattr(item, "read", None)):
-        data = item.read()  # type: ignore[attr-defined]
+        data = getattr(item, "read")()  # noqa: B009  (any object with a read method)
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError(f"input {index}: a file object must be opened in binary mode")
         writer = None
@@ -331,14 +331,14 @@ def send(peer: str, port: int, inputs: Input | Iterable[Input], options: Options
             getattr(inputs, "read", None)):
         items: list = [inputs]
     else:
-        items = list(inputs)  # type: ignore[arg-type]
+        items = list(inputs)
     folder: list[str] = []
     entries: list[Instance] = []
     try:
         files = []
         for index, item in enumerate(items):
             spooled = _spool(item, index, folder)
-            files.append(spooled if spooled is not None else os.fsdecode(os.fspath(item)))  # type: ignore[arg-type]
+            files.append(spooled if spooled is not None else os.fsdecode(os.fspath(item)))
         opts.files = files
         _enter()
         try:

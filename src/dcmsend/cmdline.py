@@ -91,7 +91,7 @@ class Options:
             return NotImplemented
         return all(getattr(self, n) == getattr(other, n) for n in _OPTION_FIELDS)
 
-    __hash__ = None  # mutable, like the dataclass it replaces
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
 
     def __repr__(self) -> str:
         return "Options(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _OPTION_FIELDS) + ")"
@@ -279,9 +279,12 @@ def option_string() -> str:
         if new_group:
             # column widths per run of options up to the next (sub)group entry
             j = i
-            while j < len(entries) and isinstance(entries[j], Opt):
-                short_size = max(short_size, len(entries[j].short))
-                long_size = max(long_size, len(entries[j].long))
+            while j < len(entries):
+                following = entries[j]
+                if not isinstance(following, Opt):
+                    break
+                short_size = max(short_size, len(following.short))
+                long_size = max(long_size, len(following.long))
                 j += 1
             new_group = False
         if isinstance(e, Group):
@@ -596,7 +599,7 @@ def _preferred_encoding() -> str:
     try:
         import _locale
 
-        return _locale.getencoding()  # (Python 3.11+)
+        return _locale.getencoding()  # type: ignore[attr-defined,unused-ignore]  # (Python 3.11+)
     except (ImportError, AttributeError):
         import locale
 

@@ -43,7 +43,8 @@ def start_peer(outdir: str, port: int):
 
     ae = AE(ae_title="DEMO-SCP")
     for cx in AllStoragePresentationContexts:
-        ae.add_supported_context(cx.abstract_syntax, AllTransferSyntaxes)
+        if cx.abstract_syntax:
+            ae.add_supported_context(cx.abstract_syntax, AllTransferSyntaxes)
     return ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
 
 
@@ -57,7 +58,7 @@ def main() -> int:
 
     from dcmsend.cli import main as dcmsend_main
 
-    files = [p for p in (get_testdata_file(name) for name in SAMPLES) if p]
+    files = [p for p in (get_testdata_file(name) for name in SAMPLES) if isinstance(p, str)]
     work = tempfile.mkdtemp(prefix="dcmsend-demo-")
     outdir = os.path.join(work, "received")
     os.makedirs(outdir)

@@ -20,6 +20,10 @@ import os
 import sys
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
+
 NOT_SET = -1
 OFF = 60000
 FATAL = 50000
@@ -306,7 +310,7 @@ class PatternLayout:
         state = LITERAL
         pos = 0
         lit = ""
-        info = {"min": -1, "max": 0x7FFFFFFF, "left": False}
+        info: dict = {"min": -1, "max": 0x7FFFFFFF, "left": False}
         n = len(pattern)
 
         def extract_option() -> str:
@@ -540,7 +544,7 @@ class FileAppender(Appender):
         super().__init__(**kw)
         self.filename = filename
         self.immediate_flush = immediate_flush
-        self.fh = None
+        self.fh: IO[bytes] | None = None
         self._error_reported = False
         if not filename:
             self._error("Invalid filename")
@@ -1003,8 +1007,8 @@ def _make_appender(name: str, factory: str, props: dict[str, str]) -> Appender |
     if kind == "FileAppender":
         append = _get_bool(props, "Append") or False
         return FileAppender(filename, append=append, immediate_flush=flush, **kw)
-    append = _get_bool(props, "Append")
-    append = True if append is None else append
+    append_given = _get_bool(props, "Append")
+    append = True if append_given is None else append_given
     if kind == "DailyRollingFileAppender":  # no time-based rollover: a plain appending file
         return FileAppender(filename, append=append, immediate_flush=flush, **kw)
     size = DEFAULT_ROLLING_LOG_SIZE
