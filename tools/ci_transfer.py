@@ -11,6 +11,7 @@ peer stored exactly the data set that was sent; stops the peer by its PID.  Exit
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -110,6 +111,7 @@ def main(argv: list[str]) -> int:
         with open(os.path.join(received, stored[0]), "rb") as fh:
             if not fh.read().endswith(dataset):
                 problems.append("the stored data set differs from the one sent")
+    shutil.rmtree(work, ignore_errors=True)
     for p in problems:
         print("ci_transfer: " + p, file=sys.stderr)
     if not problems:
