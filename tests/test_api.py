@@ -324,3 +324,16 @@ def test_a_text_file_object_or_other_input_is_a_type_error():
         dcmsend.send("127.0.0.1", 104, io.StringIO("x"))
     with pytest.raises(TypeError, match="expected a path"):
         dcmsend.send("127.0.0.1", 104, [CT, 42])
+
+
+def test_messages_of_a_worker_thread_of_the_one_running_send_are_its_own():
+    """A thread the send starts (parallel workers) has no collector of its own: with one send running, its
+    messages count for that send."""
+    from dcmsend import pylogging
+
+    with pylogging.library_logging() as collector:
+        worker = threading.Thread(target=lambda: log.NET.error("from a worker"))
+        worker.start()
+        worker.join()
+        log.APP.warn("from the send's thread")
+    assert collector.errors == ["from a worker"] and collector.warnings == ["from the send's thread"]

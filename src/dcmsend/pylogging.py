@@ -67,9 +67,16 @@ _saved: object = None
 _counter = 0
 
 
+_collectors: list[Collector] = []  # of the sends running now
+
+
 def current() -> Collector | None:
-    """The collector of the send running in this thread (None: none)."""
-    return getattr(_local, "collector", None)
+    """The collector of the send running in this thread; in a thread of no send's own (a worker a send started),
+    the one send running now, if there is exactly one (None: none)."""
+    collector = getattr(_local, "collector", None)
+    if collector is None and len(_collectors) == 1:
+        return _collectors[0]
+    return collector
 
 
 class StdlibAppender(log.Appender):
@@ -118,13 +125,15 @@ def library_logging() -> Iterator[Collector]:
         if _active == 0:
             _saved = _install()
         _active += 1
-    previous = current()
+        _collectors.append(collector)
+    previous = getattr(_local, "collector", None)
     _local.collector = collector
     try:
         yield collector
     finally:
         _local.collector = previous
         with _lock:
+            _collectors.remove(collector)
             _active -= 1
             if _active == 0:
                 log.restore_state(_saved)
