@@ -4,7 +4,9 @@ Run as ``python scp.py [options] -od <dir> <port>`` (the command-line shape of h
 
 Modes:
   --status 0xNNNN        accept every storage class (all transfer syntaxes) and answer each C-STORE with this status
-                         (pynetdicom); with --comment TEXT an Error Comment (0000,0902) is added to the response
+                         (pynetdicom); with --comment TEXT an Error Comment (0000,0902) is added to the response;
+                         with --status-count N only the first N C-STOREs get it, the later ones Success (stored in
+                         the -od directory)
   --reject R,S,D         reject every association (result, source, reason/diagnostic) (pynetdicom)
   --no-contexts          accept the association but no presentation context (pynetdicom)
   --explicit-first       (with --status) accept Explicit VR Little Endian where proposed, not Implicit
@@ -352,7 +354,7 @@ def run_raw(port: int, behaviour: str, max_pdu: int, outdir: str = "", delay: fl
 
 
 def run_pynetdicom(port: int, outdir: str, status: int | None, comment: str | None, reject: str | None,
-                   no_contexts: bool, explicit_first: bool = False) -> None:
+                   no_contexts: bool, explicit_first: bool = False, status_count: int | None = None) -> None:
     import logging
 
     from pydicom.dataset import Dataset
@@ -382,14 +384,18 @@ def run_pynetdicom(port: int, outdir: str, status: int | None, comment: str | No
 
         handlers.append((evt.EVT_REQUESTED, on_request))
 
+    answered = [0]
+
     def on_store(event):
-        if outdir:
+        answered[0] += 1
+        special = status_count is None or answered[0] <= status_count
+        if outdir and not (status and special):
             ds = event.dataset
             ds.file_meta = event.file_meta
             ds.save_as(os.path.join(outdir, f"{ds.SOPInstanceUID}.dcm"), enforce_file_format=True)
         rsp = Dataset()
-        rsp.Status = status or 0
-        if comment:
+        rsp.Status = (status or 0) if special else 0
+        if comment and special:
             rsp.ErrorComment = comment
         return rsp
 
@@ -402,6 +408,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--status", type=lambda s: int(s, 0))
     parser.add_argument("--comment")
+    parser.add_argument("--status-count", type=int)
     parser.add_argument("--reject")
     parser.add_argument("--no-contexts", action="store_true")
     parser.add_argument("--explicit-first", action="store_true")
@@ -416,8 +423,8 @@ def main(argv: list[str]) -> int:
     if args.raw:
         run_raw(args.port, args.raw, args.max_pdu, args.outdir, args.delay)
     else:
-        run_pynetdicom(args.port, "" if args.status else args.outdir, args.status, args.comment, args.reject,
-                       args.no_contexts, args.explicit_first)
+        run_pynetdicom(args.port, "" if args.status and args.status_count is None else args.outdir, args.status,
+                       args.comment, args.reject, args.no_contexts, args.explicit_first, args.status_count)
     return 0
 
 

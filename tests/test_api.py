@@ -191,7 +191,8 @@ def test_every_option_field_is_reachable_from_the_option_table():
 def test_send_is_a_function_with_signature_and_docstring():
     assert sys.modules["dcmsend.send"].transfer  # (the stage module is imported)
     assert inspect.isfunction(dcmsend.send) and dcmsend.send is dcmsend.api.send and dcmsend.send_files is dcmsend.send
-    assert list(inspect.signature(dcmsend.send).parameters) == ["peer", "port", "inputs", "options", "keywords"]
+    assert list(inspect.signature(dcmsend.send).parameters) == ["peer", "port", "inputs", "options", "on_instance",
+                                                                "keywords"]
     assert "Result" in dcmsend.send.__doc__
     from dcmsend import send
 

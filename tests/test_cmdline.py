@@ -83,7 +83,9 @@ def test_help_layout(capsys):
     code, out, err, _ = run(["--help"], capsys)
     assert code == 0 and err == ""
     assert out.startswith(HEADER + EXPECTED_HELP_TAIL)
-    assert out.endswith("(if successful) and write it to text file f\n\n")
+    # DCMTK's options end with +crf; the extensions follow in groups of their own ("... not in DCMTK ...")
+    dcmtk_part, _, extensions = out.partition("(if successful) and write it to text file f\n")
+    assert extensions == "\n" or (extensions.startswith("extensions") and "not in DCMTK" in extensions.split("\n")[0])
     assert "-i4" not in out  # 3.6.7 has no IP protocol options
     for opt in cmdline.OPTIONS:
         assert opt.long in out
@@ -585,3 +587,12 @@ def test_manpage_without_argument_outside_a_source_tree_writes_no_file(tmp_path,
     assert manpage.main([]) == 0
     assert capsys.readouterr().out == manpage.render()
     assert os.listdir(tmp_path) == []
+
+
+def test_manpage_escapes_hyphens():
+    """Options are written with roff's \\- (an ASCII hyphen-minus when rendered, so they can be copied)."""
+    from dcmsend import manpage
+
+    text = manpage.render()
+    assert "\\-\\-scan\\-directories" in text and "dcmsend \\- Simple DICOM storage SCU" in text
+    assert "--scan-directories" not in text

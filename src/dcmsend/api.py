@@ -18,13 +18,14 @@ from dcmsend.cmdline import Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing costs milliseconds to import; the API needs it for type checkers only)
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from typing import IO, Literal, TypedDict, Union
 
     from pydicom import Dataset
     from typing_extensions import Unpack
 
     from dcmsend.collect import Instance
+    from dcmsend.report_json import InstanceResult
 
     # one input: a path (file or directory), the bytes of a DICOM file, a binary file object, a pydicom Dataset
     Input = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], Dataset]
@@ -52,6 +53,11 @@ if TYPE_CHECKING:  # (typing costs milliseconds to import; the API needs it for 
         max_send_pdu: int | None
         verbose_pc: bool
         report_file: str
+        json_report: str
+        strict_status: bool
+        journal: str
+        retry: int
+        progress: bool
 
 # fields of Options that are not keyword options of send() (the parameters, and what only the command line has)
 _NOT_KEYWORDS = frozenset({"peer", "port", "files", "program_name", "arguments"})
@@ -68,16 +74,23 @@ class Result:
     DIMSE status of the C-STORE response; None: not sent; 0xFFFF: no acceptable presentation context).
     ``errors`` / ``warnings``: the texts of the error (and fatal) / warning messages of this send, in order: why it
     ended (``errors[-1]``, also :attr:`message`), which files were ignored, ...
+    ``report``: the JSON report's document (a dict, see docs/report-schema.json; None when the input phase ended
+    the run) and ``results``: one :class:`dcmsend.report_json.InstanceResult` per instance carrying that report's
+    instance fields (``outcome``, ``status``, ``status_text``, ``error_comment``, ``condition``, ``bytes_sent``,
+    ``seconds``, ``attempts``, ...).
     """
 
-    __slots__ = ("exit_code", "instances", "errors", "warnings")
+    __slots__ = ("exit_code", "instances", "errors", "warnings", "report", "results")
 
     def __init__(self, exit_code: int, instances: list[Instance] | None = None, errors: list[str] | None = None,
-                 warnings: list[str] | None = None) -> None:
+                 warnings: list[str] | None = None, report: dict | None = None,
+                 results: list[InstanceResult] | None = None) -> None:
         self.exit_code: int = exit_code
         self.instances: list[Instance] = list(instances or [])
         self.errors: list[str] = list(errors or [])
         self.warnings: list[str] = list(warnings or [])
+        self.report: dict | None = report
+        self.results: list[InstanceResult] = list(results or [])
 
     def __repr__(self) -> str:
         failed = len(self.failed)
@@ -305,7 +318,7 @@ def _leave() -> None:
 
 
 def send(peer: str, port: int, inputs: Input | Iterable[Input], options: Options | None = None,
-         **keywords: Unpack[SendOptions]) -> Result:
+         on_instance: Callable[[InstanceResult], object] | None = None, **keywords: Unpack[SendOptions]) -> Result:
     """Send DICOM instances like ``dcmsend peer port inputs...`` and return a :class:`Result`.
 
     ``inputs``: one input or a list of them.  An input is a path (a file; a directory with
@@ -315,9 +328,13 @@ def send(peer: str, port: int, inputs: Input | Iterable[Input], options: Options
 
     ``options``: a :class:`dcmsend.cmdline.Options` to start from; keyword options (the fields of Options, for
     example ``scan_directories=True``, ``no_halt=True``, ``called_aetitle="PACS"``, ``decompress="lossy"``,
-    ``report_file="report.txt"``) override it.  They are checked as the command line checks its options: an unknown
-    keyword or a value of the wrong type raises ``TypeError``, a value the command line refuses raises ``ValueError``
-    with the command line's message.
+    ``report_file="report.txt"``; the extensions too: ``json_report="run.json"``, ``strict_status=True``,
+    ``journal="j.sqlite"``, ``retry=3``, ``progress=True``) override it.  They are checked as the command line
+    checks its options: an unknown keyword or a value of the wrong type raises ``TypeError``, a value the command
+    line refuses raises ``ValueError`` with the command line's message.
+
+    ``on_instance``, if given, is called with a :class:`dcmsend.report_json.InstanceResult` each time an instance
+    is done (its ``done`` and ``total`` say how far the run is).
 
     Messages go to the standard :mod:`logging` loggers ``dcmtk.apps.dcmsend``, ``dcmtk.dcmnet`` and
     ``dcmtk.dcmdata``; the result carries this send's warning and error texts.  Thread-safe: sends in several
@@ -334,6 +351,7 @@ def send(peer: str, port: int, inputs: Input | Iterable[Input], options: Options
         items = list(inputs)
     folder: list[str] = []
     entries: list[Instance] = []
+    outcome: dict = {}
     try:
         files = []
         for index, item in enumerate(items):
@@ -343,13 +361,17 @@ def send(peer: str, port: int, inputs: Input | Iterable[Input], options: Options
         _enter()
         try:
             with pylogging.library_logging() as collector:
+                from dcmsend import runner
+
                 try:
                     collect.collect(opts, entries)
-                    from dcmsend.send import transfer
-
-                    code = transfer(opts, entries)
                 except Exit as exc:
-                    code = exc.code
+                    code = runner.input_phase_failed(opts, exc.code)
+                else:
+                    try:
+                        code = runner.transfer(opts, entries, on_instance, outcome)
+                    except Exit as exc:
+                        code = exc.code
         finally:
             _leave()
     finally:
@@ -357,7 +379,7 @@ def send(peer: str, port: int, inputs: Input | Iterable[Input], options: Options
             import shutil
 
             shutil.rmtree(folder[0], ignore_errors=True)
-    return Result(code, entries, collector.errors, collector.warnings)
+    return Result(code, entries, collector.errors, collector.warnings, outcome.get("report"), outcome.get("results"))
 
 
 __all__ = ["Result", "send", "options_from_keywords", "stored", "Options"]

@@ -70,10 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     # levels), deeper nesting is an input error (collect), never a crash
     if recursion_limit < RECURSION_LIMIT:
         sys.setrecursionlimit(RECURSION_LIMIT)
+    options = None
     try:
         options = cmdline.evaluate(argv)
         log.capture_library_output()
-        transfer_list = collect.collect(options)
+        try:
+            transfer_list = collect.collect(options)
+        except Exit as exc:
+            if options.json_report:  # (an extension: the JSON report is written however the run ends)
+                from dcmsend import runner
+
+                return runner.input_phase_failed(options, exc.code)
+            raise
         # imported here: --help, --version and errors never load the network stack
         from dcmsend.send import transfer
 

@@ -29,6 +29,7 @@ MIN_PDU = 4096
 MAX_PDU = 131072
 
 ULONG_MAX = 2**64 - 1
+MAX_RETRY = 100
 
 
 class Options:
@@ -66,6 +67,12 @@ class Options:
     verbose_pc: bool = False  # +v
     # output
     report_file: str = ""  # +crf ('' = no report)
+    # extensions, not in DCMTK (runner.py, report_json.py, journal.py, progress.py)
+    json_report: str = ""  # +crj --create-json-report ('' = none)
+    strict_status: bool = False  # +ss --strict-status
+    journal: str = ""  # +jo --journal ('' = none)
+    retry: int = 0  # +rt --retry (0 = no retries)
+    progress: bool = False  # +pg --progress
     # not an option: the program name as typed (argv[0]) and the expanded argument list
     program_name: str = "dcmsend"
     arguments: list[str]  # default: a new empty list
@@ -233,6 +240,21 @@ TABLE: tuple[Group | SubGroup | Opt, ...] = (
     Opt("--create-report-file", "+crf",
         "create a detailed report on the transfer\n(if successful) and write it to text file f", "[f]ilename: string",
         field="report_file"),
+    Group("extensions (not in DCMTK's dcmsend):"),
+    Opt("--create-json-report", "+crj",
+        "write a report on the run, its associations and\nevery instance to JSON file f (also if halted)",
+        "[f]ilename: string", field="json_report"),
+    Opt("--strict-status", "+ss",
+        f"exit with code {exitcodes.STRICT_STATUS_FAILED} if any instance was not stored\n"
+        "with a success or warning status"),
+    Opt("--journal", "+jo",
+        "record stored instances in SQLite journal f and\nskip those already stored to this peer",
+        "[f]ilename: string"),
+    Opt("--retry", "+rt",
+        "after a transient failure, send the instances\nnot yet stored again, up to n times\n"
+        "(waiting 1, 2, 4, ... seconds before)",
+        f"[n]umber: integer (0..{MAX_RETRY}, default: 0)"),
+    Opt("--progress", "+pg", "show progress on stderr\n(a status line on a terminal)"),
 )
 
 OPTIONS: tuple[Opt, ...] = tuple(e for e in TABLE if isinstance(e, Opt))
@@ -839,6 +861,21 @@ def evaluate(argv: list[str], library: bool = False) -> Options:
     # output options
     if cmd.find("--create-report-file"):
         opts.report_file = cmd.value()
+
+    # extensions (not in DCMTK)
+    if cmd.find("--create-json-report"):
+        opts.json_report = cmd.value()
+    if cmd.find("--strict-status"):
+        opts.strict_status = True
+    if cmd.find("--journal"):
+        opts.journal = cmd.value()
+    if cmd.find("--retry"):
+        v, err = cmd.value_uint(0, MAX_RETRY)
+        if err:
+            app.error(err)
+        opts.retry = v
+    if cmd.find("--progress"):
+        opts.progress = True
 
     # parameters
     opts.peer = cmd.param(1)

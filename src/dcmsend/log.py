@@ -22,6 +22,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import IO
 
 NOT_SET = -1
@@ -61,6 +62,10 @@ def _encode(text: str) -> bytes:
 BROKEN_PIPE_KILLS = False
 
 
+# Called with the stream before every console write (--progress sets it to wipe its status line first).
+before_console_write: Callable[[object], None] | None = None
+
+
 def write_text(stream, text: str) -> None:
     """Write to a console stream byte-exactly (undecodable argument bytes are kept as surrogates).
 
@@ -69,6 +74,8 @@ def write_text(stream, text: str) -> None:
     unbuffered, so that nothing unwritten is left for Python to fail on at exit."""
     if stream is None:  # (a standard stream that was closed when Python started)
         return
+    if before_console_write is not None:
+        before_console_write(stream)
     try:
         buf = getattr(stream, "buffer", None)
         if buf is None:

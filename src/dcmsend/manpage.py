@@ -53,6 +53,28 @@ By default only warnings and errors are written to standard error, as lines of t
 levels can be chosen with --log-level.  --log-config reads a log4cplus property file as DCMTK does, which can
 send messages to files (with rollover), change the layout and filter by logger: see logger.cfg.example in the
 source distribution.  The logger names are dcmtk.apps.dcmsend, dcmtk.dcmnet and dcmtk.dcmdata."""),
+    ("Extensions", """\
+The options in the section "extensions (not in DCMTK's dcmsend)" are not DCMTK's; without them dcmsend behaves
+as DCMTK's does.  --create-json-report writes one JSON document (schema dcmsend-report/1, every field described
+in docs/report-schema.json): the run, each attempt, each association with its presentation contexts and how it
+ended, and each instance with its outcome, DIMSE status, error comment, condition, bytes sent and time.  It is
+written atomically (a temporary file renamed), also when the run halts or is interrupted; instances never tried
+have the outcome "not-tried".
+.PP
+--journal keeps an SQLite database (WAL mode, committed in batches of 64 rows or every second and at the end) of
+the instances the peer stored with a success or warning status, per peer (host, port, calling and called AE
+title).  A later run skips every instance whose file is unchanged (path, size, modification time and SOP Instance
+UID), says how many it skipped, and both reports show them as skipped.  An unusable journal ends the run with
+exit code 40.
+.PP
+--retry n: after a transient failure (connection refused or reset, A-ASSOCIATE-RJ rejected-transient, A-ABORT
+by the peer, socket, ACSE or DIMSE timeout) or a status 0xA7xx (Refused: Out of Resources), the instances not yet
+stored are sent again on a new association, up to n times, after 1, 2, 4, ... seconds (doubling, at most 60).
+Permanent failures are not retried.  Each retry is announced with a warning and is an attempt in the JSON report.
+.PP
+--strict-status: exit code 101 instead of 0 when any instance was not stored with a success or warning status.
+--progress shows a status line on standard error (on a terminal, at most 10 updates a second, wiped at the end
+and before every log line) or a plain line every 5 seconds."""),
 ]
 
 _EXIT_CODE_GROUPS = [
@@ -61,8 +83,9 @@ _EXIT_CODE_GROUPS = [
     ("output file errors", ("CANNOT_WRITE_OUTPUT_FILE", "CANNOT_WRITE_REPORT_FILE")),
     ("network errors", ("CANNOT_INITIALIZE_NETWORK", "CANNOT_NEGOTIATE_ASSOCIATION", "CANNOT_SEND_REQUEST",
                         "CANNOT_ADD_PRESENTATION_CONTEXT")),
+    ("extensions (not in DCMTK)", ("STRICT_STATUS_FAILED",)),
 ]
-_UNUSED_CODES = ("CANNOT_READ_INPUT_FILE", "CANNOT_WRITE_OUTPUT_FILE")
+_UNUSED_CODES = ("CANNOT_READ_INPUT_FILE",)
 # the codes DCMTK's dcmsend does not have (see exitcodes.py and docs/reliability.md): (code, name, explanation)
 _OWN_CODES = [
     ("INTERNAL_ERROR", "an unexpected internal error (\"F: internal error: ...\"; never a Python traceback); an open "
@@ -93,7 +116,7 @@ _EXAMPLES = [
 
 def esc(text: str) -> str:
     """Escape plain text for roff (backslashes, hyphens, control characters at the start of a line)."""
-    text = text.replace("\\", "\\e").replace("-", "-")
+    text = text.replace("\\", "\\e").replace("-", "\\-")
     lines = []
     for line in text.split("\n"):
         if line[:1] in (".", "'"):
@@ -124,7 +147,7 @@ def render() -> str:
     out = [
         f'.TH {PROGRAM.upper()} 1 "{__date__}" "{PROGRAM} {__version__}" "User Commands"',
         ".SH NAME",
-        f"{PROGRAM} - {esc(DESCRIPTION)}",
+        f"{PROGRAM} \\- {esc(DESCRIPTION)}",
         ".SH SYNOPSIS",
         f".B {PROGRAM}\n{esc(syntax_string().strip())}",
         ".SH DESCRIPTION",

@@ -47,8 +47,12 @@ def _is_warning(status: int) -> bool:
     return status & 0xF000 == 0xB000 or status in (0x0001, 0x0107, 0x0116)
 
 
-def summary_text(state) -> str:
-    """getStatusSummary: the text starting with "Status Summary", no final newline."""
+SKIPPED_TEXT = "<skipped: already stored (journal)>"
+
+
+def summary_text(state, skipped=()) -> str:
+    """getStatusSummary: the text starting with "Status Summary", no final newline.  ``skipped``: the ``id()`` of
+    the instances --journal skipped (an extension; an empty set gives DCMTK's text)."""
     entries = state.entries
     sent = success = warning = error = refused = unknown = pending = invalid = 0
     for entry in entries:
@@ -89,12 +93,15 @@ def summary_text(state) -> str:
         ("- NOT sent to the peer   : ", len(entries) - sent),
         ("  * no acceptable pres.  : ", pending),
         ("  * invalid dataset ptr. : ", invalid),
+        ("  * skipped (journal)    : ", len(skipped)),
     ]
     lines.extend(f"{label}{count}" for label, count in optional if count > 0)
     return "\n".join(lines)
 
 
-def _dimse_status(entry) -> str:
+def _dimse_status(entry, skipped=()) -> str:
+    if skipped and id(entry) in skipped:
+        return SKIPPED_TEXT
     if not entry.request_sent:
         return "<not sent>"
     status = entry.status or 0
@@ -105,7 +112,7 @@ def _dimse_status(entry) -> str:
     return f"0x{status:04x} ({status_text(status)})"
 
 
-def report_text(state, options, now) -> str:
+def report_text(state, options, now, skipped=()) -> str:
     """The complete report file contents (no final newline)."""
     out = [
         "Detailed Report on the Transfer of Instances",
@@ -129,10 +136,10 @@ def report_text(state, options, now) -> str:
         out.append(f"Pres. Context : {entry.context_id}")
         network = f"{entry.network_ts} = {uids.ts_name(entry.network_ts)}" if entry.network_ts else ""
         out.append(f"Network Xfer  : {network}")
-        out.append(f"DIMSE Status  : {_dimse_status(entry)}")
+        out.append(f"DIMSE Status  : {_dimse_status(entry, skipped)}")
         out.append("")
     out.append("")
-    out.append(summary_text(state))
+    out.append(summary_text(state, skipped))
     return "\n".join(out)
 
 
@@ -182,7 +189,7 @@ def _write_atomically(filename: str, data: bytes) -> bool:
     return True
 
 
-def write_report(state, options) -> int | None:
+def write_report(state, options, skipped=()) -> int | None:
     """createReportFile for ``options.report_file``: log, write; return None or exit code 43 (after the E line).
 
     Nothing is done for an empty file name (dcmsend only asks for a report when +crf names a file).  The caller
@@ -196,7 +203,7 @@ def write_report(state, options) -> int | None:
         NET.warn(f"file '{filename}' already exists, overwriting")
     from datetime import datetime  # (here: 2 ms of imports)
 
-    text = report_text(state, options, datetime.now())
+    text = report_text(state, options, datetime.now(), skipped)
     if not _write_atomically(filename, text.encode("utf-8", "surrogateescape")):
         NET.error(f"cannot write detailed report to file '{filename}'")
         return exitcodes.CANNOT_WRITE_REPORT_FILE
