@@ -36,30 +36,70 @@ STATUS_NO_ACCEPTABLE_CONTEXT = 0xFFFF
 STATUS_INVALID_DATASET_PTR = 0xFFFE
 
 
+# One object for equal values that repeat across a transfer list (SOP Class and Transfer Syntax UIDs, read modes,
+# directory prefixes of paths, data set offsets and sizes): the list's memory grows by what is unique to each
+# instance only. Bounded, so that inputs where nothing repeats cannot grow them without limit.
+_SHARED_MAX = 1 << 16
+_shared_str: dict[str, str] = {}
+_shared_int: dict[int, int] = {}
+
+
+def _share_str(value):
+    if type(value) is not str:  # (e.g. pydicom's UID, a str subclass, given through the Python API: kept as it is)
+        return value
+    shared = _shared_str.get(value)
+    if shared is None:
+        if len(_shared_str) >= _SHARED_MAX:
+            return value
+        shared = _shared_str[value] = value
+    return shared
+
+
+def _share_int(value):
+    if type(value) is not int:
+        return value
+    shared = _shared_int.get(value)
+    if shared is None:
+        if len(_shared_int) >= _SHARED_MAX:
+            return value
+        shared = _shared_int[value] = value
+    return shared
+
+
 class Instance:
     """One transfer-list entry: what DCMTK's DcmStorageSCU keeps per SOP instance.
 
     (A plain class with slots rather than a dataclass: importing ``dataclasses`` costs milliseconds at start-up.)
+    Memory: a transfer list may hold millions of entries, so an entry stores what is unique to it once and shares
+    everything that repeats (see ``_share_str``): the path is kept as its directory prefix (shared by the files of
+    a directory) and its file name, and read back whole through the ``path`` property; the data set offset and
+    size are shared numbers. ~320 bytes per instance for a 40-character path and a 58-character SOP Instance UID
+    (tests/test_memory.py); DCMTK's own list grows by ~550 bytes per instance.
     """
 
-    __slots__ = ("path", "read_mode", "sop_class_uid", "sop_instance_uid", "transfer_syntax_uid", "dataset_offset",
-                 "dataset_size", "association", "context_id", "network_ts", "status", "request_sent", "meta_reread")
+    # the public fields, in constructor order (repr, the Python API)
+    FIELDS = ("path", "read_mode", "sop_class_uid", "sop_instance_uid", "transfer_syntax_uid", "dataset_offset",
+              "dataset_size", "association", "context_id", "network_ts", "status", "request_sent", "meta_reread")
+    __slots__ = ("_dir", "_name", "read_mode", "sop_class_uid", "sop_instance_uid", "transfer_syntax_uid",
+                 "dataset_offset", "_size", "association", "context_id", "_network_ts", "status", "request_sent",
+                 "meta_reread")
 
     def __init__(self, path: str, read_mode: str, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str,
                  dataset_offset: int = -1, dataset_size: int = 0, association: int = 0, context_id: int = 0,
                  network_ts: str = "", status: int | None = None, request_sent: bool = False,
                  meta_reread: bool = False):
         self.path = path  # as DCMTK prints it
-        self.read_mode = read_mode
-        self.sop_class_uid = sop_class_uid
+        self.read_mode = _share_str(read_mode)
+        self.sop_class_uid = _share_str(sop_class_uid)
         self.sop_instance_uid = sop_instance_uid
-        self.transfer_syntax_uid = transfer_syntax_uid
+        self.transfer_syntax_uid = _share_str(transfer_syntax_uid)
         # Filled by later stages.
-        self.dataset_offset = dataset_offset  # byte offset of the data set in the file, when the input phase knows it
-        self.dataset_size = dataset_size
+        # byte offset of the data set in the file, when the input phase knows it
+        self.dataset_offset = _share_int(dataset_offset)
+        self._size = _share_int(dataset_size)
         self.association = association
         self.context_id = context_id
-        self.network_ts = network_ts
+        self._network_ts = _share_str(network_ts)
         self.status = status  # DIMSE status of the response; None: no response (not sent)
         # DCMTK's RequestSent: response received, or a pseudo-status (0xFFFF/0xFFFE) set
         self.request_sent = request_sent
@@ -67,8 +107,40 @@ class Instance:
         # send-time load reads it again for what DCMTK says then (collect.meta_header_messages)
         self.meta_reread = meta_reread
 
+    @property
+    def path(self) -> str:
+        """The file's path as DCMTK prints it (the directory prefix and the name stored apart)."""
+        prefix = self._dir
+        return prefix + self._name if prefix else self._name
+
+    @path.setter
+    def path(self, value: str) -> None:
+        cut = value.rfind("/") + 1 if type(value) is str else 0  # (anything else, e.g. a PathLike, kept as given)
+        if cut:
+            self._dir = _share_str(value[:cut])
+            self._name = value[cut:]
+        else:
+            self._dir = ""
+            self._name = value
+
+    @property
+    def dataset_size(self) -> int:
+        return self._size
+
+    @dataset_size.setter
+    def dataset_size(self, value: int) -> None:
+        self._size = _share_int(value)
+
+    @property
+    def network_ts(self) -> str:
+        return self._network_ts
+
+    @network_ts.setter
+    def network_ts(self, value: str) -> None:
+        self._network_ts = _share_str(value)
+
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
         return f"Instance({fields})"
 
     @property
@@ -1368,7 +1440,8 @@ def _collect_fast(files: list[str], options, transfer_list: list[Instance]) -> i
     verdicts: dict[tuple[str, ...], str | None] = {}
     append = transfer_list.append
     debug = DATA.enabled(DEBUG) or NET.enabled(DEBUG)
-    for path in files:
+    for index, path in enumerate(files):
+        files[index] = ""  # the entry keeps what it needs of the path: no second copy of every path at the peak
         found = _fast_meta(path) if path else None
         if found is not None:
             cls, inst, ts, offset, raw_inst = found
@@ -1429,7 +1502,8 @@ def collect(options, transfer_list: list[Instance] | None = None) -> list[Instan
     if options.read_mode == READ_FILE_ONLY:
         files = []  # handled below
         invalid = _collect_fast(expanded, options, transfer_list)
-    for path in files:
+    for index, path in enumerate(files):
+        files[index] = ""  # (as in _collect_fast)
         status = add_dicom_file(path, options, transfer_list)
         if status is not None:
             shown = path if path else "<empty string>"
