@@ -23,6 +23,10 @@ from dcmsend import exitcodes, uids
 from dcmsend.exitcodes import Exit
 from dcmsend.log import APP, DATA, DEBUG, NET
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # Read modes (DCMTK's E_FileReadMode as chosen by +f / +fo / -f).
 READ_FILE = "file"  # +f  : file format or bare data set (auto-detect)
 READ_FILE_ONLY = "fileonly"  # +fo : file format only (default)
@@ -182,7 +186,7 @@ _CLASSES = {
     b"graph": "\\x21-\\x7e", b"lower": "a-z", b"print": "\\x20-\\x7e", b"punct": "!-/:-@\\[-`{-~",
     b"space": " \\t\\n\\r\\x0b\\x0c", b"upper": "A-Z", b"xdigit": "0-9A-Fa-f",
 }
-_pattern_cache: dict[bytes, object] = {}  # compiled patterns (re.Pattern) or None
+_pattern_cache: dict[bytes, Any] = {}  # compiled patterns (re.Pattern) or None
 # what C's isspace() calls a space: DCMTK removes all of them from UID values (and calls them all spaces)
 BLANKS = b" \t\n\r\x0b\x0c"
 
@@ -931,7 +935,7 @@ def _open(path: str) -> tuple[int | None, int, str | None]:
         return fd, size, None
     except OSError as exc:
         os.close(fd)
-        return None, 0, os.strerror(exc.errno)
+        return None, 0, os.strerror(exc.errno or 0)
 
 
 def _load_meta(path: str) -> tuple[str | None, _Meta | None]:
@@ -944,7 +948,7 @@ def _load_meta(path: str) -> tuple[str | None, _Meta | None]:
         st = _Stream(fd, size, first)
         meta = _read_meta(st)
     except OSError as exc:
-        return os.strerror(exc.errno), None
+        return os.strerror(exc.errno or 0), None
     finally:
         os.close(fd)
     status = meta.status
@@ -992,6 +996,7 @@ def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
             DATA.debug(f'DcmDataset::read() TransferSyntax="{_XFER_NAMES[xfer]}"')
         else:
             ts = uids.transfer_syntax(xfer_known)
+            assert ts is not None  # (xfer_known: a known transfer syntax)
             ts_uid = ts.uid
             DATA.debug(f'DcmDataset::read() TransferSyntax="{ts.name}"')
             if ts.deflated:
@@ -1000,7 +1005,7 @@ def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
         status, elements = _read_item_body(st, xfer, UNDEFINED, max_read, True)
         return status, meta, elements, ts_uid
     except OSError as exc:
-        return os.strerror(exc.errno), None, {}, None
+        return os.strerror(exc.errno or 0), None, {}, None
     finally:
         if fd is not None:
             os.close(fd)
@@ -1050,6 +1055,7 @@ def get_sop_instance_from_file(path: str, read_mode: str):
         status, meta = _load_meta(path)
         if status is None:
             DATA.debug("trying to get SOP Class UID, SOP Instance UID and Transfer Syntax UID from meta-header")
+            assert meta is not None  # (no status: the meta header was read)
             el = meta.elements
             cls = _string_value(el.get(0x00020002), 0x00020002)
             inst = _string_value(el.get(0x00020003), 0x00020003)
@@ -1431,7 +1437,7 @@ def _collect_fast(files: list[str], options, transfer_list: list[Instance]) -> i
     check_values = not options.no_uid_checks
     read_mode = options.read_mode
     dicomdir = options.read_from_dicomdir
-    verdicts: dict[tuple[str, str], str | None] = {}
+    verdicts: dict[tuple[str, ...], str | None] = {}
     append = transfer_list.append
     debug = DATA.enabled(DEBUG) or NET.enabled(DEBUG)
     for index, path in enumerate(files):
@@ -1478,8 +1484,10 @@ def _collect_fast(files: list[str], options, transfer_list: list[Instance]) -> i
     return invalid
 
 
-def collect(options) -> list[Instance]:
-    """The input phase of dcmsend: log as DCMTK does, return the transfer list or raise Exit(21/22/23)."""
+def collect(options, transfer_list: list[Instance] | None = None) -> list[Instance]:
+    """The input phase of dcmsend: log as DCMTK does, return the transfer list or raise Exit(21/22/23).
+
+    ``transfer_list``: the list to fill (the Python API passes one, to keep what was found before an Exit)."""
     load_data_dictionary()
     if options.scan_directories:
         APP.info("determining input files ...")
@@ -1488,7 +1496,8 @@ def collect(options) -> list[Instance]:
         APP.fatal("no input files to be processed")
         raise Exit(exitcodes.NO_INPUT_FILES)
     APP.info("checking input files ...")
-    transfer_list: list[Instance] = []
+    if transfer_list is None:
+        transfer_list = []
     invalid = 0
     if options.read_mode == READ_FILE_ONLY:
         files = []  # handled below

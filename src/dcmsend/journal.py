@@ -79,7 +79,7 @@ class Journal:
                 rows[path] = (size, mtime_ns, uid)
         except self._error as exc:
             raise JournalError(str(exc)) from None
-        skipped = set()
+        skipped: set[int] = set()
         if not rows:
             return skipped
         for entry in entries:

@@ -13,6 +13,10 @@ import os
 from dcmsend import report
 from dcmsend.collect import STATUS_INVALID_DATASET_PTR, STATUS_NO_ACCEPTABLE_CONTEXT
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 SCHEMA = "dcmsend-report/1"
 DCMTK_VERSION = "3.6.7"
 
@@ -69,6 +73,26 @@ class InstanceResult:
                  "error_comment", "condition", "dataset_size", "bytes_sent", "seconds", "attempts", "done", "total")
 
     _FIELDS = __slots__[:-2]
+    # (each given to __init__ or None)
+    number: Any
+    path: Any
+    sop_class_uid: Any
+    sop_instance_uid: Any
+    input_transfer_syntax: Any
+    network_transfer_syntax: Any
+    association: Any
+    context_id: Any
+    outcome: Any
+    status: Any
+    status_text: Any
+    error_comment: Any
+    condition: Any
+    dataset_size: Any
+    bytes_sent: Any
+    seconds: Any
+    attempts: Any
+    done: Any
+    total: Any
 
     def __init__(self, **fields):
         for name in self.__slots__:

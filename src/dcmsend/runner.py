@@ -23,6 +23,10 @@ import time
 from dcmsend import exitcodes, plan, report_json
 from dcmsend.log import APP
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 RETRY_DELAY = 1.0  # seconds before the first retry; doubled for each further one
 RETRY_DELAY_MAX = 60.0
 _NET = 6  # OFCondition module of dcmnet
@@ -100,8 +104,8 @@ class Tracker:
         self.numbers = {id(e): i for i, e in enumerate(entries, 1)}
         self.records: dict[int, _Record] = {}
         self.on_instance = on_instance
-        self.journal = None
-        self.progress = None
+        self.journal: Any = None  # (journal.Journal, with --journal)
+        self.progress: Any = None  # (progress.Progress, with --progress)
         self.started = _now()
         self.now = _now
         self.attempt = 0
@@ -145,7 +149,7 @@ class Tracker:
             self._instance_done(entry, condition, seconds)
 
     def _association_negotiated(self, number: int, assoc, condition) -> None:
-        item = {"number": number, "attempt": self.attempt, "started": _now(), "result": "accepted",
+        item: dict[str, Any] = {"number": number, "attempt": self.attempt, "started": _now(), "result": "accepted",
                 "condition": None, "reject": None, "contexts": [], "ended": None}
         self.reject_text = ""
         if condition is not None:
@@ -261,7 +265,7 @@ def transfer(options, entries: list, on_instance=None, outcome: dict | None = No
     "report" and the :class:`report_json.InstanceResult` list under "results"."""
     tracker = Tracker(options, entries, on_instance)
     full = plan.TransferState(entries)
-    result = [None, True]  # exit code, halted
+    result: list = [None, True]  # exit code, halted
     try:
         _attempts(tracker, full, options, result)
     except BaseException as exc:
@@ -364,7 +368,7 @@ def _attempt_rounds(options, state, tracker: Tracker, scu_class, rounds) -> tupl
     thread-safe.  Without it, the rounds run one association at a time, as dcmsend does."""
     if getattr(options, "parallel", 1) > 1:
         try:
-            from dcmsend import parallel
+            from dcmsend import parallel  # type: ignore[attr-defined,unused-ignore]
         except ImportError:
             parallel = None
         parallel_rounds = getattr(parallel, "rounds", None)

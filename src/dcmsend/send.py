@@ -7,9 +7,7 @@ sendSOPInstances, and DcmSCU::sendSTORERequest, over our own association client 
 from __future__ import annotations
 
 import _signal as signal  # (the C module: signal.py imports enum, milliseconds at start-up)
-import sys
 import time
-import types
 
 from dcmsend import convert, network, plan, report, uids
 from dcmsend.collect import STATUS_NO_ACCEPTABLE_CONTEXT
@@ -35,6 +33,10 @@ from dcmsend.network import (
     NET_EC_INVALID_SOP_INSTANCE_UID,
     NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _RELEASE, _ABORT, _PEER_RELEASE, _PEER_ABORTED = range(4)
 # Not a DCMTK condition: a data set nested deeper than we follow (about 10000 levels; collect has the same text)
@@ -84,12 +86,14 @@ class _Scu:
     def negotiate(self) -> Condition | None:
         if self.connected:
             return NET_EC_ALREADY_CONNECTED
+        assert self.assoc is not None  # (init_network made it)
         return self.assoc.request()
 
     def close(self, kind: int) -> None:
         if not self.connected:
             NET.warn("Closing of association requested but no association active (ignored)")
             return
+        assert self.assoc is not None  # (connected)
         if self.hooks is not None:
             self.hooks.association_ended(self.assoc, ("released", "aborted", "aborted", "peer-aborted")[kind])
         if kind == _RELEASE:
@@ -283,6 +287,11 @@ class _Ahead:
     exact load stay where DCMTK has them."""
 
     __slots__ = ("entries", "current", "index", "loaded", "prepared", "prepared_for", "sent", "sent_for", "checked")
+    loaded: convert.Loaded | None
+    prepared: Any
+    prepared_for: tuple | None
+    sent: Condition | None
+    sent_for: tuple | None
 
     def __init__(self, entries: list):
         self.entries = entries
@@ -347,7 +356,7 @@ class _Ahead:
         if self.prepared is None or self.index != self.current + 1 or self.prepared_for != (
                 assoc, assoc.next_message_id):
             return
-        if not convert.unchanged_since_loaded(self.loaded):
+        if self.loaded is None or not convert.unchanged_since_loaded(self.loaded):
             self.prepared = None  # (take() then drops the load: the file is read again where DCMTK reads it)
             return
         self.checked = True
@@ -472,6 +481,7 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
     if not scu.connected:
         return DIMSE_ILLEGALASSOCIATION, original
     assoc = scu.assoc
+    assert assoc is not None  # (connected)
     message_id = assoc.next_message_id
     assoc.next_message_id = (message_id + 1) & 0xFFFF
     if loaded.pending_warnings:
@@ -592,14 +602,3 @@ def _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream
         current = target
     return status, current
 
-
-# ``dcmsend.send`` (the package attribute) becomes this module once imported; keep it callable like the public
-# function ``dcmsend.send_files`` it replaces.
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        from dcmsend import send_files
-
-        return send_files(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
