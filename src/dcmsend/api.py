@@ -58,6 +58,9 @@ if TYPE_CHECKING:  # (typing costs milliseconds to import; the API needs it for 
         journal: str
         retry: int
         progress: bool
+        parallel: int
+        parallel_unit: str
+        async_ops: int
 
 # fields of Options that are not keyword options of send() (the parameters, and what only the command line has)
 _NOT_KEYWORDS = frozenset({"peer", "port", "files", "program_name", "arguments"})

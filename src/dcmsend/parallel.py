@@ -48,6 +48,7 @@ class WorkerState(plan.TransferState):
     """A worker's transfer list (the instances of the units it took, in the order it took them)."""
 
     __slots__ = ("stop",)
+    stop: threading.Event
 
 
 class _Run:
@@ -55,7 +56,7 @@ class _Run:
 
     def __init__(self, entries: list, units: list[list[int]], options):
         self.entries = entries
-        self.units = units
+        self.units: list[list[int] | None] = list(units)
         self.options = options
         self.lock = threading.Lock()
         self.next_unit = 0
@@ -80,7 +81,7 @@ class _Run:
             if self.next_unit >= len(self.units):
                 self.working.discard(index)  # (no unit can be given back to this worker any more)
                 return None
-            unit = self.units[self.next_unit]
+            unit = self.units[self.next_unit] or []
             self.units[self.next_unit] = None  # (taken: the worker's list holds the instances now)
             self.next_unit += 1
         return [self.entries[i] for i in unit]
@@ -175,7 +176,7 @@ def rounds(options, state, hooks) -> tuple[int | None, object]:
         raise
     finally:
         for t in threads:
-            if not t.is_alive():  # (a worker still ending after an interrupt stays silent)
+            if not t.is_alive() and t.ident is not None:  # (a worker still ending after an interrupt stays silent)
                 log.THREAD_TAGS.pop(t.ident, None)
         state.association_counter = run.associations
         state.context_counter += run.contexts

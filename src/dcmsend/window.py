@@ -14,6 +14,7 @@ the peer aborting, a response that matches no outstanding request) ends the send
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from dcmsend import convert, network
 from dcmsend.collect import STATUS_NO_ACCEPTABLE_CONTEXT
@@ -33,7 +34,7 @@ class Window:
     def __init__(self, assoc, dimse_timeout: int | None, hooks=None):
         self.assoc = assoc
         self.timeout = dimse_timeout or None
-        self.outstanding: dict[int, tuple[object, float | None]] = {}
+        self.outstanding: dict[int, tuple[Any, float | None]] = {}
         self.hooks = hooks  # the extensions' observer (see dcmsend.send.transfer), or None
         self.started: dict[int, float] = {}  # id(entry) -> when its sending began (for the observer)
 
@@ -58,7 +59,7 @@ class Window:
         it to its request; None, or the condition that ends the sending."""
         wait = None
         if self.timeout is not None:
-            earliest = min(deadline for _entry, deadline in self.outstanding.values())
+            earliest = min(deadline or 0.0 for _entry, deadline in self.outstanding.values())
             wait = max(0.0, earliest - time.monotonic())
         result = self.assoc.receive_command(wait)
         if isinstance(result, Condition):
