@@ -66,6 +66,29 @@ class Options:
     verbose_pc: bool = False  # +v
     # output
     report_file: str = ""  # +crf ('' = no report)
+    # transport layer security (storescu's options; not in DCMTK's dcmsend): see transport.py
+    tls: str = "none"  # 'none' (-tls) / 'auth' (+tls: key and certificate) / 'anonymous' (+tla)
+    tls_key_file: str = ""  # +tls [p]rivate key file
+    tls_cert_file: str = ""  # +tls [c]ertificate file
+    tls_password: str | None = None  # None: prompt (+ps, OpenSSL's prompt); +pw value; -pw ""
+    tls_der: bool = False  # -der (False: -pem)
+    tls_ca_files: tuple = ()  # +cf (in command-line order)
+    tls_ca_dirs: tuple = ()  # +cd
+    tls_crl_files: tuple = ()  # +crl
+    tls_crl: str = "none"  # 'none' / 'leaf' (+crv, implied by +crl) / 'all' (+cra)
+    tls_profile: str = "bcp195-nd"  # +py 'bcp195-nd' / +px 'bcp195' / +pz 'bcp195-ex' / +pa 'aes' / +pn 'null'
+    tls_ciphers: tuple = ()  # +cs (TLS names, in command-line order)
+    tls_seed_file: str = ""  # +rs
+    tls_write_seed_file: str = ""  # +ws (the seed file itself) / +wf f
+    tls_verify_peer: bool = True  # -rc (default) / -ic
+    tls_context: object = None  # (Python API only) an ssl.SSLContext to use as it is, instead of the tls_* fields
+    # user identity negotiation (storescu's options; PS3.7 D.3.3.7)
+    identity_mode: str = "none"  # 'none' / 'user' (-usr) / 'password' (-usr with -pwd or -epw) / 'kerberos' (-kt)
+    #                              / 'saml' (--saml) / 'jwt' (--jwt)
+    identity_user: str = ""  # -usr
+    identity_password: str = ""  # -pwd ('' with -epw)
+    identity_file: str = ""  # -kt / --saml / --jwt: the file whose content is sent
+    identity_response: bool = False  # -rsp
     # not an option: the program name as typed (argv[0]) and the expanded argument list
     program_name: str = "dcmsend"
     arguments: list[str]  # default: a new empty list
@@ -137,16 +160,18 @@ class SubGroup:
 class Opt:
     """One option: long and short name ('' = none), help text, value description ('' = no value)."""
 
-    __slots__ = ("long", "short", "help", "value", "exclusive", "manual")
+    __slots__ = ("long", "short", "help", "value", "exclusive", "manual", "count")
 
-    def __init__(self, long: str, short: str, help: str, value: str = "", exclusive: bool = False, manual: str = ""):
+    def __init__(self, long: str, short: str, help: str, value: str = "", exclusive: bool = False, manual: str = "",
+                 count: int = 1):
         self.long, self.short, self.help, self.value = long, short, help, value
         self.exclusive = exclusive
         self.manual = manual  # extra sentence for the manual page only
+        self.count = count  # how many values the option takes (when it takes any)
 
     @property
     def nvalues(self) -> int:
-        return 1 if self.value else 0
+        return self.count if self.value else 0
 
     def __repr__(self) -> str:
         return f"Opt({self.long!r}, {self.short!r})"
@@ -213,6 +238,54 @@ TABLE: tuple[Group | SubGroup | Opt, ...] = (
     Opt("--dimse-timeout", "-td", "timeout for DIMSE messages", "[s]econds: integer (default: unlimited)"),
     Opt("--max-pdu", "-pdu", f"set max receive pdu to n bytes (default: {DEFAULT_MAX_PDU})", _PDU_RANGE),
     Opt("--max-send-pdu", "", "restrict max send pdu to n bytes", _PDU_RANGE),
+    # storescu's options for secure transport and user identity (DCMTK's headings and texts): not in DCMTK's dcmsend
+    Group("transport layer security (TLS) options (storescu's; not in DCMTK's dcmsend):"),
+    SubGroup("transport protocol stack:"),
+    Opt("--disable-tls", "-tls", "use normal TCP/IP connection (default)"),
+    Opt("--enable-tls", "+tls", "use authenticated secure TLS connection",
+        "[p]rivate key file, [c]ertificate file: string", count=2),
+    Opt("--anonymous-tls", "+tla", "use secure TLS connection without certificate"),
+    SubGroup("private key password (only with --enable-tls):"),
+    Opt("--std-passwd", "+ps", "prompt user to type password on stdin (default)"),
+    Opt("--use-passwd", "+pw", "use specified password", "[p]assword: string "),
+    Opt("--null-passwd", "-pw", "use empty string as password"),
+    SubGroup("key and certificate file format:"),
+    Opt("--pem-keys", "-pem", "read keys and certificates as PEM file (default)"),
+    Opt("--der-keys", "-der", "read keys and certificates as DER file"),
+    SubGroup("certification authority:"),
+    Opt("--add-cert-file", "+cf", "add certificate file to list of certificates", "[f]ilename: string"),
+    Opt("--add-cert-dir", "+cd", "add certificates in d to list of certificates", "[d]irectory: string"),
+    Opt("--add-crl-file", "+crl", "add certificate revocation list file\n(implies --enable-crl-vfy)",
+        "[f]ilename: string"),
+    Opt("--enable-crl-vfy", "+crv", "enable leaf CRL verification"),
+    Opt("--enable-crl-all", "+cra", "enable full chain CRL verification"),
+    SubGroup("security profile:"),
+    Opt("--profile-bcp195-nd", "+py", "Non-downgrading BCP 195 TLS Profile (default)"),
+    Opt("--profile-bcp195", "+px", "BCP 195 TLS Profile"),
+    Opt("--profile-bcp195-ex", "+pz", "Extended BCP 195 TLS Profile"),
+    Opt("--profile-aes", "+pa", "AES TLS Secure Transport Connection Profile\n(retired)"),
+    Opt("--profile-null", "+pn", "Authenticated unencrypted communication\n(retired, was used in IHE ATNA)"),
+    SubGroup("ciphersuite:"),
+    Opt("--list-ciphers", "+cc", "show list of supported TLS ciphersuites and exit", exclusive=True),
+    Opt("--cipher", "+cs", "add ciphersuite to list of negotiated suites\n(not with --profile-bcp195-ex)",
+        "[c]iphersuite name: string"),
+    SubGroup("pseudo random generator:"),
+    Opt("--seed", "+rs", "seed random generator with contents of f", "[f]ilename: string",
+        manual="Accepted as DCMTK accepts it; Python's ssl module seeds OpenSSL itself, the file is not read."),
+    Opt("--write-seed", "+ws", "write back modified seed (only with --seed)"),
+    Opt("--write-seed-file", "+wf", "write modified seed to file f", "[f]ilename: string (only with --seed)"),
+    SubGroup("peer authentication:"),
+    Opt("--require-peer-cert", "-rc", "verify peer certificate, fail if absent (default)"),
+    Opt("--ignore-peer-cert", "-ic", "don't verify peer certificate"),
+    Group("user identity negotiation options (storescu's; not in DCMTK's dcmsend):"),
+    SubGroup("user identity negotiation:"),
+    Opt("--user", "-usr", "authenticate using user name u", "[u]ser name: string"),
+    Opt("--password", "-pwd", "authenticate using password p", "[p]assword: string (only with --user)"),
+    Opt("--empty-password", "-epw", "send empty password (only with --user)"),
+    Opt("--kerberos", "-kt", "read kerberos ticket from file f", "[f]ilename: string"),
+    Opt("--saml", "", "read SAML request from file f", "[f]ilename: string"),
+    Opt("--jwt", "", "read JWT data from file f", "[f]ilename: string"),
+    Opt("--pos-response", "-rsp", "expect positive response"),
     Group("output options:"),
     SubGroup("general:"),
     Opt("--create-report-file", "+crf",
@@ -473,6 +546,16 @@ class CommandLine:
         self._cur += 1
         return self.args[self._cur]
 
+    def values_from_left(self, long_name: str) -> list[str]:
+        """The values of every ``long_name`` option, leftmost first (findOption with FOM_FirstFromLeft/NextFromLeft);
+        the option then is the current one, as after :meth:`find`."""
+        found = []
+        for pos in self.option_pos:
+            if self.args[pos] == long_name:
+                self._cur = self._cur_opt = pos
+                found.append(self.args[pos + 1])
+        return found
+
     @property
     def current_option(self) -> str:
         return self.args[self._cur_opt]
@@ -685,6 +768,126 @@ def _configure_logger(cmd: CommandLine, app: _App) -> None:
         log.root().force_log(log.INFO, text + "\n")
 
 
+_TLS_ONLY = "--enable-tls or --anonymous-tls"
+# the profile options, with the name DCMTK 3.6.7 gives each in its dependence message (+pa: "--profile-basic")
+_PROFILES = (("--profile-bcp195-nd", "bcp195-nd", "--profile-bcp195-nd"), ("--profile-bcp195", "bcp195", None),
+             ("--profile-bcp195-ex", "bcp195-ex", None), ("--profile-aes", "aes", "--profile-basic"),
+             ("--profile-null", "null", None))
+
+
+def _evaluate_tls(cmd: CommandLine, app: _App, opts: Options) -> None:
+    """storescu's transport layer security options (DcmTLSOptions::parseArguments), in its order and with its
+    messages."""
+    cmd.begin_block()
+    if cmd.find("--disable-tls"):
+        opts.tls = "none"
+    if cmd.find("--enable-tls"):
+        opts.tls = "auth"
+        opts.tls_key_file = cmd.value()
+        opts.tls_cert_file = cmd.value()
+    if cmd.find("--anonymous-tls"):
+        opts.tls = "anonymous"
+    cmd.end_block()
+    tls = opts.tls != "none"
+    cmd.begin_block()
+    if cmd.find("--std-passwd"):
+        app.check_dependence("--std-passwd", "--enable-tls", opts.tls == "auth")
+        opts.tls_password = None
+    if cmd.find("--use-passwd"):
+        app.check_dependence("--use-passwd", "--enable-tls", opts.tls == "auth")
+        opts.tls_password = cmd.value()
+    if cmd.find("--null-passwd"):
+        app.check_dependence("--null-passwd", "--enable-tls", opts.tls == "auth")
+        opts.tls_password = ""
+    cmd.end_block()
+    cmd.begin_block()
+    if cmd.find("--pem-keys"):
+        app.check_dependence("--pem-keys", _TLS_ONLY, tls)
+        opts.tls_der = False
+    if cmd.find("--der-keys"):
+        app.check_dependence("--der-keys", _TLS_ONLY, tls)
+        opts.tls_der = True
+    cmd.end_block()
+    for name, field in (("--add-cert-file", "tls_ca_files"), ("--add-cert-dir", "tls_ca_dirs"),
+                        ("--add-crl-file", "tls_crl_files")):
+        values = cmd.values_from_left(name)
+        if values:
+            app.check_dependence(name, _TLS_ONLY, tls)
+            setattr(opts, field, tuple(values))
+    if opts.tls_crl_files:
+        opts.tls_crl = "leaf"
+    cmd.begin_block()
+    if cmd.find("--enable-crl-vfy"):
+        app.check_dependence("--enable-crl-vfy", _TLS_ONLY, tls)
+        opts.tls_crl = "leaf"
+    if cmd.find("--enable-crl-all"):
+        app.check_dependence("--enable-crl-all", _TLS_ONLY, tls)
+        opts.tls_crl = "all"
+    cmd.end_block()
+    cmd.begin_block()
+    for long, profile, shown in _PROFILES:
+        if cmd.find(long):
+            app.check_dependence(shown or long, _TLS_ONLY, tls)
+            opts.tls_profile = profile
+    cmd.end_block()
+    ciphers = cmd.values_from_left("--cipher")
+    if ciphers:
+        app.check_dependence("--cipher", _TLS_ONLY, tls)
+        app.check_conflict("--cipher", "--profile-bcp195-ex", opts.tls_profile == "bcp195-ex")
+        opts.tls_ciphers = tuple(ciphers)
+    if cmd.find("--seed"):
+        app.check_dependence("--seed", _TLS_ONLY, tls)
+        opts.tls_seed_file = cmd.value()
+    cmd.begin_block()
+    if cmd.find("--write-seed"):
+        app.check_dependence("--write-seed", _TLS_ONLY, tls)
+        app.check_dependence("--write-seed", "--seed", bool(opts.tls_seed_file))
+        opts.tls_write_seed_file = opts.tls_seed_file
+    if cmd.find("--write-seed-file"):
+        app.check_dependence("--write-seed-file", _TLS_ONLY, tls)
+        app.check_dependence("--write-seed-file", "--seed", bool(opts.tls_seed_file))
+        opts.tls_write_seed_file = cmd.value()
+    cmd.end_block()
+    cmd.begin_block()
+    if cmd.find("--require-peer-cert"):
+        app.check_dependence("--require-peer-cert", _TLS_ONLY, tls)
+        opts.tls_verify_peer = True
+    if cmd.find("--ignore-peer-cert"):
+        app.check_dependence("--ignore-peer-cert", _TLS_ONLY, tls)
+        opts.tls_verify_peer = False
+    cmd.end_block()
+
+
+def _evaluate_identity(cmd: CommandLine, app: _App, opts: Options) -> None:
+    """storescu's user identity negotiation options, in its order and with its messages (a later kind replaces an
+    earlier one; the file of -kt/--saml/--jwt is read at once, as storescu reads it)."""
+    if cmd.find("--user"):
+        opts.identity_user = cmd.value()
+        opts.identity_mode = "user"
+    for long, mode in (("--kerberos", "kerberos"), ("--saml", "saml"), ("--jwt", "jwt")):
+        if cmd.find(long):
+            opts.identity_file = cmd.value()
+            opts.identity_mode = mode
+    if cmd.find("--password"):
+        app.check_dependence("--password", "--user", opts.identity_mode == "user")
+        opts.identity_password = cmd.value()
+        opts.identity_mode = "password"
+    if cmd.find("--empty-password"):
+        app.check_dependence("--empty-password", "--user", opts.identity_mode == "user")
+        opts.identity_password = ""
+        opts.identity_mode = "password"
+    if cmd.find("--pos-response"):
+        app.check_dependence("--pos-response", "--user, --kerberos or --saml", opts.identity_mode != "none")
+        opts.identity_response = True
+    if opts.identity_file:
+        try:
+            with open(opts.identity_file, "rb"):
+                pass
+        except OSError as exc:
+            log.APP.error(f"Unable to open Kerberos, SAML or JWT file: {os.strerror(exc.errno or 0)}")
+            raise Exit(exitcodes.COMMANDLINE_SYNTAX_ERROR) from None
+
+
 def evaluate(argv: list[str]) -> Options:
     """Process the whole dcmsend command line (``argv[0]`` = program name as typed); see the module docstring."""
     program = argv[0] if argv else PROGRAM
@@ -707,6 +910,12 @@ def evaluate(argv: list[str]) -> Options:
             raise Exit(exitcodes.NO_ERROR)
         if cmd.find("--list-decoders"):
             _write(sys.stdout, list_decoders_text())
+            raise Exit(exitcodes.NO_ERROR)
+        if cmd.find("--list-ciphers"):
+            from dcmsend import tls
+
+            _write(sys.stdout, header() + "\nSupported TLS ciphersuites are:\n"
+                   + "".join(f"  {name}\n" for name in tls.supported_ciphersuites()))
             raise Exit(exitcodes.NO_ERROR)
     elif len(cmd.param_pos) < len(PARAMS):
         app.error(f"Missing parameter {PARAMS[len(cmd.param_pos)].name}")
@@ -805,9 +1014,13 @@ def evaluate(argv: list[str]) -> Options:
             app.error(err)
         opts.max_send_pdu = v
 
+    _evaluate_identity(cmd, app, opts)
+
     # output options
     if cmd.find("--create-report-file"):
         opts.report_file = cmd.value()
+
+    _evaluate_tls(cmd, app, opts)
 
     # parameters
     opts.peer = cmd.param(1)

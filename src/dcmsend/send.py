@@ -124,6 +124,15 @@ class _Scu:
 
 def transfer(options, entries: list) -> int:
     """Run the association rounds for the transfer list; return dcmsend's exit code."""
+    if getattr(options, "tls", "none") != "none" and getattr(options, "tls_context", None) is None:
+        # the TLS layer is set up once, before the first association (as storescu does after its input check)
+        from dcmsend import tls
+
+        try:
+            options._tls_made = tls.make_context(options)
+        except tls.SetupError as exc:
+            APP.fatal(str(exc.condition))
+            return CANNOT_NEGOTIATE_ASSOCIATION
     state = plan.TransferState(entries)
     scu = _Scu(options)
     try:
