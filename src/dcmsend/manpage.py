@@ -45,6 +45,19 @@ By default only warnings and errors are written to standard error, as lines of t
 levels can be chosen with --log-level.  --log-config reads a log4cplus property file as DCMTK does, which can
 send messages to files (with rollover), change the layout and filter by logger: see logger.cfg.example in the
 source distribution.  The logger names are dcmtk.apps.dcmsend, dcmtk.dcmnet and dcmtk.dcmdata."""),
+    ("Secure transport (TLS) and user identity", """DCMTK's dcmsend has neither; the options for them are DCMTK's storescu options, with storescu's names, values,
+defaults, checks and messages.  With --enable-tls (a private key and a certificate) or --anonymous-tls the
+association runs over TLS (Python's ssl module on OpenSSL); the security profiles set the protocol versions and
+ciphersuites as DCMTK does, --cipher adds ciphersuites, --list-ciphers shows the ones available.  By default the
+peer's certificate must verify against the certificates given with --add-cert-file or --add-cert-dir
+(--ignore-peer-cert: no verification).  A TLS layer that cannot be set up (key, certificate, ciphersuite) and a
+failed handshake end the program with exit code 61, as any failed association.  The seed file of --seed is added to
+OpenSSL's random pool (which seeds itself anyway); --write-seed and --write-seed-file write new random bytes.
+.PP
+--user (with --password or --empty-password), --kerberos, --saml and --jwt send the user identity sub-item of
+the A-ASSOCIATE-RQ; with --pos-response a user name (and password) request fails when the peer's A-ASSOCIATE-AC
+has no user identity response: the association is aborted and the program ends with exit code 61.
+Without these options nothing changes: the same bytes on the wire, and the ssl module is not even loaded."""),
 ]
 
 _EXIT_CODE_GROUPS = [

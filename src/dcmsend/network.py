@@ -274,7 +274,7 @@ def dump_parameters(params: AssociationParameters, direction: str) -> str:
     return "\n".join(lines)
 
 
-_IDENTITY_MODES = {1: "Username", 2: "Username/Password", 3: "Kerberos", 4: "SAML", 5: "JSON Web Token"}
+_IDENTITY_MODES = {1: "Username", 2: "Username/Password", 3: "Kerberos", 4: "SAML", 5: "JWT"}
 
 
 def _dump_user_identity(params: AssociationParameters) -> list[str]:

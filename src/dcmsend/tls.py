@@ -226,10 +226,26 @@ def _load_key(ctx: ssl.SSLContext, options) -> None:
     _release_memfiles()
     if failure is None:
         return
-    _log_openssl_error(failure)
-    if getattr(failure, "reason", None) == "KEY_VALUES_MISMATCH" or (not cert_ok and os.path.exists(key)):
+    if getattr(failure, "reason", None) == "KEY_VALUES_MISMATCH":  # (DCMTK compares them itself: no OpenSSL error)
+        raise SetupError(Condition(_TLS, 6, f"Private key '{key}' and certificate '{cert}' do not match"))
+    if _wrong_password(key, options):
+        APP.error("OpenSSL error 1c800064: bad decrypt")  # (what OpenSSL 3 says; Python only says "PEM lib")
+    else:
+        _log_openssl_error(failure)
+    if (not cert_ok and os.path.exists(key)):
         raise SetupError(Condition(_TLS, 6, f"Private key '{key}' and certificate '{cert}' do not match"))
     raise SetupError(Condition(_TLS, 4, f"Unable to load private TLS key from '{key}'"))
+
+
+def _wrong_password(key: str, options) -> bool:
+    """An encrypted PEM key that did not load with the given password."""
+    if options.tls_der or options.tls_password is None or ssl.OPENSSL_VERSION_INFO < (3,):
+        return False
+    try:
+        with open(key, "rb") as f:
+            return b"ENCRYPTED" in f.read(4096)
+    except OSError:
+        return False
 
 
 def _ciphers(options) -> tuple[str, bool, bool]:

@@ -1,0 +1,362 @@
+"""TLS and user identity against real peers: storescp +tls (with and without a required client certificate) and a
+pynetdicom peer that checks the user identity sub-item; side by side with DCMTK's storescu, which has the same
+options.  Certificates are made here with the openssl command."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from conftest import requires_dcmtk
+
+HERE = os.path.dirname(__file__)
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+
+STORESCU = "/usr/bin/storescu"
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
+pytestmark = [requires_dcmtk, needs_openssl]
+
+
+def _openssl(*args: str, cwd: str) -> None:
+    subprocess.run([OPENSSL, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """A CA, a server and a client certificate signed by it, an encrypted client key, another CA, an expired
+    client certificate."""
+    d = str(tmp_path_factory.mktemp("certs"))
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+             "-subj", "/CN=Test CA", cwd=d)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.pem", "-days",
+             "30", "-subj", "/CN=Other CA", cwd=d)
+    for name, days in (("server", "30"), ("client", "30"), ("expired", "-1")):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj",
+                 f"/CN={name}", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", f"{name}.pem", "-days", days, cwd=d)
+    _openssl("pkey", "-in", "client.key", "-aes256", "-passout", "pass:secret", "-out", "client_enc.key", cwd=d)
+    _openssl("x509", "-in", "client.pem", "-outform", "DER", "-out", "client.der", cwd=d)
+    _openssl("pkey", "-in", "client.key", "-outform", "DER", "-out", "client.key.der", cwd=d)
+    _openssl("x509", "-in", "ca.pem", "-outform", "DER", "-out", "ca.der", cwd=d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def ct_file():
+    from pydicom.data import get_testdata_file
+
+    return get_testdata_file("CT_small.dcm")
+
+
+def _tls_peer(tmp_path, certs, require_client_cert=True):
+    args = ["+tls", os.path.join(certs, "server.key"), os.path.join(certs, "server.pem"),
+            "+cf", os.path.join(certs, "ca.pem")]
+    if not require_client_cert:
+        args.append("-vc")
+    return harness.Peer(str(tmp_path / "received"), args)
+
+
+def _run(cmd, args, cwd, timeout=60):
+    env = {"DCMSEND_SOCKET_TIMEOUT": "10"}
+    return harness.run_program(cmd, args, cwd, env=env, timeout=timeout)
+
+
+def _ours(args, cwd, timeout=60):
+    return _run(harness.ours_command(), args, cwd, timeout)
+
+
+def _fatal(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith(("F:", "E:"))]
+
+
+def test_send_over_tls_with_client_certificate(tmp_path, certs, ct_file):
+    with _tls_peer(tmp_path, certs) as peer:
+        code, out, err, _ = _ours(["-d", "+tls", "client.key", "client.pem", "+cf", "ca.pem", "127.0.0.1",
+                                   str(peer.port), ct_file], certs)
+    assert code == 0, err
+    assert "Transport connection: TLS over TCP/IP" in err
+    assert "  Subject     : /CN=server" in err and "  Issued by   : /CN=Test CA" in err
+    assert "  Public key  : RSA, 2048 bits" in err
+    received = harness.received_files(str(tmp_path / "received"))
+    assert len(received) == 1
+    assert received == _plain_received(tmp_path, [ct_file])
+
+
+def _plain_received(tmp_path, files, args=()):
+    """What a plain storescp receives from us for the same files (the reference for the TLS runs)."""
+    with harness.Peer(str(tmp_path / "plain")) as peer:
+        code, _, err, _ = _ours([*args, "127.0.0.1", str(peer.port), *files], str(tmp_path))
+    assert code == 0, err
+    return harness.received_files(str(tmp_path / "plain"))
+
+
+def test_anonymous_tls_to_peer_not_requiring_certificate(tmp_path, certs, ct_file):
+    with _tls_peer(tmp_path, certs, require_client_cert=False) as peer:
+        code, out, err, _ = _ours(["+tla", "+cf", "ca.pem", "-nh", "127.0.0.1", str(peer.port), ct_file, ct_file],
+                                  certs)
+    assert code == 0, err
+    assert len(harness.received_files(str(tmp_path / "received"))) == 1
+
+
+def test_der_keys_and_encrypted_key(tmp_path, certs, ct_file):
+    with _tls_peer(tmp_path, certs) as peer:
+        code, _, err, _ = _ours(["-der", "+tls", "client.key.der", "client.der", "+cf", "ca.der", "127.0.0.1",
+                                 str(peer.port), ct_file], certs)
+        assert code == 0, err
+        code, _, err, _ = _ours(["+tls", "client_enc.key", "client.pem", "+pw", "secret", "+cf", "ca.pem",
+                                 "127.0.0.1", str(peer.port), ct_file], certs)
+        assert code == 0, err
+
+
+def test_large_data_set_over_tls_streams(tmp_path, certs):
+    """A data set of several MB goes out in many PDUs over TLS (the buffered write path) and arrives intact."""
+    path = str(tmp_path / "big.dcm")
+    _write_big(path)
+    with _tls_peer(tmp_path, certs) as peer:
+        code, _, err, _ = _ours(["+tls", "client.key", "client.pem", "+cf", "ca.pem", "-pdu", "4096",
+                                 "127.0.0.1", str(peer.port), path], certs, timeout=120)
+    assert code == 0, err
+    assert harness.received_files(str(tmp_path / "received")) == _plain_received(tmp_path, [path], ["-pdu", "4096"])
+
+
+def _write_big(path: str) -> None:
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PixelData = os.urandom(1500 * 2048 * 2)
+    ds.Rows, ds.Columns = 1500, 2048
+    ds.save_as(path)
+
+
+# -- failures, side by side with storescu ------------------------------------------------------------------------
+
+_FAILURES = [
+    # (name, arguments, peer requires a client certificate, plain peer)
+    ("wrong key password", ["+tls", "client_enc.key", "client.pem", "+pw", "wrong", "+cf", "ca.pem"], True, False),
+    ("key not matching", ["+tls", "client.key", "server.pem", "+cf", "ca.pem"], True, False),
+    ("unknown CA", ["+tls", "client.key", "client.pem", "+cf", "other.pem"], True, False),
+    ("no CA at all", ["+tls", "client.key", "client.pem"], True, False),
+    ("unsupported ciphersuite", ["+tla", "+cs", "TLS_ECDH_RSA_WITH_AES_128_CBC_SHA"], False, False),
+    ("unknown ciphersuite", ["+tla", "+cs", "NO_SUCH_SUITE"], False, False),
+    ("null cipher in secure profile", ["+tla", "+cs", "TLS_RSA_WITH_NULL_SHA"], False, False),
+    ("TLS client to plain peer", ["+tla", "-ic"], False, True),
+]
+
+
+@pytest.mark.parametrize("name,args,require,plain", _FAILURES, ids=[f[0] for f in _FAILURES])
+def test_failures_as_storescu(tmp_path, certs, ct_file, name, args, require, plain):
+    results = []
+    for which in ("storescu", "ours"):
+        out_dir = tmp_path / which
+        peer = harness.Peer(str(out_dir / "received")) if plain else _tls_peer(out_dir, certs, require)
+        with peer:
+            cmd = [STORESCU] if which == "storescu" else harness.ours_command()
+            code, out, err, elapsed = _run(cmd, [*args, "127.0.0.1", str(peer.port), ct_file], certs)
+        results.append((code, err))
+    (real_code, real_err), (code, err) = results
+    assert real_code == 1 and code == 61, (real_err, err)
+    real = [re.sub(r"^F: Association Request Failed: [0-9a-f]{4}:[0-9a-f]{4} ", "F: ", line)
+            for line in _fatal(real_err)]
+    ours = [line.replace("F: cannot negotiate network association: ", "F: ") for line in _fatal(err)]
+    # the lines of the code storescu and dcmsend share (DCMTK's TLS layer) are the same
+    assert ours == real
+
+
+def test_expired_certificate(tmp_path, certs, ct_file):
+    """Our expired client certificate: the peer refuses it (storescu refuses to load it at all, oddly: key and
+    certificate 'do not match'); in either case a clear message, exit code 61, no hang."""
+    with _tls_peer(tmp_path, certs) as peer:
+        code, _, err, _ = _ours(["+tls", "expired.key", "expired.pem", "+cf", "ca.pem", "127.0.0.1",
+                                 str(peer.port), ct_file], certs)
+    assert code == 61, err
+    assert err.startswith("F: cannot negotiate network association: ") or "000b:" in err, err
+
+
+def test_peer_with_expired_certificate(tmp_path, certs, ct_file):
+    peer = harness.Peer(str(tmp_path / "received"), ["+tls", os.path.join(certs, "expired.key"),
+                                                     os.path.join(certs, "expired.pem"), "-ic"])
+    with peer:
+        code, _, err, _ = _ours(["+tla", "+cf", "ca.pem", "127.0.0.1", str(peer.port), ct_file], certs)
+        real_code, _, real_err, _ = _run([STORESCU], ["+tla", "+cf", "ca.pem", "127.0.0.1", str(peer.port),
+                                                      ct_file], certs)
+    assert code == 61 and real_code == 1
+    assert "F: cannot negotiate network association: TLS error: certificate verify failed" in err
+    assert "TLS error: certificate verify failed" in real_err
+
+
+def test_plain_client_to_tls_peer(tmp_path, certs, ct_file):
+    with _tls_peer(tmp_path, certs) as peer:
+        code, _, err, _ = _ours(["127.0.0.1", str(peer.port), ct_file], certs)
+    assert code == 61
+    assert err.startswith("F: cannot negotiate network association: "), err
+
+
+def test_anonymous_client_to_peer_requiring_certificate(tmp_path, certs, ct_file):
+    with _tls_peer(tmp_path, certs) as peer:
+        code, _, err, _ = _ours(["+tla", "+cf", "ca.pem", "127.0.0.1", str(peer.port), ct_file], certs)
+    assert code == 61, err
+    assert err.startswith("F: cannot negotiate network association: "), err
+    assert not harness.received_files(str(tmp_path / "received"))
+
+
+# -- command line ----------------------------------------------------------------------------------------------
+
+_CMDLINE = [["+pw", "x"], ["-pw"], ["+ps"], ["-der"], ["+cf", "x"], ["+cd", "."], ["+crl", "x"], ["+crv"], ["+cra"],
+            ["+px"], ["+pa"], ["+pn"], ["+pz"], ["+py"], ["+cs", "X"], ["+rs", "s"], ["+ws"], ["+wf", "x"], ["-rc"],
+            ["-ic"], ["+tla", "+pw", "x"], ["+tla", "+ws"], ["+tls", "a", "b", "+pz", "+cs", "X"], ["-pwd", "x"],
+            ["-epw"], ["-usr", "u", "-pwd", "x", "-epw"], ["-rsp"], ["-kt", "nosuch-ticket"],
+            ["-usr", "u", "-pwd", "p", "-kt", "{ticket}"], ["+tls"]]
+
+
+@pytest.mark.parametrize("args", _CMDLINE, ids=[" ".join(a) for a in _CMDLINE])
+def test_option_errors_as_storescu(tmp_path, args, ct_file):
+    ticket = tmp_path / "ticket"
+    ticket.write_bytes(b"ticket")
+    args = [a.replace("{ticket}", str(ticket)) for a in args]
+    real = _run([STORESCU], [*args, "127.0.0.1", "1", ct_file], str(tmp_path))
+    ours = _ours([*args, "127.0.0.1", "1", ct_file], str(tmp_path))
+    assert real[0] == ours[0] == 1
+    assert real[2].splitlines()[-1] == ours[2].splitlines()[-1]
+
+
+def test_list_ciphers_as_storescu():
+    real = subprocess.run([STORESCU, "+cc"], capture_output=True, text=True, timeout=30)
+    ours = subprocess.run([*harness.ours_command(), "+cc"], capture_output=True, text=True, timeout=30)
+    assert ours.returncode == real.returncode == 0
+    assert ours.stdout.split("Supported TLS ciphersuites are:")[1] == real.stdout.split(
+        "Supported TLS ciphersuites are:")[1]
+
+
+def test_help_has_storescu_sections():
+    out = subprocess.run([*harness.ours_command(), "--help"], capture_output=True, text=True, timeout=30).stdout
+    real = subprocess.run([STORESCU, "--help"], capture_output=True, text=True, timeout=30).stdout
+    assert "transport layer security (TLS) options (storescu's; not in DCMTK's dcmsend):" in out
+    ours_tls = out.split("transport layer security (TLS) options (storescu's; not in DCMTK's dcmsend):\n")[1]
+    real_tls = real.split("transport layer security (TLS) options:\n")[1]
+    for line in real_tls.splitlines():
+        if "--dhparam" in line or "read DH parameters" in line or "-vc " in line or "if present" in line:
+            continue  # (storescp-only options)
+        words = line.split()
+        assert any(line2.split() == words for line2 in ours_tls.splitlines()), line
+
+
+def test_no_ssl_import_without_tls(tmp_path):
+    """The plain path never loads the ssl module."""
+    code = ("import sys; from dcmsend import cli, send, network, transport; "
+            "assert 'ssl' not in sys.modules and '_ssl' not in sys.modules, 'ssl imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+# -- user identity ---------------------------------------------------------------------------------------------
+
+
+class _IdentityPeer:
+    """A pynetdicom storage SCP that records the user identity sub-item and answers it (or not)."""
+
+    def __init__(self, respond: bool):
+        from pynetdicom import AE, evt
+        from pynetdicom.sop_class import CTImageStorage
+
+        self.seen = []
+        self.respond = respond
+        self.ae = AE()
+        self.ae.add_supported_context(CTImageStorage, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
+        self.port = harness.free_port()
+        handlers = [(evt.EVT_USER_ID, self._user_id), (evt.EVT_C_STORE, lambda event: 0x0000)]
+        self.server = self.ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=handlers)
+
+    def _user_id(self, event):
+        self.seen.append((event.user_id_type, event.primary_field, event.secondary_field))
+        return True, (b"welcome" if self.respond else None)
+
+    def close(self):
+        self.server.shutdown()
+
+
+def _identity_side_by_side(tmp_path, ct_file, args, respond):
+    pytest.importorskip("pynetdicom")
+    results = []
+    for cmd in ([STORESCU], harness.ours_command()):
+        peer = _IdentityPeer(respond)
+        try:
+            code, out, err, _ = _run(cmd, ["-d", *args, "127.0.0.1", str(peer.port), ct_file], str(tmp_path))
+        finally:
+            peer.close()
+        results.append((code, err, peer.seen))
+    return results
+
+
+def _identity_dump(err: str) -> str:
+    """The user identity part of the A-ASSOCIATE-AC dump."""
+    ac = err.split("BEGIN A-ASSOCIATE-AC")[1]
+    return ac[ac.index("Requested User Identity Negotiation"):ac.index("END A-ASSOCIATE-AC")]
+
+
+def test_user_password_without_positive_response_fails_as_storescu(tmp_path, ct_file):
+    """pynetdicom answers user name/password requests without a response sub-item: with -rsp storescu gives up."""
+    (real_code, real_err, real_seen), (code, err, seen) = _identity_side_by_side(
+        tmp_path, ct_file, ["-usr", "alice", "-pwd", "s3cret", "-rsp"], True)
+    assert seen == real_seen == [(2, b"alice", b"s3cret")]
+    assert _identity_dump(err) == _identity_dump(real_err)
+    assert real_code == 1 and code == 61, err
+    line = "E: User Identity Negotiation failed: Positive response requested but none received"
+    assert line in real_err and line in err
+    assert "F: cannot negotiate network association: ASC User Identification Negotiation failed" in err
+
+
+@pytest.mark.parametrize("args", [["-usr", "bob"], ["-usr", "bob", "-epw"], ["-usr", "bob", "-pwd", "x"]],
+                         ids=["user", "empty password", "password"])
+def test_user_identity_without_response_request(tmp_path, ct_file, args):
+    (real_code, real_err, real_seen), (code, err, seen) = _identity_side_by_side(tmp_path, ct_file, args, True)
+    assert seen == real_seen and len(seen) == 1
+    assert real_code == code == 0, err
+    assert _identity_dump(err) == _identity_dump(real_err)
+
+
+@pytest.mark.parametrize("kind", ["-kt", "--saml", "--jwt"])
+@pytest.mark.parametrize("respond", [True, False])
+def test_ticket_identities_as_storescu(tmp_path, ct_file, kind, respond):
+    ticket = tmp_path / "ticket"
+    ticket.write_bytes(b"\x01\x02opaque-ticket")
+    (real_code, real_err, real_seen), (code, err, seen) = _identity_side_by_side(
+        tmp_path, ct_file, [kind, str(ticket), "-rsp"], respond)
+    assert seen == real_seen and seen[0][1] == b"\x01\x02opaque-ticket"
+    assert real_code == code == 0, err  # (storescu checks the positive response only for user name and password)
+    assert _identity_dump(err) == _identity_dump(real_err)
+
+
+def test_api_accepts_ssl_context(tmp_path, certs, ct_file):
+    import ssl
+
+    from dcmsend import send_files
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.load_verify_locations(os.path.join(certs, "ca.pem"))
+    ctx.load_cert_chain(os.path.join(certs, "client.pem"), os.path.join(certs, "client.key"))
+    with _tls_peer(tmp_path, certs) as peer:
+        result = send_files("127.0.0.1", peer.port, [ct_file], tls_context=ctx)
+    assert result.exit_code == 0
+    assert len(harness.received_files(str(tmp_path / "received"))) == 1
+
+
+def test_api_tls_options(tmp_path, certs, ct_file):
+    from dcmsend import send_files
+
+    with _tls_peer(tmp_path, certs) as peer:
+        result = send_files("127.0.0.1", peer.port, [ct_file], tls="auth",
+                            tls_key_file=os.path.join(certs, "client.key"),
+                            tls_cert_file=os.path.join(certs, "client.pem"),
+                            tls_ca_files=(os.path.join(certs, "ca.pem"),))
+    assert result.exit_code == 0
