@@ -514,7 +514,7 @@ def test_help_does_not_import_heavy_libraries():
     assert proc.stderr.decode().strip().endswith("[]"), proc.stderr
 
 
-_SLOW_IMPORTS = {"re", "enum", "functools", "collections", "locale", "platform", "tempfile", "pydicom", "pynetdicom",
+_SLOW_IMPORTS = {"re", "enum", "ssl", "functools", "collections", "locale", "platform", "tempfile", "pydicom", "pynetdicom",
                  "numpy"}
 
 

@@ -360,3 +360,51 @@ def test_api_tls_options(tmp_path, certs, ct_file):
                             tls_cert_file=os.path.join(certs, "client.pem"),
                             tls_ca_files=(os.path.join(certs, "ca.pem"),))
     assert result.exit_code == 0
+
+
+def _tls_details(err: str) -> str:
+    """The first block of TLS connection details of a -d run."""
+    start = err.index("BEGIN TLS CONNECTION DETAILS")
+    return err[start:err.index("END TLS CONNECTION DETAILS", start)]
+
+
+@pytest.mark.parametrize("profile", ["+py", "+px", "+pz", "+pa", "+pn"])
+def test_profiles_negotiate_as_storescu(tmp_path, certs, ct_file, profile):
+    """Each security profile against a storescp with the same profile: the same protocol version, ciphersuite and
+    connection details as storescu's."""
+    peer = harness.Peer(str(tmp_path / "received"), [
+        "+tls", os.path.join(certs, "server.key"), os.path.join(certs, "server.pem"), "+cf",
+        os.path.join(certs, "ca.pem"), profile])
+    args = ["-d", "+tls", "client.key", "client.pem", "+cf", "ca.pem", profile]
+    with peer:
+        real = _run([STORESCU], [*args, "127.0.0.1", str(peer.port), ct_file], certs)
+        ours = _ours([*args, "127.0.0.1", str(peer.port), ct_file], certs)
+    assert real[0] == ours[0] == 0, ours[2]
+    assert _tls_details(ours[2]) == _tls_details(real[2])
+    assert [line for line in ours[2].splitlines() if line.startswith("W:")] == [
+        line for line in real[2].splitlines() if line.startswith("W:")]
+
+
+def test_ignore_peer_certificate(tmp_path, certs, ct_file):
+    """-ic: an unknown peer certificate is accepted (and still shown)."""
+    with _tls_peer(tmp_path, certs, require_client_cert=False) as peer:
+        real = _run([STORESCU], ["-d", "+tla", "-ic", "127.0.0.1", str(peer.port), ct_file], certs)
+        ours = _ours(["-d", "+tla", "-ic", "127.0.0.1", str(peer.port), ct_file], certs)
+    assert real[0] == ours[0] == 0, ours[2]
+    assert _tls_details(ours[2]) == _tls_details(real[2])
+
+
+def test_seed_files(tmp_path, certs, ct_file):
+    seed = tmp_path / "seed"
+    seed.write_bytes(os.urandom(1024))
+    before = seed.read_bytes()
+    out = tmp_path / "newseed"
+    with _tls_peer(tmp_path, certs) as peer:
+        code, _, err, _ = _ours(["+tls", "client.key", "client.pem", "+cf", "ca.pem", "+rs", str(seed), "+ws",
+                                 "127.0.0.1", str(peer.port), ct_file], certs)
+        assert code == 0, err
+        assert seed.read_bytes() != before and len(seed.read_bytes()) == 1024
+        code, _, err, _ = _ours(["+tls", "client.key", "client.pem", "+cf", "ca.pem", "+rs", str(tmp_path / "none"),
+                                 "+wf", str(out), "127.0.0.1", str(peer.port), ct_file], certs)
+        assert code == 0, err
+        assert len(out.read_bytes()) == 1024

@@ -84,7 +84,6 @@ PROFILES = {
             ("TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_RSA_WITH_3DES_EDE_CBC_SHA"), False, False),
     "null": ("Authenticated unencrypted communication", ("TLS_RSA_WITH_NULL_SHA",), False, False),
 }
-_OPTIONAL_3DES = "TLS_RSA_WITH_3DES_EDE_CBC_SHA"
 
 
 class SetupError(Exception):
@@ -253,16 +252,9 @@ def _ciphers(options) -> tuple[str, bool, bool]:
     profile = options.tls_profile
     title, suites, tls13, modern = PROFILES[profile]
     have = _openssl_supported()
-    chosen: list[str] = []
-    for suite in suites:
-        if _OPENSSL_NAME[suite] in have:
-            chosen.append(suite)
-        elif suite == _OPTIONAL_3DES:
-            APP.warn(f"Ciphersuite '{suite}' not supported by the OpenSSL library used to compile this application, "
-                     "no backward compatibility with DICOM Basic TLS profile.")
-        else:
-            APP.fatal(f"Ciphersuite '{suite}' not supported by the OpenSSL library used to compile this application.")
-            raise SetupError(Condition(_TLS, 3, f"Unknown or invalid ciphersuite: {suite}"))
+    # (DCMTK checks a profile's ciphersuites against its own table only; OpenSSL skips the ones it lacks, such as
+    # 3DES in OpenSSL 3)
+    chosen: list[str] = list(suites)
     for suite in reversed(options.tls_ciphers):  # (DCMTK takes them rightmost first)
         name = _OPENSSL_NAME.get(suite)
         if name is None:
@@ -279,7 +271,10 @@ def _ciphers(options) -> tuple[str, bool, bool]:
             APP.warn(f"Ciphersuite '{suite}' uses {transport} key transport. RFC 7525 recommends that such cipher "
                      "suites should not be used.")
         chosen.append(suite)
-    return ":".join(_OPENSSL_NAME[s] for s in chosen), tls13, modern
+    text = ":".join(_OPENSSL_NAME[s] for s in chosen)
+    if profile == "null":
+        text += ":@SECLEVEL=0"  # (unencrypted ciphersuites exist only at OpenSSL's security level 0)
+    return text, tls13, modern
 
 
 def _seed(options) -> None:
