@@ -408,3 +408,21 @@ def test_seed_files(tmp_path, certs, ct_file):
                                  "+wf", str(out), "127.0.0.1", str(peer.port), ct_file], certs)
         assert code == 0, err
         assert len(out.read_bytes()) == 1024
+
+
+@pytest.mark.parametrize("password", [b"secret\n", b"wrong\n", b""])
+def test_key_password_prompt_reads_stdin_as_storescu(tmp_path, certs, ct_file, password):
+    """+ps (the default): OpenSSL's pass phrase prompt; without a terminal it reads standard input."""
+    results = []
+    with _tls_peer(tmp_path, certs) as peer:
+        for cmd in ([STORESCU], harness.ours_command()):
+            proc = subprocess.run([*cmd, "+tls", "client_enc.key", "client.pem", "+cf", "ca.pem", "127.0.0.1",
+                                   str(peer.port), ct_file], cwd=certs, input=password, capture_output=True,
+                                  timeout=60, start_new_session=True)
+            results.append((proc.returncode, proc.stderr.decode()))
+    (real_code, real_err), (code, err) = results
+    assert (real_code, code) == ((0, 0) if password == b"secret\n" else (1, 61)), (real_err, err)
+    if password == b"wrong\n":  # (OpenSSL's prompt gives Python no way to tell a wrong password from none)
+        err, real_err = (e.replace("E: OpenSSL error 1400006b: processing error", "") for e in (err, real_err))
+        err, real_err = (e.replace("E: OpenSSL error 1c800064: bad decrypt", "") for e in (err, real_err))
+    assert _fatal(err) == _fatal(real_err)

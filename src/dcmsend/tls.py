@@ -227,8 +227,10 @@ def _load_key(ctx: ssl.SSLContext, options) -> None:
         return
     if getattr(failure, "reason", None) == "KEY_VALUES_MISMATCH":  # (DCMTK compares them itself: no OpenSSL error)
         raise SetupError(Condition(_TLS, 6, f"Private key '{key}' and certificate '{cert}' do not match"))
-    if _wrong_password(key, options):
-        APP.error("OpenSSL error 1c800064: bad decrypt")  # (what OpenSSL 3 says; Python only says "PEM lib")
+    wrong = _wrong_password(key, options)
+    if wrong:  # (what OpenSSL 3 says; Python only says "PEM lib")
+        APP.error("OpenSSL error 1c800064: bad decrypt" if options.tls_password is not None
+                  else "OpenSSL error 1400006b: processing error")
     else:
         _log_openssl_error(failure)
     if (not cert_ok and os.path.exists(key)):
@@ -238,7 +240,7 @@ def _load_key(ctx: ssl.SSLContext, options) -> None:
 
 def _wrong_password(key: str, options) -> bool:
     """An encrypted PEM key that did not load with the given password."""
-    if options.tls_der or options.tls_password is None or ssl.OPENSSL_VERSION_INFO < (3,):
+    if options.tls_der or ssl.OPENSSL_VERSION_INFO < (3,):
         return False
     try:
         with open(key, "rb") as f:
