@@ -426,3 +426,28 @@ def test_key_password_prompt_reads_stdin_as_storescu(tmp_path, certs, ct_file, p
         err, real_err = (e.replace("E: OpenSSL error 1400006b: processing error", "") for e in (err, real_err))
         err, real_err = (e.replace("E: OpenSSL error 1c800064: bad decrypt", "") for e in (err, real_err))
     assert _fatal(err) == _fatal(real_err)
+
+
+def test_tls_to_silent_peer_times_out(tmp_path, ct_file):
+    """A peer that accepts the connection and never answers the TLS handshake: the socket timeout ends it (here
+    DCMSEND_SOCKET_TIMEOUT=2 instead of DCMTK's 60 s), with DCMTK's message and exit 61, no hang."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    accepted = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
+    thread.start()
+    try:
+        code, _, err, _ = harness.run_program(harness.ours_command(), ["+tla", "-ic", "127.0.0.1", str(port),
+                                                                       ct_file], str(tmp_path),
+                                              env={"DCMSEND_SOCKET_TIMEOUT": "2"}, timeout=60)
+    finally:
+        thread.join(5)
+        for conn, _ in accepted:
+            conn.close()
+        listener.close()
+    assert code == 61
+    assert err == "F: cannot negotiate network association: OpenSSL I/O error (SSL_ERROR_SYSCALL)\n"
