@@ -914,7 +914,9 @@ def evaluate(argv: list[str]) -> Options:
         if cmd.find("--list-ciphers"):
             from dcmsend import tls
 
-            _write(sys.stdout, header() + "\nSupported TLS ciphersuites are:\n"
+            # (storescu prints its header with the host lines, as --version does, then the list)
+            host = version_text().split("\nExternal libraries used:")[0]
+            _write(sys.stdout, host + "\nSupported TLS ciphersuites are:\n"
                    + "".join(f"  {name}\n" for name in tls.supported_ciphersuites()))
             raise Exit(exitcodes.NO_ERROR)
     elif len(cmd.param_pos) < len(PARAMS):
