@@ -126,8 +126,11 @@ def transfer(options, entries: list) -> int:
     """Run the association rounds for the transfer list; return dcmsend's exit code."""
     if getattr(options, "tls", "none") != "none" and getattr(options, "tls_context", None) is None:
         # the TLS layer is set up once, before the first association (as storescu does after its input check)
-        from dcmsend import tls
-
+        try:
+            from dcmsend import tls
+        except ImportError:  # (a Python built without OpenSSL)
+            APP.fatal("cannot negotiate network association: TLS is not available (Python has no ssl module)")
+            return CANNOT_NEGOTIATE_ASSOCIATION
         try:
             options._tls_made = tls.make_context(options)
         except tls.SetupError as exc:
