@@ -451,3 +451,20 @@ def test_tls_to_silent_peer_times_out(tmp_path, ct_file):
         listener.close()
     assert code == 61
     assert err == "F: cannot negotiate network association: OpenSSL I/O error (SSL_ERROR_SYSCALL)\n"
+
+
+def test_dimse_timeout_over_tls_as_plain(tmp_path, certs, ct_file):
+    """-td over TLS: a peer that sleeps before its response ends the same way as over plain TCP."""
+    runs = []
+    for tls in (False, True):
+        args = ["--sleep-during", "3"]
+        if tls:
+            args += ["+tls", os.path.join(certs, "server.key"), os.path.join(certs, "server.pem"), "+cf",
+                     os.path.join(certs, "ca.pem")]
+        out = tmp_path / ("tls" if tls else "plain")
+        with harness.Peer(str(out / "received"), args) as peer:
+            extra = ["+tls", "client.key", "client.pem", "+cf", "ca.pem"] if tls else []
+            code, stdout, err, _ = _ours(["-td", "1", "-ta", "2", *extra, "127.0.0.1", str(peer.port), ct_file], certs)
+        runs.append((code, stdout, err))
+    assert runs[0] == runs[1]
+    assert runs[0][0] != 0 and "DIMSE" in runs[0][2]
