@@ -468,3 +468,50 @@ def test_dimse_timeout_over_tls_as_plain(tmp_path, certs, ct_file):
         runs.append((code, stdout, err))
     assert runs[0] == runs[1]
     assert runs[0][0] != 0 and "DIMSE" in runs[0][2]
+
+
+@pytest.fixture(scope="module")
+def crls(certs):
+    """Two CRLs of the test CA: one empty, one revoking the server's certificate."""
+    d = os.path.join(certs, "crl")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\ndatabase = index.txt\ncrlnumber = crlnumber\n"
+                "default_md = sha256\ndefault_crl_days = 30\n")
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "crlnumber"), "w") as f:
+        f.write("01\n")
+    ca = ["-config", "ca.cnf", "-keyfile", os.path.join(certs, "ca.key"), "-cert", os.path.join(certs, "ca.pem")]
+    _openssl("ca", *ca, "-gencrl", "-out", "clean.pem", cwd=d)
+    _openssl("ca", *ca, "-revoke", os.path.join(certs, "server.pem"), cwd=d)
+    _openssl("ca", *ca, "-gencrl", "-out", "revoked.pem", cwd=d)
+    return d
+
+
+@pytest.mark.parametrize("args,ok", [(["+crl", "crl/clean.pem"], True), (["+crl", "crl/revoked.pem"], False),
+                                     (["+crl", "crl/clean.pem", "+cra"], True), (["+crv"], False)],
+                         ids=["clean", "revoked", "clean-chain", "no-crl"])
+def test_crl_as_storescu(tmp_path, certs, crls, ct_file, args, ok):
+    with _tls_peer(tmp_path, certs) as peer:
+        cmd_args = ["+tls", "client.key", "client.pem", "+cf", "ca.pem", *args, "127.0.0.1", str(peer.port), ct_file]
+        real = _run([STORESCU], cmd_args, certs)
+        ours = _ours(cmd_args, certs)
+    assert (real[0], ours[0]) == ((0, 0) if ok else (1, 61)), (real[2], ours[2])
+    if not ok:
+        assert real[2].endswith("TLS error: certificate verify failed\n")
+        assert ours[2] == "F: cannot negotiate network association: TLS error: certificate verify failed\n"
+
+
+def test_cert_dir_as_storescu(tmp_path, certs, ct_file):
+    """+cd: a directory of certificates named by their subject hash (as OpenSSL's rehash makes it)."""
+    d = tmp_path / "cadir"
+    d.mkdir()
+    digest = subprocess.run([OPENSSL, "x509", "-hash", "-noout", "-in", os.path.join(certs, "ca.pem")],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    shutil.copy(os.path.join(certs, "ca.pem"), d / f"{digest}.0")
+    with _tls_peer(tmp_path, certs) as peer:
+        for cadir, ok in ((str(d), True), (str(tmp_path), False)):
+            cmd_args = ["+tls", "client.key", "client.pem", "+cd", cadir, "127.0.0.1", str(peer.port), ct_file]
+            real = _run([STORESCU], cmd_args, certs)
+            ours = _ours(cmd_args, certs)
+            assert (real[0], ours[0]) == ((0, 0) if ok else (1, 61)), (real[2], ours[2])
