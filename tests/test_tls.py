@@ -515,3 +515,66 @@ def test_cert_dir_as_storescu(tmp_path, certs, ct_file):
             real = _run([STORESCU], cmd_args, certs)
             ours = _ours(cmd_args, certs)
             assert (real[0], ours[0]) == ((0, 0) if ok else (1, 61)), (real[2], ours[2])
+
+
+def _captured_rq(cmd, args, files, cwd) -> bytes:
+    """The A-ASSOCIATE-RQ PDU a program sends to a listener that reads it and closes the connection."""
+    import socket
+    import struct
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    got = []
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while len(data) < 6 or len(data) < 6 + struct.unpack(">I", data[2:6])[0]:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            got.append(data)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        _run(cmd, [*args, "127.0.0.1", str(port), *files], cwd, timeout=60)
+    finally:
+        thread.join(10)
+        listener.close()
+    return got[0]
+
+
+def _user_items(pdu: bytes) -> dict[int, bytes]:
+    """The sub-items of the user information item (50H) of an A-ASSOCIATE-RQ, by type."""
+    import struct
+
+    pos = 74
+    while pos < len(pdu):
+        kind, length = pdu[pos], struct.unpack(">H", pdu[pos + 2:pos + 4])[0]
+        if kind == 0x50:
+            items, sub = {}, pos + 4
+            while sub < pos + 4 + length:
+                st, sl = pdu[sub], struct.unpack(">H", pdu[sub + 2:sub + 4])[0]
+                items[st] = pdu[sub:sub + 4 + sl]
+                sub += 4 + sl
+            return items
+        pos += 4 + length
+    return {}
+
+
+@pytest.mark.parametrize("args", [["-usr", "alice", "-pwd", "s3cret", "-rsp"], ["-usr", "bob"],
+                                  ["-usr", "carol", "-epw"], ["-kt", "{ticket}", "-rsp"], ["--jwt", "{ticket}"]],
+                         ids=["password", "user", "empty", "kerberos", "jwt"])
+def test_user_identity_item_bytes_as_storescu(tmp_path, ct_file, args):
+    ticket = tmp_path / "ticket"
+    ticket.write_bytes(b"header.payload.signature")
+    args = [a.replace("{ticket}", str(ticket)) for a in args]
+    real = _user_items(_captured_rq([STORESCU], args, [ct_file], str(tmp_path)))
+    ours = _user_items(_captured_rq(harness.ours_command(), args, [ct_file], str(tmp_path)))
+    assert 0x58 in real and ours.get(0x58) == real[0x58]
+    assert list(ours)[-1] == list(real)[-1] == 0x58  # (the last sub-item, after the implementation version name)
