@@ -20,7 +20,7 @@ import select
 import struct
 import time
 
-from dcmsend import __version__, transport, uids
+from dcmsend import __version__, identity, transport, uids
 from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA, DEBUG, INFO, NET
 
@@ -269,68 +269,9 @@ def dump_parameters(params: AssociationParameters, direction: str) -> str:
             lines.extend(f"      {uids.uid_display(ts)}" for ts in cx.proposed)
     lines += ["Requested Extended Negotiation: none",
               "Accepted Extended Negotiation:  none"]
-    lines += _dump_user_identity(params)
+    lines += identity.dump(params.user_identity, params.user_identity_response)
     lines.append(f"======================= END A-ASSOCIATE-{direction} ======================")
     return "\n".join(lines)
-
-
-_IDENTITY_MODES = {1: "Username", 2: "Username/Password", 3: "Kerberos", 4: "SAML", 5: "JWT"}
-
-
-def _dump_user_identity(params: AssociationParameters) -> list[str]:
-    """The user identity part of ASC_dumpParameters (as DCMTK 3.6.7's storescu shows it)."""
-    ident = params.user_identity
-    if ident is None:
-        lines = ["Requested User Identity Negotiation: none"]
-    else:
-        kind, response, primary, secondary = ident
-        lines = ["Requested User Identity Negotiation:",
-                 f"  Authentication mode {kind}: {_IDENTITY_MODES.get(kind, 'Unknown')}"]
-        if kind in (1, 2):
-            lines.append(f"  Username: [{primary.decode('latin-1')}]")
-            if kind == 2:
-                lines.append(f"  Password: [{secondary.decode('latin-1')}]")
-        elif kind == 3:
-            lines.append(f"  Kerberos Service Ticket (not dumped) length: {len(primary)}")
-        elif kind == 4:
-            lines.append(f"  SAML Assertion (not dumped) length: {len(primary)}")
-        else:
-            lines.append(f"  JSON Web Token (not dumped) length: {len(primary)}")
-        lines.append(f"  Positive Response requested: {'Yes' if response else 'No'}")
-    answer = params.user_identity_response
-    if answer is None:
-        lines.append("User Identity Negotiation Response:  none")
-    else:
-        lines += ["User Identity Negotiation Response:",
-                  f"  Server Response (not dumped) length: {len(answer)}"]
-    return lines
-
-
-def user_identity_from_options(options) -> tuple[int, bool, bytes, bytes] | None:
-    """The user identity sub-item's fields for storescu's options (-usr/-pwd/-epw, -kt, --saml, --jwt, -rsp)."""
-    mode = getattr(options, "identity_mode", "none")
-    if mode == "none":
-        return None
-    response = bool(options.identity_response)
-    if mode in ("user", "password"):
-        user = os.fsencode(options.identity_user)
-        secret = os.fsencode(options.identity_password) if mode == "password" else b""
-        return (1 if mode == "user" else 2), response, user, secret
-    with open(options.identity_file, "rb") as f:
-        data = f.read()
-    return {"kerberos": 3, "saml": 4, "jwt": 5}[mode], response, data, b""
-
-
-def user_identity_from_options_empty(options) -> tuple[int, bool, bytes, bytes]:
-    return {"kerberos": 3, "saml": 4, "jwt": 5}.get(options.identity_mode, 3), bool(options.identity_response), b"", b""
-
-
-def encode_user_identity(ident: tuple[int, bool, bytes, bytes]) -> bytes:
-    """The User Identity sub-item (type 58H) of the A-ASSOCIATE-RQ."""
-    kind, response, primary, secondary = ident
-    payload = struct.pack(">BBH", kind, 1 if response else 0, len(primary)) + primary
-    payload += struct.pack(">H", len(secondary)) + secondary
-    return _item(0x58, payload)
 
 
 def dump_pdu(kind: str, data: bytes) -> str:
@@ -377,7 +318,7 @@ def encode_associate_rq(params: AssociationParameters) -> bytes:
     user += _item(0x52, IMPLEMENTATION_CLASS_UID.encode())
     user += _item(0x55, IMPLEMENTATION_VERSION_NAME.encode())
     if params.user_identity is not None:
-        user += encode_user_identity(params.user_identity)
+        user += identity.encode(params.user_identity)
     body += _item(0x50, user)
     return struct.pack(">BBI", 1, 0, len(body)) + bytes(body)
 
@@ -445,9 +386,8 @@ def parse_associate_ac(body: bytes, params: AssociationParameters) -> None:
                     params.their_impl_uid = _uid_text(value)
                 elif st == 0x55:
                     params.their_impl_version = value.rstrip(b"\0 ").decode("latin-1")
-                elif st == 0x59 and params.user_identity is not None:
-                    length = struct.unpack(">H", value[:2])[0] if len(value) >= 2 else 0
-                    params.user_identity_response = value[2:2 + length]
+                elif st == identity.RESPONSE_ITEM and params.user_identity is not None:
+                    params.user_identity_response = identity.decode_response(value)
                 sub += 4 + sl
 
 
@@ -757,10 +697,7 @@ class Association:
         self.params = AssociationParameters(
             calling_ae=options.calling_aetitle, called_ae=options.called_aetitle, max_pdu=options.max_pdu,
             contexts=[ContextResult(cx.id, cx.abstract_syntax, list(cx.transfer_syntaxes)) for cx in contexts])
-        try:
-            self.params.user_identity = user_identity_from_options(options)
-        except OSError:  # (the file was there when the command line was read)
-            self.params.user_identity = user_identity_from_options_empty(options)
+        self.params.user_identity = identity.from_options(options)
         self.sock: socket.socket | None = None
         self.state = 0  # 0: no DUL association (never connected); otherwise a STA_* value
         self.next_message_id = 1
@@ -1009,9 +946,7 @@ class Association:
             NET.info(text)
         else:
             NET.debug(text)
-        ident = self.params.user_identity
-        if ident is not None and ident[1] and ident[0] in (1, 2) and self.params.user_identity_response is None:
-            # storescu's check of a requested positive response (only for user name and password)
+        if identity.missing_positive_response(self.params.user_identity, self.params.user_identity_response):
             NET.error("User Identity Negotiation failed: Positive response requested but none received")
             self.abort_now()
             return ASC_USER_IDENTIFICATION_FAILED
