@@ -45,8 +45,9 @@ By default only warnings and errors are written to standard error, as lines of t
 levels can be chosen with --log-level.  --log-config reads a log4cplus property file as DCMTK does, which can
 send messages to files (with rollover), change the layout and filter by logger: see logger.cfg.example in the
 source distribution.  The logger names are dcmtk.apps.dcmsend, dcmtk.dcmnet and dcmtk.dcmdata."""),
-    ("Secure transport (TLS) and user identity", """DCMTK's dcmsend has neither; the options for them are DCMTK's storescu options, with storescu's names, values,
-defaults, checks and messages.  With --enable-tls (a private key and a certificate) or --anonymous-tls the
+    ("Secure transport (TLS) and user identity", """\
+DCMTK's dcmsend has neither; the options for them are DCMTK's storescu options, with storescu's names,
+values, defaults, checks and messages.  With --enable-tls (a private key and a certificate) or --anonymous-tls the
 association runs over TLS (Python's ssl module on OpenSSL); the security profiles set the protocol versions and
 ciphersuites as DCMTK does, --cipher adds ciphersuites, --list-ciphers shows the ones available.  By default the
 peer's certificate must verify against the certificates given with --add-cert-file or --add-cert-dir
