@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import ssl
+import time
 
 from dcmsend.exitcodes import Condition
 from dcmsend.log import APP, DEBUG, NET
@@ -327,6 +329,9 @@ def make_context(options) -> ssl.SSLContext:
 # The connection
 
 
+_RECORD_WAIT = 5.0  # seconds a blocking read waits for the rest of a TLS record
+
+
 class TlsSocket:
     """The TLS transport: an ``ssl.SSLSocket`` in non-blocking mode with the socket interface of transport.py."""
 
@@ -346,14 +351,20 @@ class TlsSocket:
             return 0
 
     def recv(self, n: int, flags: int = 0) -> bytes:
-        try:
-            return self._s.recv(n)
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            raise BlockingIOError(errno.EAGAIN, "TLS record incomplete") from None
-        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-            return b""
-        except ssl.SSLError as exc:
-            raise ConnectionResetError(errno.ECONNRESET, str(exc)) from None
+        """Without MSG_DONTWAIT (the association code's A-ABORT wait, after the socket became readable): wait a
+        moment for the rest of a TLS record, as a blocking read would."""
+        deadline = None if flags else time.monotonic() + _RECORD_WAIT
+        while True:
+            try:
+                return self._s.recv(n)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                remaining = 0.0 if deadline is None else deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self._s], [], [], remaining)[0]:
+                    raise BlockingIOError(errno.EAGAIN, "TLS record incomplete") from None
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+            except ssl.SSLError as exc:
+                raise ConnectionResetError(errno.ECONNRESET, str(exc)) from None
 
     def send(self, data, flags: int = 0) -> int:
         try:
