@@ -206,28 +206,10 @@ def run_side(which: str, args: list[str], base: str, cwd: str | None, peer_args:
         with open(report, encoding="utf-8", errors="replace") as fh:
             rep = fh.read()
     received = received_files(peer.outdir) if peer else []
-    if which == "ours":
-        out = strip_extension_sections(out)
     tmpdirs = (side_dir, base)
     prog = cmd[0] if len(cmd) == 1 else cmd[-1]
     return Run(rc, normalise(out, port, tmpdirs, prog), normalise(err, port, tmpdirs, prog),
                None if rep is None else normalise(rep, port, tmpdirs), received, port, elapsed)
-
-
-def strip_extension_sections(text: str) -> str:
-    """The usage text without our option groups that are not DCMTK dcmsend's (their heading ends with "not in
-    DCMTK's dcmsend):"), so that the rest compares with DCMTK's help."""
-    out = []
-    skipping = False
-    for line in text.split("\n"):
-        if line.endswith("not in DCMTK's dcmsend):"):
-            skipping = True
-            continue
-        if skipping and line[:1] not in (" ", ""):
-            skipping = False
-        if not skipping:
-            out.append(line)
-    return "\n".join(out)
 
 
 def compare(args: list[str], tmp_path, cwd: str | None = None, peer_args: list[str] | None = None,

@@ -355,11 +355,25 @@ def test_api_tls_options(tmp_path, certs, ct_file):
     from dcmsend import send_files
 
     with _tls_peer(tmp_path, certs) as peer:
-        result = send_files("127.0.0.1", peer.port, [ct_file], tls="auth",
-                            tls_key_file=os.path.join(certs, "client.key"),
-                            tls_cert_file=os.path.join(certs, "client.pem"),
-                            tls_ca_files=(os.path.join(certs, "ca.pem"),))
-    assert result.exit_code == 0
+        result = send_files("127.0.0.1", peer.port, [ct_file],
+                            tls_keys=(os.path.join(certs, "client.key"), os.path.join(certs, "client.pem")),
+                            tls_ca_files=[os.path.join(certs, "ca.pem")])
+    assert result.exit_code == 0, result.errors
+    with pytest.raises(ValueError, match="--use-passwd only allowed with --enable-tls"):
+        send_files("127.0.0.1", 1, [ct_file], tls_anonymous=True, tls_password="x")
+    with pytest.raises(ValueError, match="--password only allowed with --user"):
+        send_files("127.0.0.1", 1, [ct_file], identity_password="x")
+    with pytest.raises(ValueError):
+        send_files("127.0.0.1", 1, [ct_file], tls_keys=("only-a-key",))
+
+
+def test_api_tls_setup_failure(tmp_path, certs, ct_file):
+    from dcmsend import send_files
+
+    result = send_files("127.0.0.1", 1, [ct_file], tls_keys=(os.path.join(certs, "client.key"),
+                                                             os.path.join(certs, "server.pem")))
+    assert result.exit_code == 61
+    assert "do not match" in result.message
 
 
 def _tls_details(err: str) -> str:

@@ -10,26 +10,30 @@ import struct
 REQUEST_ITEM = 0x58
 RESPONSE_ITEM = 0x59
 _MODES = {1: "Username", 2: "Username/Password", 3: "Kerberos", 4: "SAML", 5: "JWT"}
-_KINDS = {"user": 1, "password": 2, "kerberos": 3, "saml": 4, "jwt": 5}
 
 
 def from_options(options) -> tuple[int, bool, bytes, bytes] | None:
-    """(type, positive response requested, primary field, secondary field) for the options, or None (no request).
-    The file of -kt/--saml/--jwt is read here (an unreadable file, checked when the command line was read, gives
-    an empty field)."""
-    mode = getattr(options, "identity_mode", "none")
-    if mode not in _KINDS:
+    """(type, positive response requested, primary field, secondary field) for storescu's options, or None (no
+    request).  As storescu evaluates them, a later kind replaces an earlier one: user name (with password) <
+    Kerberos < SAML < JWT.  The file of -kt/--saml/--jwt is read here (an unreadable file, which the command line
+    refuses, gives an empty field)."""
+    response = bool(getattr(options, "identity_response", False))
+    for field, kind in (("identity_jwt", 5), ("identity_saml", 4), ("identity_kerberos", 3)):
+        path = getattr(options, field, "")
+        if path:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                data = b""
+            return kind, response, data, b""
+    user = getattr(options, "identity_user", "")
+    if not user:
         return None
-    response = bool(options.identity_response)
-    if mode in ("user", "password"):
-        secret = os.fsencode(options.identity_password) if mode == "password" else b""
-        return _KINDS[mode], response, os.fsencode(options.identity_user), secret
-    try:
-        with open(options.identity_file, "rb") as f:
-            data = f.read()
-    except OSError:
-        data = b""
-    return _KINDS[mode], response, data, b""
+    password = getattr(options, "identity_password", None)
+    if password is None:
+        return 1, response, os.fsencode(user), b""
+    return 2, response, os.fsencode(user), os.fsencode(password)
 
 
 def encode(ident: tuple[int, bool, bytes, bytes]) -> bytes:

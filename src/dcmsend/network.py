@@ -24,6 +24,10 @@ from dcmsend import __version__, identity, transport, uids
 from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA, DEBUG, INFO, NET
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # ---------------------------------------------------------------------------------------------------------------
 # Identification
 
@@ -210,7 +214,7 @@ class ContextResult:
             return NotImplemented
         return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return "ContextResult(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
@@ -698,22 +702,22 @@ class Association:
             calling_ae=options.calling_aetitle, called_ae=options.called_aetitle, max_pdu=options.max_pdu,
             contexts=[ContextResult(cx.id, cx.abstract_syntax, list(cx.transfer_syntaxes)) for cx in contexts])
         self.params.user_identity = identity.from_options(options)
-        self.sock: socket.socket | None = None
+        self.sock: transport.Transport | None = None
         self.state = 0  # 0: no DUL association (never connected); otherwise a STA_* value
         self.next_message_id = 1
         self.send_pdv_length = 0  # DCMTK's sendPDVLength (for the log line)
         self.fragment_max = 0  # what we really put into one PDV
-        self._buffer: bytearray | None = None  # P-DATA PDUs being sent: slots of PDU header + PDV header + fragment
+        self._buffer = bytearray()  # P-DATA PDUs being sent: slots of PDU header + PDV header + fragment
         self._slots: list[memoryview] = []  # the fragment part of each slot
         self._slots_frag = 0  # the fragment size the slots are laid out for
         self._slots_cid = -1  # the presentation context ID in the slots' prepared headers
         self._rx = bytearray()
         self._pending_pdvs: list[tuple[int, int, bytes]] = []
         self._unsent = b""  # the rest of a PDU whose writing an interrupt cut short
-        self._io_timeout = SOCKET_TIMEOUT
+        self._io_timeout: float = SOCKET_TIMEOUT
         self._accepted: dict[int, ContextResult | None] | None = None  # accepted context by ID, once negotiated
-        self._poll = None  # select.poll on the socket (for reading), made for the socket in _poll_for
-        self._poll_for: socket.socket | None = None
+        self._poll: Any = None  # select.poll on the socket (for reading), made for the socket in _poll_for
+        self._poll_for: transport.Transport | None = None
         self._spin = _SPIN_SECONDS > 0  # poll a moment before sleeping (see _fill)
         self._tls = False  # the transport is TLS: it may hold received bytes the socket no longer shows (pending)
 
@@ -961,7 +965,7 @@ class Association:
     def _connect(self) -> Condition | None:
         timeout = socket_timeout()
         sock, cond = transport.connect(self.options, timeout)
-        if cond is not None:
+        if sock is None:
             return cond
         self.sock = sock
         self._tls = sock.tls
@@ -1122,7 +1126,7 @@ class Association:
         except (OSError, ValueError):
             return False
 
-    def _poller(self, sock: socket.socket):
+    def _poller(self, sock: transport.Transport) -> Any:
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
         self._poll_for = sock
@@ -1171,7 +1175,7 @@ class Association:
         if prepared is not None:
             return self.send_prepared(prepared)
         command = encode_cstore_rq(message_id, sop_class, sop_instance)
-        head = _PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03) + command
+        head: bytes | None = _PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03) + command
         max_send = getattr(self.options, "max_send_pdu", None)
         if max_send and max_send & 1 and max_send - 12 < self.send_pdv_length and size > max_send - 12:
             # DCMTK cuts the data set into blocks of --max-send-pdu minus 12 bytes and refuses the first one when
@@ -1464,7 +1468,7 @@ class Association:
         """freeNetwork: drop everything (the transport is closed without any PDU)."""
         self._close_transport()
         self.state = 0
-        self._buffer = None
+        self._buffer = bytearray()
 
 
 def _split_pdvs(body: bytes) -> list[tuple[int, int, bytes]] | Condition:

@@ -122,7 +122,7 @@ def _error_code(exc: BaseException) -> tuple[int, str]:
     verify = getattr(exc, "verify_message", None)
     if verify and text.endswith(": " + verify):
         text = text[:-len(verify) - 2]
-    codes = getattr(ssl._ssl, "err_names_to_codes", {})
+    codes = getattr(getattr(ssl, "_ssl", None), "err_names_to_codes", {})
     lib, reason = codes.get(getattr(exc, "reason", None) or "", (0, 0))
     return (lib << 23) | reason, text
 
@@ -190,7 +190,7 @@ def _add_trusted(ctx: ssl.SSLContext, options) -> None:
 
 
 def _load_key(ctx: ssl.SSLContext, options) -> None:
-    key, cert = options.tls_key_file, options.tls_cert_file
+    key, cert = options.tls_keys
     cert_ok = True
     try:
         probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -311,7 +311,7 @@ def make_context(options) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED if options.tls_verify_peer else ssl.CERT_NONE
     _seed(options)
     _add_trusted(ctx, options)
-    if options.tls == "auth":
+    if options.tls_keys:
         _load_key(ctx, options)
     ciphers, tls13, modern = _ciphers(options)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2 if modern else ssl.TLSVersion.MINIMUM_SUPPORTED
@@ -531,7 +531,8 @@ def _decode(der: bytes) -> dict:
     try:
         fd = os.memfd_create("dcmsend-cert")
         os.write(fd, ssl.DER_cert_to_PEM_cert(der).encode("ascii"))
-        return ssl._ssl._test_decode_cert(f"/proc/self/fd/{fd}")
+        decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert")  # (the ssl module's own decoder)
+        return decode(f"/proc/self/fd/{fd}")
     except (OSError, ValueError, AttributeError):
         return {}
     finally:

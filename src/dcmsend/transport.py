@@ -34,6 +34,24 @@ import select
 from dcmsend.exitcodes import Condition
 from dcmsend.log import NET
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing costs milliseconds to import: for type checkers only)
+    from typing import Any, Protocol
+
+    class Transport(Protocol):
+        """What the association code uses of a transport (TcpSocket or tls.TlsSocket)."""
+
+        tls: bool
+
+        def fileno(self) -> int: ...
+        def pending(self) -> int: ...
+        def recv(self, n: int, flags: int = ..., /) -> bytes: ...
+        def send(self, data: Any, flags: int = ..., /) -> int: ...
+        def sendmsg(self, parts: Any, ancdata: Any = ..., flags: int = ..., /) -> int: ...
+        def setsockopt(self, level: int, option: int, value: int, /) -> None: ...
+        def setblocking(self, flag: bool, /) -> None: ...
+        def close(self) -> None: ...
+
 _NET = 6
 _TLS = 0x0B  # DCMTK's module number of dcmtls (OFM_dcmtls)
 _TCP_INIT_ERROR = 0x31C
@@ -83,9 +101,9 @@ class TcpSocket(socket.socket):
 # Opening the connection
 
 
-def connect(options, io_timeout: int) -> tuple[object | None, Condition | None]:
+def connect(options, io_timeout: int) -> tuple[Transport | None, Condition | None]:
     """Open the transport connection to ``options.peer``:``options.port`` (DCMTK's requestAssociationTCP up to the
-    A-ASSOCIATE-RQ, its log lines and conditions); with TLS (``options.tls`` or ``options.tls_context``) the
+    A-ASSOCIATE-RQ, its log lines and conditions); with TLS (``tls_keys``, ``tls_anonymous`` or ``tls_context``) the
     handshake follows.  Returns (transport, None) or (None, the failure condition)."""
     address = f"{options.peer}:{options.port}"
     colon = address.find(":")  # (the peer up to its first colon, then the port: "([^:]+):\s*([+-]?\d+)")
@@ -106,7 +124,7 @@ def connect(options, io_timeout: int) -> tuple[object | None, Condition | None]:
             infos = []
         if not infos:
             return None, Condition(_NET, _UNKNOWN_HOST, f"Attempt to connect to unknown host: {node}")
-        family, host = infos[0][0], infos[0][4][0]
+        family, host = infos[0][0], str(infos[0][4][0])
     try:
         sock = TcpSocket(family, socket.SOCK_STREAM)
     except OSError as exc:
@@ -164,7 +182,8 @@ def connect(options, io_timeout: int) -> tuple[object | None, Condition | None]:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
-    if getattr(options, "tls_context", None) is None and getattr(options, "tls", "none") == "none":
+    if (getattr(options, "tls_context", None) is None and not getattr(options, "tls_keys", None)
+            and not getattr(options, "tls_anonymous", False)):
         return sock, None
     from dcmsend import tls
 
