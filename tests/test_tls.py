@@ -592,3 +592,28 @@ def test_user_identity_item_bytes_as_storescu(tmp_path, ct_file, args):
     ours = _user_items(_captured_rq(harness.ours_command(), args, [ct_file], str(tmp_path)))
     assert 0x58 in real and ours.get(0x58) == real[0x58]
     assert list(ours)[-1] == list(real)[-1] == 0x58  # (the last sub-item, after the implementation version name)
+
+
+def test_tls_with_extensions(tmp_path, certs, ct_file):
+    """TLS with the JSON report, the journal and retries: stored, then skipped; a TLS set-up failure still writes
+    the JSON report (exit 61); passwords never appear in it."""
+    import json
+
+    report, journal = str(tmp_path / "r.json"), str(tmp_path / "j.sqlite")
+    with _tls_peer(tmp_path, certs) as peer:
+        args = ["+tls", "client_enc.key", "client.pem", "+pw", "secret", "+cf", "ca.pem", "-usr", "u", "-pwd",
+                "hidden", "+crj", report, "+jo", journal, "+rt", "1", "127.0.0.1", str(peer.port), ct_file]
+        code, _, err, _ = _ours(args, certs)
+        assert code == 0, err
+        with open(report) as f:
+            doc = json.load(f)
+        assert [i["outcome"] for i in doc["instances"]] == ["success"]
+        assert "secret" not in json.dumps(doc) and "hidden" not in json.dumps(doc)
+        code, _, err, _ = _ours(args, certs)
+        assert code == 0 and "skipping 1 of 1 SOP instances already stored" in err
+        code, _, err, _ = _ours(["+tls", "client.key", "server.pem", "+crj", report, "127.0.0.1", str(peer.port),
+                                 ct_file], certs)
+    assert code == 61 and "do not match" in err
+    with open(report) as f:
+        doc = json.load(f)
+    assert doc["run"]["exit_code"] == 61 and [i["outcome"] for i in doc["instances"]] == ["not-tried"]

@@ -169,13 +169,13 @@ def transfer(options, entries: list, on_instance=None) -> int:
     ``response(entry, cmd)`` (the C-STORE-RSP command set) and ``instance_done(entry, condition, seconds)``, once
     per instance tried (condition: what ended it before a response, else None).  Workers sending in parallel call
     the same methods (the observer is thread-safe)."""
-    code = setup_tls(options)
-    if code is not None:
-        return code
     if on_instance is not None or _extended(options):
         from dcmsend import runner
 
         return runner.transfer(options, entries, on_instance)
+    code = setup_tls(options)
+    if code is not None:
+        return code
     state = plan.TransferState(entries)
     scu = _Scu(options)
     try:
