@@ -546,3 +546,36 @@ def test_window_with_retries_and_json_report(corpus, tmp_path):
         doc = json.load(f)
     assert [i["status"] for i in doc["instances"]] == [0] * len(corpus)
     assert set(_lines(out, "received.txt")) == set(_uids(corpus))
+
+
+@requires_dcmtk
+def test_parallel_over_tls(corpus, tmp_path):
+    """--parallel with TLS (storescu's options): every worker's association is a TLS one."""
+    import shutil
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    d = str(tmp_path / "certs")
+    os.makedirs(d)
+
+    def run(*args):
+        subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=Test CA")
+    for name in ("server", "client"):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj",
+            f"/CN={name}")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+            f"{name}.pem", "-days", "2")
+    out = str(tmp_path / "peer")
+    peer_args = ["--fork", "--unique-filenames", "+tls", os.path.join(d, "server.key"), os.path.join(d, "server.pem"),
+                 "+cf", os.path.join(d, "ca.pem")]
+    with harness.Peer(out, peer_args) as peer:
+        rc, _, err, _ = harness.run_program(
+            harness.ours_command(), ["-v", "-j", "3", "+tls", "client.key", "client.pem", "+cf", "ca.pem",
+                                     "127.0.0.1", str(peer.port), *corpus], d, timeout=60)
+    assert rc == 0, err
+    assert len(re.findall(r"^I: \[w\d:a\d\] Association Accepted", err, re.M)) == 3
+    assert sorted(_uids(glob.glob(os.path.join(out, "*")))) == sorted(_uids(corpus))
