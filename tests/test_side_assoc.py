@@ -151,7 +151,8 @@ def big_file(tmp_path_factory):
 #             I: Sending C-STORE Request (MsgID 2, CT)
 #             E: Failed receiving DIMSE response: 0006:0317 Peer aborted Association (or never connected)
 #             I: Releasing Association
-#             E: Association Release Failed: 0006:0303 DUL Finite State Machine Error: No action defined, state 1 event 10
+#             E: Association Release Failed: 0006:0303 DUL Finite State Machine Error: No action defined,
+#                state 1 event 10
 #             (summary) I: Aborting Association
 #             E: Association Abort Failed: 0006:0303 DUL Finite State Machine Error: No action defined, state 1 event 14
 #                                                                                  exit 0

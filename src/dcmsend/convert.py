@@ -30,6 +30,10 @@ from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA
 from dcmsend.log import DEBUG as DEBUG_LEVEL
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # ---------------------------------------------------------------------------------------------------------------------
 # DCMTK conditions (module OFM_dcmdata = 1) used while reading.
 
@@ -196,6 +200,8 @@ class Encoding:
     """Explicit/implicit VR and byte order of a transfer syntax (immutable; one shared instance each)."""
 
     __slots__ = ("explicit", "little")
+    explicit: bool
+    little: bool
 
     def __init__(self, explicit: bool, little: bool):
         object.__setattr__(self, "explicit", explicit)
@@ -900,8 +906,9 @@ def _memoized(func):
             value = cache[args] = func(*args)
             return value
 
-    wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = func.__name__, func.__doc__, func
-    wrapper.cache_clear = cache.clear
+    wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
+    wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+    wrapper.cache_clear = cache.clear  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -945,6 +952,16 @@ def decodable_syntaxes() -> list[str]:
 
 class _Image:
     """The Image Pixel attributes of the top-level data set, read as DCMTK's findAndGet* functions do."""
+
+    # None when absent; the decoders call require() for the ones they need first, then use them as int
+    rows: Any
+    columns: Any
+    samples: Any
+    bits_allocated: Any
+    bits_stored: Any
+    high_bit: Any
+    planar: Any
+    frames: Any
 
     def __init__(self, elems: list[Elem], buf):
         self.top = {e.tag: e for e in elems}
@@ -1715,7 +1732,7 @@ class Loaded:
             self.sop_instance_uid = fast.sop_instance_uid
             self._size: int | None = fast.total
             return
-        top = {e.tag: e for e in elems if e.tag in (SOP_CLASS_UID, SOP_INSTANCE_UID)}
+        top = {e.tag: e for e in elems or () if e.tag in (SOP_CLASS_UID, SOP_INSTANCE_UID)}
         for tag in (SOP_CLASS_UID, SOP_INSTANCE_UID):
             warning = _remove_uid_spaces(buf, top[tag]) if tag in top else None
             if warning is not None:
@@ -1739,6 +1756,7 @@ class Loaded:
         fast walk accepts only data sets the parser reads without a message)."""
         if self._elems is None:
             fast = self._fast
+            assert fast is not None  # (no elements: a fast load)
             if fast.whole is not None:
                 self._buf = fast.whole
             else:
@@ -1776,7 +1794,7 @@ class Loaded:
             return not any(e.tag == PIXEL_DATA for e in self.elems)
         return src is None or not src.encapsulated or not self.has_encapsulated_pixel_data()
 
-    def encode(self, network_ts: str, options=None) -> tuple[PiecesReader, int]:
+    def encode(self, network_ts: str, options=None) -> tuple[PiecesReader | _FileRangeReader, int]:
         """The data set as the DIMSE layer sends it in ``network_ts``: (reader, exact byte count).
 
         Raises ConditionError when the data set cannot be converted (the pixel data cannot be decompressed)."""
@@ -2006,16 +2024,15 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
             if data[rel + length - 1] == pad and data[rel + length - 2] == pad:
                 return None  # DCMTK strips the padding: the value changes
             if tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID:
-                value = data[rel:rel + length]
-                if vr != b"UI" or value.translate(None, collect.BLANKS) != value:
+                raw = data[rel:rel + length]
+                if vr != b"UI" or raw.translate(None, collect.BLANKS) != raw:
                     return None  # (blanks: DCMTK removes them with a warning, the exact way)
-                if b"\\" in value:
+                if b"\\" in raw:
                     return None  # (multi-valued: the consistency check compares all values, see Loaded)
-                value = _fast_uid(value)
                 if tag == SOP_CLASS_UID:
-                    cls = value
+                    cls = _fast_uid(raw)
                 else:
-                    inst = value
+                    inst = _fast_uid(raw)
         elif pad < 0 and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
             return None
         pos += length
@@ -2047,13 +2064,14 @@ def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
         os.close(fd)
         return None
     parts, total, whole, cls, inst = found
+    kept: int | None = fd
     if whole is not None:
         os.close(fd)
-        fd = None
+        kept = None
     if DATA.enabled(DEBUG_LEVEL):
         DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
         DATA.debug(f'DcmDataset::read() TransferSyntax="{info.name}"')
-    fast = _Fast(parts, total, fd, whole, cls, inst, file_signature(st))
+    fast = _Fast(parts, total, kept, whole, cls, inst, file_signature(st))
     return Loaded(instance.path, None, None, instance.dataset_offset, ts, None, False, fast)
 
 
@@ -2137,10 +2155,9 @@ def _load(instance: collect.Instance, fh) -> Loaded:
         else:
             DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
     size = os.fstat(fh.fileno()).st_size
+    buf: mmap.mmap | bytes = b""
     if size > 0:
         buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    else:
-        buf = b""
     if offset == 0 and mode != collect.READ_FILE_ONLY and (not ts or instance.dataset_offset < 0):
         ts = _detect_ts(buf, 0)
     if offset >= len(buf):

@@ -20,9 +20,13 @@ import select
 import struct
 import time
 
-from dcmsend import __version__, uids
+from dcmsend import __version__, identity, transport, uids
 from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA, DEBUG, INFO, NET
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # ---------------------------------------------------------------------------------------------------------------
 # Identification
@@ -58,6 +62,7 @@ def _c(code: int, text: str) -> Condition:
 
 
 NORMAL = Condition(0, 0, "Normal")
+ASC_USER_IDENTIFICATION_FAILED = Condition(6, 0x108, "ASC User Identification Negotiation failed")
 ASC_BADPRESENTATIONCONTEXTID = _c(0x101, "ASC Bad presentation context ID")
 DIMSE_BADCOMMANDTYPE = _c(0x201, "DIMSE Bad command type")
 DIMSE_BADMESSAGE = _c(0x203, "DIMSE Badly formed message")
@@ -209,7 +214,7 @@ class ContextResult:
             return NotImplemented
         return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return "ContextResult(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
@@ -221,7 +226,7 @@ _RESULT_TEXT = {0: "Accepted", 1: "User Rejection", 2: "No Reason", 3: "Abstract
 
 class AssociationParameters:
     __slots__ = ("calling_ae", "called_ae", "max_pdu", "contexts", "their_impl_uid", "their_impl_version",
-                 "their_max_pdu")
+                 "their_max_pdu", "user_identity", "user_identity_response", "async_invoked", "async_granted")
 
     def __init__(self, calling_ae: str, called_ae: str, max_pdu: int, contexts: list[ContextResult] | None = None,
                  their_impl_uid: str = "", their_impl_version: str = "", their_max_pdu: int = 0):
@@ -232,6 +237,14 @@ class AssociationParameters:
         self.their_impl_uid = their_impl_uid
         self.their_impl_version = their_impl_version
         self.their_max_pdu = their_max_pdu
+        # user identity negotiation (PS3.7 D.3.3.7): what we request, as (type, positive response requested,
+        # primary field, secondary field), and the server response (None: no response sub-item came)
+        self.user_identity: tuple[int, bool, bytes, bytes] | None = None
+        self.user_identity_response: bytes | None = None
+        # extension (--async-ops): the Asynchronous Operations Window we propose (max operations invoked; 0: no
+        # sub-item) and the one the peer granted (its max operations invoked; 0: none in the A-ASSOCIATE-AC)
+        self.async_invoked = 0
+        self.async_granted = 0
 
 
 def dump_parameters(params: AssociationParameters, direction: str) -> str:
@@ -263,10 +276,9 @@ def dump_parameters(params: AssociationParameters, direction: str) -> str:
             lines.append("    Proposed Transfer Syntax(es):")
             lines.extend(f"      {uids.uid_display(ts)}" for ts in cx.proposed)
     lines += ["Requested Extended Negotiation: none",
-              "Accepted Extended Negotiation:  none",
-              "Requested User Identity Negotiation: none",
-              "User Identity Negotiation Response:  none",
-              f"======================= END A-ASSOCIATE-{direction} ======================"]
+              "Accepted Extended Negotiation:  none"]
+    lines += identity.dump(params.user_identity, params.user_identity_response)
+    lines.append(f"======================= END A-ASSOCIATE-{direction} ======================")
     return "\n".join(lines)
 
 
@@ -312,7 +324,11 @@ def encode_associate_rq(params: AssociationParameters) -> bytes:
         body += _item(0x20, struct.pack(">BBBB", cx.id, 0, 0, 0) + sub)
     user = _item(0x51, struct.pack(">I", params.max_pdu))
     user += _item(0x52, IMPLEMENTATION_CLASS_UID.encode())
+    if params.async_invoked:  # (extension, --async-ops) PS3.7 D.3.3.3: invoked n, performed 1
+        user += _item(0x53, struct.pack(">HH", params.async_invoked, 1))
     user += _item(0x55, IMPLEMENTATION_VERSION_NAME.encode())
+    if params.user_identity is not None:
+        user += identity.encode(params.user_identity)
     body += _item(0x50, user)
     return struct.pack(">BBI", 1, 0, len(body)) + bytes(body)
 
@@ -450,6 +466,16 @@ def _user_info(body: bytes, pos: int, avail: int, params: AssociationParameters)
                 params.their_impl_uid = _uid_text(value)
             else:
                 params.their_impl_version = value.rstrip(b"\0 ").decode("latin-1")
+        elif kind == 0x53:
+            used = _dummy_item(body, sub, rest)
+            if used == 8 and params.async_invoked:
+                # the window the acceptor grants for our requests: its maximum number of operations invoked
+                # (PS3.7 D.3.3.3.2; 0 means unlimited: at most what we proposed)
+                granted = struct.unpack_from(">H", body, sub + 4)[0]
+                params.async_granted = min(granted or params.async_invoked, params.async_invoked)
+        elif kind == identity.RESPONSE_ITEM and params.user_identity is not None:
+            used = _dummy_item(body, sub, rest)
+            params.user_identity_response = identity.decode_response(body[sub + 4:sub + used])
         elif kind == 0x54:
             if rest < 8:
                 raise _length_error("SCU-SCP role list", rest, 8)
@@ -816,31 +842,8 @@ def _errno_text(err: int) -> str:
     return os.strerror(err) if err else "Success"
 
 
-def _scan_int(text: str, pos: int) -> str | None:
-    """The number at ``pos`` after blanks, as ``re.match(r"\\s*([+-]?\\d+)", text[pos:])`` captures it (``\\s`` and
-    ``\\d`` of a str pattern are str.isspace and str.isdecimal), or None; without the re module (milliseconds of
-    start-up)."""
-    n = len(text)
-    while pos < n and text[pos].isspace():
-        pos += 1
-    start = pos
-    if pos < n and text[pos] in "+-":
-        pos += 1
-    digits = pos
-    while pos < n and text[pos].isdecimal():
-        pos += 1
-    return text[start:pos] if pos > digits else None
-
-
-def _parse_int_env(text: str) -> int | None:
-    """sscanf("%d") on an environment value (leading blanks and sign allowed, trailing garbage ignored), as glibc
-    does it: the number saturated to a 64-bit long, then cut to a 32-bit int."""
-    number = _scan_int(text, 0)
-    if number is None:
-        return None
-    value = max(-(1 << 63), min((1 << 63) - 1, int(number)))
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
+_scan_int = transport._scan_int  # (the port and environment value scans moved to the transport layer)
+_parse_int_env = transport._parse_int_env
 
 
 def _pdu_start(offset: int, first: int, slot: int) -> int:
@@ -867,12 +870,14 @@ class Association:
         self.params = AssociationParameters(
             calling_ae=options.calling_aetitle, called_ae=options.called_aetitle, max_pdu=options.max_pdu,
             contexts=[ContextResult(cx.id, cx.abstract_syntax, list(cx.transfer_syntaxes)) for cx in contexts])
-        self.sock: socket.socket | None = None
+        self.params.user_identity = identity.from_options(options)
+        self.sock: transport.Transport | None = None
+        self.params.async_invoked = min(max(getattr(options, "async_ops", 0) or 0, 0), 0xFFFF)
         self.state = 0  # 0: no DUL association (never connected); otherwise a STA_* value
         self.next_message_id = 1
         self.send_pdv_length = 0  # DCMTK's sendPDVLength (for the log line)
         self.fragment_max = 0  # what we really put into one PDV
-        self._buffer: bytearray | None = None  # P-DATA PDUs being sent: slots of PDU header + PDV header + fragment
+        self._buffer = bytearray()  # P-DATA PDUs being sent: slots of PDU header + PDV header + fragment
         self._slots: list[memoryview] = []  # the fragment part of each slot
         self._slots_frag = 0  # the fragment size the slots are laid out for
         self._slots_cid = -1  # the presentation context ID in the slots' prepared headers
@@ -883,11 +888,12 @@ class Association:
         self._cut_pdu = False  # ... and left a PDU incomplete on the wire
         self._protocol_error = False  # the peer sent something malformed or unexpected (see abort)
         self._reset_on_close = False  # close the connection with a reset (after AA-8, as DCMTK's close does)
-        self._io_timeout = SOCKET_TIMEOUT
+        self._io_timeout: float = SOCKET_TIMEOUT
         self._accepted: dict[int, ContextResult | None] | None = None  # accepted context by ID, once negotiated
-        self._poll = None  # select.poll on the socket (for reading), made for the socket in _poll_for
-        self._poll_for: socket.socket | None = None
+        self._poll: Any = None  # select.poll on the socket (for reading), made for the socket in _poll_for
+        self._poll_for: transport.Transport | None = None
         self._spin = _SPIN_SECONDS > 0  # poll a moment before sleeping (see _fill)
+        self._tls = False  # the transport is TLS: it may hold received bytes the socket no longer shows (pending)
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -938,7 +944,7 @@ class Association:
             self.sock = None
 
     def _wait_readable(self, timeout: float | None) -> bool:
-        if self._rx:
+        if self._rx or (self._tls and self.sock is not None and self.sock.pending()):
             return True
         if self.sock is None:
             return True
@@ -966,7 +972,7 @@ class Association:
                 wait = min(wait, deadline - time.monotonic())
             try:
                 poll = self._poll if self._poll_for is sock else self._poller(sock)
-                ready = poll.poll(0)
+                ready = (self._tls and sock.pending()) or poll.poll(0)
                 if not ready and self._spin and wait > 0:
                     # a quick peer (its answer due in microseconds): poll a moment before sleeping, since waking a
                     # sleeping process costs more than that on a virtual machine
@@ -1152,6 +1158,10 @@ class Association:
             NET.info(text)
         else:
             NET.debug(text)
+        if identity.missing_positive_response(self.params.user_identity, self.params.user_identity_response):
+            NET.error("User Identity Negotiation failed: Positive response requested but none received")
+            self.abort_now()
+            return ASC_USER_IDENTIFICATION_FAILED
         if not any(result == 0 for _cid, result, _ts in self._ac_items):
             # (ASC_countAcceptedPresentationContexts counts the peer's items: an accepted ID never proposed counts)
             NET.error("No Acceptable Presentation Contexts")
@@ -1163,88 +1173,14 @@ class Association:
     _ac_items: list = []  # the peer's presentation context items (see parse_associate_ac)
 
     def _connect(self) -> Condition | None:
-        opts = self.options
-        address = f"{opts.peer}:{opts.port}"
-        colon = address.find(":")  # (the peer up to its first colon, then the port: "([^:]+):\s*([+-]?\d+)")
-        number = _scan_int(address, colon + 1) if colon > 0 else None
-        if number is None:
-            return _c(_ILLEGAL_SERVICE_PARAMETER, f"Illegal service parameter: {address}")
-        node, port = address[:colon], int(number) & 0xFFFF
-        try:
-            socket.inet_aton(node)
-            if node.strip() == "255.255.255.255":
-                raise OSError
-            host = socket.inet_ntoa(socket.inet_aton(node))
-            family = socket.AF_INET
-        except OSError:
-            try:
-                infos = socket.getaddrinfo(node, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
-            except (OSError, UnicodeError):
-                infos = []
-            if not infos:
-                return _c(_UNKNOWN_HOST, f"Attempt to connect to unknown host: {node}")
-            family, host = infos[0][0], infos[0][4][0]
-        try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-        except OSError as exc:
-            return _c(_TCP_INIT_ERROR, f"TCP Initialization Error: {_errno_text(exc.errno or 0)}")
-        timeout = opts.connect_timeout
-        try:
-            if timeout is None or timeout < 0:
-                sock.connect((host, port))
-            else:
-                sock.setblocking(False)
-                err = sock.connect_ex((host, port))
-                if err in (errno.EINPROGRESS, errno.EWOULDBLOCK):
-                    _, w, _ = select.select([], [sock], [], timeout)
-                    if not w:
-                        sock.close()
-                        return _c(_TCP_INIT_ERROR,
-                                  f"TCP Initialization Error: {_errno_text(errno.EINPROGRESS)} (Timeout)")
-                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    sock.close()
-                    return _c(_TCP_INIT_ERROR, f"TCP Initialization Error: {_errno_text(err)}")
-                sock.setblocking(True)
-        except OSError as exc:
-            sock.close()
-            return _c(_TCP_INIT_ERROR, f"TCP Initialization Error: {_errno_text(exc.errno or 0)}")
-        self.sock = sock
-        self.state = STA_OPEN  # provisional; a DUL association exists from here on
         timeout = socket_timeout()
-        NET.debug(f"setting network send timeout to {timeout} seconds")
-        NET.debug(f"setting network receive timeout to {timeout} seconds")
-        sock.setblocking(True)  # the timeouts are applied per operation (select), see _send_all / _fill
+        sock, cond = transport.connect(self.options, timeout)
+        if sock is None:
+            return cond
+        self.sock = sock
+        self._tls = sock.tls
+        self.state = STA_OPEN  # provisional; a DUL association exists from here on
         self._io_timeout = timeout
-        buffer_length = os.environ.get("TCP_BUFFER_LENGTH")
-        if buffer_length is not None:
-            value = _parse_int_env(buffer_length)
-            if value is None:
-                NET.warn(f"DULFSM: cannot parse environment variable TCP_BUFFER_LENGTH={buffer_length}")
-            else:
-                value = value or 65536  # (0: DCMTK's default length)
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, value)
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, value)
-                    NET.debug(f"DULFSM: setting TCP buffer length to {value} bytes")
-                except OSError as exc:
-                    NET.warn("DULFSM: setTCPBufferLength: cannot set TCP buffer length socket option: "
-                             + _errno_text(exc.errno or 0))
-        nodelay_env = os.environ.get("TCP_NODELAY")
-        nodelay = 1  # our default (documented improvement): Nagle off
-        if nodelay_env is not None:
-            value = _parse_int_env(nodelay_env)
-            if value is None:
-                NET.warn(f"DULFSM: cannot parse environment variable TCP_NODELAY={nodelay_env}")
-            else:
-                nodelay = value
-                if value:
-                    NET.debug(f"DULFSM: disabling Nagle algorithm as requested at runtime (TCP_NODELAY={nodelay_env})")
-        if nodelay:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
         return None
 
     def _request(self) -> Condition | None:
@@ -1363,8 +1299,8 @@ class Association:
             peer = self.params.their_max_pdu
             if 0 < peer < 14:
                 # (DCMTK's sendPDataTCP refuses any P-DATA PDU to such a peer)
-                return push(DIMSE_SENDFAILED, _c(_ILLEGAL_PDU_LENGTH, "DUL Cannot send P-DATA PDU because receiver's "
-                                                                      f"max PDU size of {peer} is illegal (must be > 12)"))
+                text = f"DUL Cannot send P-DATA PDU because receiver's max PDU size of {peer} is illegal (must be > 12)"
+                return push(DIMSE_SENDFAILED, _c(_ILLEGAL_PDU_LENGTH, text))
             return None
         return push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
 
@@ -1409,14 +1345,14 @@ class Association:
     def _peer_quiet(self) -> bool:
         """Nothing has come from the peer that we have not read: no data, no end of the connection, no error."""
         sock = self.sock
-        if self._rx or sock is None:
+        if self._rx or sock is None or (self._tls and sock.pending()):
             return False
         try:
             return not (self._poll if self._poll_for is sock else self._poller(sock)).poll(0)
         except (OSError, ValueError):
             return False
 
-    def _poller(self, sock: socket.socket):
+    def _poller(self, sock: transport.Transport) -> Any:
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
         self._poll_for = sock
@@ -1468,7 +1404,7 @@ class Association:
         if prepared is not None:
             return self.send_prepared(prepared)
         command = encode_cstore_rq(message_id, sop_class, sop_instance)
-        head = _PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03) + command
+        head: bytes | None = _PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03) + command
         max_send = getattr(self.options, "max_send_pdu", None)
         if max_send and max_send & 1 and max_send - 12 < self.send_pdv_length and size > max_send - 12:
             # DCMTK cuts the data set into blocks of --max-send-pdu minus 12 bytes and refuses the first one when
@@ -1827,21 +1763,26 @@ class Association:
         sent = 0
         if not self._cut_pdu and not self._unsent:
             try:
-                sent = sock.send(abort, socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
+                sock.setblocking(False)  # (not MSG_DONTWAIT: a TLS transport takes no flags)
+                sent = sock.send(abort)
+            except (BlockingIOError, InterruptedError, ValueError):
                 sent = 0
             except OSError as exc:
-                return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(exc.errno or errno.EPIPE)}) occurred in "
-                                         "routine: sendAbortTCP")
+                if type(exc).__name__.startswith("SSLWant") or not exc.errno:
+                    sent = 0
+                else:
+                    return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(exc.errno)}) occurred in routine: "
+                                             "sendAbortTCP")
         try:
             if sent != len(abort):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
             else:
+                sock.setblocking(False)
                 sock.shutdown(socket.SHUT_WR)
                 for _ in range(64):  # (a peer that floods us does not keep us here)
-                    if not sock.recv(65536, socket.MSG_DONTWAIT):
+                    if not sock.recv(65536):
                         break
-        except OSError:
+        except (OSError, ValueError):
             pass
         self._close_transport()
         self.state = STA_IDLE
@@ -1876,7 +1817,7 @@ class Association:
         """freeNetwork: drop everything (the transport is closed without any PDU)."""
         self._close_transport()
         self.state = 0
-        self._buffer = None
+        self._buffer = bytearray()
 
 
 def _split_pdvs(body: bytes) -> list[tuple[int, int, bytes]] | Condition:
