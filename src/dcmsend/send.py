@@ -349,8 +349,8 @@ class _Ahead:
         if cls != entry.sop_class_uid or inst != entry.sop_instance_uid or not cls or not inst:
             return
         cx = assoc.accepted_context(entry.context_id)
-        if (cx is None or not assoc.regular_answer or cx.transfer_syntax != loaded.original_ts or cx.abstract_syntax != cls
-                or cx.transfer_syntax not in network.DIMSE_SUPPORTED_TS):
+        if (cx is None or not assoc.regular_answer or cx.transfer_syntax != loaded.original_ts
+                or cx.abstract_syntax != cls or cx.transfer_syntax not in network.DIMSE_SUPPORTED_TS):
             return
         stream, size = loaded.encode(loaded.original_ts)
         message_id = assoc.next_message_id
