@@ -830,6 +830,11 @@ def _read_views(stream, views) -> int:
     return got
 
 
+def _linger_zero(sock: Any) -> None:
+    """SO_LINGER on, 0 s: closing the connection resets it (what DCMTK's close does with unread data)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
 class _Closed(Exception):
     """The transport connection ended (EOF, reset, socket timeout): DCMTK's DUL_NETWORKCLOSED."""
 
@@ -937,7 +942,7 @@ class Association:
         if self.sock is not None:
             try:
                 if self._reset_on_close:
-                    self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    _linger_zero(self.sock)
                 self.sock.close()
             except OSError:
                 pass
@@ -1758,7 +1763,9 @@ class Association:
         connection; then close it, reading (without waiting) what the peer has sent, so that the close does not
         discard the A-ABORT.  A failing write (the peer closed the connection) is DCMTK's "Association Abort Failed"
         error."""
-        sock = self.sock
+        sock: Any = self.sock  # (a socket: the Transport protocol does not list shutdown)
+        if sock is None:
+            return None
         abort = struct.pack(">BBIBBBB", 7, 0, 4, 0, 0, 0, 0)
         sent = 0
         if not self._cut_pdu and not self._unsent:
@@ -1775,7 +1782,7 @@ class Association:
                                              "sendAbortTCP")
         try:
             if sent != len(abort):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+                _linger_zero(sock)  # close = reset
             else:
                 sock.setblocking(False)
                 sock.shutdown(socket.SHUT_WR)
