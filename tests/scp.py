@@ -31,6 +31,18 @@ Modes:
                            half-ac     answer the A-ASSOCIATE-RQ with a truncated A-ASSOCIATE-AC and close
                            garbage-ac  answer the A-ASSOCIATE-RQ with bytes that are no PDU
                            huge-ac     answer the A-ASSOCIATE-RQ with an A-ASSOCIATE-AC header of length 0xFFFFFFFF
+                           ac-version2 answer with an A-ASSOCIATE-AC of protocol version 2 (then as "lengths")
+                           ac-no-ts    ... whose accepted contexts have no transfer syntax sub-item
+                           ac-dup-id   ... that answers the first proposed context twice: accepted, then rejected
+                           ac-unknown-id  ... that answers only a context ID that was never proposed (255)
+                           ac-release-rp, ac-pdata, ac-rq  answer with an A-RELEASE-RP / a P-DATA-TF / an
+                                       A-ASSOCIATE-RQ instead of the A-ASSOCIATE-AC, then drain
+                           ac-lying-item  ... an A-ASSOCIATE-AC whose first item's length exceeds the PDU
+                           ac-len0, ac-len10  ... an A-ASSOCIATE-AC of length 0 / 10 (zero bytes)
+                           release-mid send an A-RELEASE-RQ in the middle of the first data set (after its first
+                                       P-DATA PDU), then read on, printing "data set complete", "A-ABORT received",
+                                       "connection reset" or "connection closed" as they happen
+                           release-garbage  answer C-STOREs, but the A-RELEASE-RQ with bytes that are no PDU
                            half-rsp    answer the data set with a truncated P-DATA PDU and close
                            wrong-pdu   answer the data set with an A-ASSOCIATE-AC PDU (a wrong PDU type)
                            bad-pdv     answer the data set with a P-DATA PDU whose PDV length exceeds the PDU
@@ -42,6 +54,8 @@ Modes:
                                        answer each C-STORE with success, the first one --delay seconds (2) late
                            max-pdu N   (combined with the above: announce max PDU N; 0 = unlimited) -- see --max-pdu
   --max-pdu N            max PDU length announced by the raw acceptor (default 16384)
+  --hold                 (raw modes) after misbehaving, keep the connection open without reading or answering
+                         anything (a peer that falls silent) instead of reading until an A-ABORT comes
 """
 
 from __future__ import annotations
@@ -81,9 +95,9 @@ def _item(t, payload):
     return struct.pack(">BBH", t, 0, len(payload)) + payload
 
 
-def _accept_pdu(rq_body: bytes, max_pdu: int) -> bytes:
+def _accept_pdu(rq_body: bytes, max_pdu: int, variant: str = "") -> bytes:
     body = bytearray(rq_body[:68])
-    body[0:4] = struct.pack(">HH", 1, 0)
+    body[0:4] = struct.pack(">HH", 2 if variant == "ac-version2" else 1, 0)
     body += _item(0x10, b"1.2.840.10008.3.1.1.1")
     for t, payload in _items(rq_body, 68):
         if t != 0x20:
@@ -93,7 +107,16 @@ def _accept_pdu(rq_body: bytes, max_pdu: int) -> bytes:
         for st, sp in _items(payload, 4):
             if st == 0x40 and ts is None:
                 ts = sp
+        if variant == "ac-unknown-id":
+            body += _item(0x21, struct.pack(">BBBB", 255, 0, 0, 0) + _item(0x40, ts))
+            break
+        if variant == "ac-no-ts":
+            body += _item(0x21, struct.pack(">BBBB", cid, 0, 0, 0))
+            continue
         body += _item(0x21, struct.pack(">BBBB", cid, 0, 0, 0) + _item(0x40, ts))
+        if variant == "ac-dup-id":
+            body += _item(0x21, struct.pack(">BBBB", cid, 0, 3, 0))
+            variant = ""
     user = _item(0x51, struct.pack(">I", max_pdu)) + _item(0x52, b"1.2.3.4.5.6") + _item(0x55, b"TESTSCP")
     body += _item(0x50, user)
     return struct.pack(">BBI", 2, 0, len(body)) + bytes(body)
@@ -113,6 +136,9 @@ def _drain(conn: socket.socket, pause: float = 0.0) -> None:
     closes the connection; ``pause`` seconds between reads of at most 64 KB make a slow reader."""
     import time
 
+    if HOLD:
+        _hold(conn)
+        return
     try:
         while True:
             head = _recv(conn, 6)
@@ -151,6 +177,18 @@ _ADDED = {"odd-class": [(0x00000002, b"1.2.840.10008.5.1.4.1.1.2")],
           "with-class": [(0x00000002, b"1.2.840.10008.5.1.4.1.1.2\0")]}
 
 
+# raw modes answering the A-ASSOCIATE-RQ with these bytes in place of an A-ASSOCIATE-AC
+_AC_INSTEAD = {"ac-release-rp": struct.pack(">BBIxxxx", 6, 0, 4),
+               "ac-pdata": struct.pack(">BBI", 4, 0, 8) + struct.pack(">IBB", 2, 1, 3) + b"\0\0",
+               "ac-rq": struct.pack(">BBI", 1, 0, 68) + struct.pack(">HH", 1, 0) + b"ANY-SCP".ljust(16) * 2
+               + bytes(32),
+               "ac-len0": struct.pack(">BBI", 2, 0, 0),
+               "ac-len10": struct.pack(">BBI", 2, 0, 10) + bytes(10)}
+
+
+HOLD = False
+
+
 def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
     try:
         if behaviour == "silent":
@@ -172,7 +210,19 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             conn.sendall(struct.pack(">BBI", 2, 0, 0xFFFFFFFF) + b"\0" * 64)
             _drain(conn)
             return
-        conn.sendall(_accept_pdu(body, max_pdu))
+        if behaviour in _AC_INSTEAD:
+            conn.sendall(_AC_INSTEAD[behaviour])
+            _drain(conn)
+            return
+        if behaviour == "ac-lying-item":
+            ac = bytearray(_accept_pdu(body, max_pdu))
+            ac[6 + 68 + 2:6 + 68 + 4] = struct.pack(">H", 0xFFF0)  # the application context item's length
+            conn.sendall(bytes(ac))
+            _drain(conn)
+            return
+        conn.sendall(_accept_pdu(body, max_pdu, behaviour))
+        if behaviour.startswith("ac-"):
+            behaviour = "lengths"
         if behaviour == "stall":
             _hold(conn)
             return
@@ -184,9 +234,23 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             return
         cid = 1
         data_done = False
+        release_sent = False
         while True:
-            pdu_type, body = _read_pdu(conn)
+            try:
+                pdu_type, body = _read_pdu(conn)
+            except ConnectionResetError:
+                if behaviour == "release-mid":
+                    print("connection reset", flush=True)
+                raise
+            except ConnectionError:
+                if behaviour == "release-mid":
+                    print("connection closed", flush=True)
+                raise
             if pdu_type == 5:
+                if behaviour == "release-garbage":
+                    conn.sendall(b"\x42garbage-garbage")
+                    _drain(conn)
+                    return
                 if behaviour == "no-release":
                     while conn.recv(65536):
                         pass
@@ -194,11 +258,17 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 conn.sendall(struct.pack(">BBIxxxx", 6, 0, 4))
                 return
             if pdu_type == 7:
+                if behaviour == "release-mid":
+                    print("A-ABORT received", flush=True)
                 return
             if pdu_type != 4:
                 continue
             if behaviour == "lengths":
                 print(f"P-DATA {len(body)}", flush=True)
+            if behaviour == "release-mid" and not release_sent and len(body) > 6 and not body[5] & 1:
+                conn.sendall(struct.pack(">BBIxxxx", 5, 0, 4))  # (in the middle of the first data set)
+                release_sent = True
+                print("A-RELEASE-RQ sent", flush=True)
             pos = 0
             while pos + 6 <= len(body):
                 n = struct.unpack_from(">I", body, pos)[0]
@@ -209,10 +279,17 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             if not data_done:
                 continue
             data_done = False
+            if behaviour == "release-mid":
+                # a storage SCP would store the data set now
+                print("data set complete" + (" (after the A-RELEASE-RQ)" if release_sent else ""), flush=True)
             if behaviour == "release":
                 conn.sendall(struct.pack(">BBIxxxx", 5, 0, 4))
+                if HOLD:
+                    _hold(conn)
             elif behaviour == "garbage":
                 conn.sendall(b"\x42garbage-garbage")
+                if HOLD:
+                    _hold(conn)
             elif behaviour == "close":
                 conn.close()
                 return
@@ -260,8 +337,8 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
                 _drain(conn)
                 return
-            if behaviour in ("echo-rsp", "no-release", "overlong-status", "trailing-bytes", "lengths", *_WITHOUT,
-                             *_REPLACED, *_ADDED):
+            if behaviour in ("echo-rsp", "no-release", "release-garbage", "release-mid", "overlong-status",
+                             "trailing-bytes", "lengths", *_WITHOUT, *_REPLACED, *_ADDED):
                 pdv = struct.pack(">IBB", len(cmd) + 2, cid, 3) + cmd
                 conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
     except (ConnectionError, OSError):
@@ -340,8 +417,9 @@ def _delayed_session(conn: socket.socket, outdir: str, delay: float, max_pdu: in
 def run_raw(port: int, behaviour: str, max_pdu: int, outdir: str = "", delay: float = 2.0) -> None:
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if behaviour == "stall":
-        # a small receive window (inherited by accepted connections) makes the sender block soon
+    if behaviour in ("stall", "release-mid"):
+        # a small receive window (inherited by accepted connections) makes the sender block soon (release-mid: a
+        # data set cannot wait in the buffers while the one before it is being read)
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     srv.bind(("", port))
     srv.listen(8)
@@ -414,6 +492,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--explicit-first", action="store_true")
     parser.add_argument("--raw")
     parser.add_argument("--max-pdu", type=int, default=16384)
+    parser.add_argument("--hold", action="store_true")
     parser.add_argument("--delay", type=float, default=2.0)
     parser.add_argument("-od", dest="outdir", default="")
     parser.add_argument("port", type=int)
@@ -421,6 +500,8 @@ def main(argv: list[str]) -> int:
     if args.outdir:
         os.makedirs(args.outdir, exist_ok=True)
     if args.raw:
+        global HOLD
+        HOLD = args.hold
         run_raw(args.port, args.raw, args.max_pdu, args.outdir, args.delay)
     else:
         run_pynetdicom(args.port, "" if args.status and args.status_count is None else args.outdir, args.status,

@@ -135,7 +135,8 @@ def _ac_body(window: bytes | None) -> bytes:
     user = b"\x51\x00\x00\x04" + struct.pack(">I", 16384)
     if window is not None:
         user += b"\x53\x00" + struct.pack(">H", len(window)) + window
-    return bytes(68) + b"\x50\x00" + struct.pack(">H", len(user)) + user
+    # (protocol version 1: DCMTK, and parse_associate_ac with it, refuses an A-ASSOCIATE-AC without bit 0 set)
+    return struct.pack(">HH", 1, 0) + bytes(64) + b"\x50\x00" + struct.pack(">H", len(user)) + user
 
 
 @pytest.mark.parametrize("proposed, answer, granted", [

@@ -918,10 +918,46 @@ def _next_is_meta(st: _Stream) -> bool:
     return two in (b"\x02\x00", b"\x00\x02")
 
 
+# Not DCMTK's: its fopen waits forever for a writer of a named pipe (see docs/conformance.md)
+WOULD_BLOCK_TEXT = "Not a regular file, and reading it would block (named pipe, socket or device without data)"
+
+
+class WouldBlock(OSError):
+    """The file is a named pipe, a socket or a device with nothing to read: opening or reading it would wait."""
+
+    def __init__(self):
+        super().__init__(11, WOULD_BLOCK_TEXT)
+
+
+def open_without_waiting(path: str) -> int:
+    """``os.open(path, O_RDONLY)`` that never waits: a regular file, a directory or a device with data at hand (such
+    as /dev/zero and /dev/null) is opened as usual (a blocking descriptor); a named pipe, a socket or a device with
+    nothing to read raises :class:`WouldBlock` (DCMTK would wait forever for a FIFO's writer)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                raise WouldBlock()
+            import select
+
+            poll = select.poll()
+            poll.register(fd, select.POLLIN)
+            if not poll.poll(0):
+                raise WouldBlock()
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _open(path: str) -> tuple[int | None, int, str | None]:
     """fopen + size as DcmFileProducer does it: (fd, size, error text)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_without_waiting(path)
+    except WouldBlock:
+        return None, 0, WOULD_BLOCK_TEXT
     except OSError as exc:
         return None, 0, os.strerror(exc.errno) if exc.errno else str(exc)
     except ValueError:  # embedded NUL: the C string ends there
@@ -1351,7 +1387,7 @@ def _fast_meta(path: str):
     """(class, instance, TS, data set offset) of a plain Part-10 file, or None when the exact reader is needed."""
     global _meta_shape
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # (a named pipe: not waited for, the exact way refuses it)
     except (OSError, ValueError):
         return None
     try:

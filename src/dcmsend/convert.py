@@ -41,6 +41,7 @@ _DCMDATA = 1
 _DCMJPEG = 18
 EC_InvalidStream = Condition(_DCMDATA, 4, "Invalid stream")
 EC_StreamNotifyClient = Condition(_DCMDATA, 10, "I/O suspension or premature end of stream")
+EC_EndOfStream = Condition(_DCMDATA, 5, "End of stream")
 EC_CannotChangeRepresentation = Condition(_DCMDATA, 14, "Pixel representation cannot be changed")
 EC_UnsupportedEncoding = Condition(_DCMDATA, 15, "Unsupported compression or encryption")
 EC_ElemLengthLargerThanItem = Condition(
@@ -531,12 +532,13 @@ def _strip(raw: bytes) -> str:
     return raw.decode("latin-1").rstrip("\0 ").lstrip(" ")
 
 
-def _uid_value(buf, e: Elem | None) -> str:
-    """DCMTK's findAndGetOFString for a UI element: first value, padding removed."""
+def _uid_value(buf, e: Elem | None, all_values: bool = False) -> str:
+    """DCMTK's findAndGetOFString for a UI element: first value, padding removed (``all_values``:
+    findAndGetOFStringArray, the whole value)."""
     if e is None or e.items is not None or e.frags is not None or e.length in (0, UNDEFINED):
         return ""
     raw = (bytes(buf[e.pos:e.pos + e.used]) + e.tail).decode("latin-1")  # (the value as loaded, see _normalise)
-    first = raw.split("\\", 1)[0]
+    first = raw if all_values else raw.split("\\", 1)[0]
     return first.rstrip("\0 ")
 
 
@@ -570,16 +572,17 @@ def _header_len(vr: str, length: int, explicit: bool) -> int:
     return 8
 
 
-def _calc_len(elems: list[Elem], explicit: bool, writing: bool, memo: dict) -> int:
+def _calc_len(elems: list[Elem], explicit: bool, writing: bool, memo: dict, native: bool = False) -> int:
     """Sum of calcElementLength of ``elems``.  ``writing``: as computed for writing (padding removed, group
-    lengths 4 bytes)."""
+    lengths 4 bytes).  ``native``: in a transfer syntax that is not encapsulated, where DcmPixelData's length of
+    encapsulated pixel data (which has no native representation) is 0."""
     total = 0
     for e in elems:
-        total += _elem_len(e, explicit, writing, memo)
+        total += _elem_len(e, explicit, writing, memo, native)
     return total
 
 
-def _elem_len(e: Elem, explicit: bool, writing: bool, memo: dict) -> int:
+def _elem_len(e: Elem, explicit: bool, writing: bool, memo: dict, native: bool = False) -> int:
     if writing and e.tag == TRAILING_PADDING:
         return 0
     key = id(e)
@@ -589,10 +592,10 @@ def _elem_len(e: Elem, explicit: bool, writing: bool, memo: dict) -> int:
     if e.items is not None:
         content = 0
         for it in e.items:
-            content += 8 + _calc_len(it.elems, explicit, writing, memo)
+            content += 8 + _calc_len(it.elems, explicit, writing, memo, native)
         n = (12 if explicit else 8) + content
     elif e.frags is not None:
-        n = (12 if explicit else 8) + sum(8 + f[2] for f in e.frags) + 8
+        n = 0 if native else (12 if explicit else 8) + sum(8 + f[2] for f in e.frags) + 8
     elif writing and (e.tag & 0xFFFF) == 0 and e.tag != 0:
         n = 12
     else:
@@ -1721,6 +1724,9 @@ class Loaded:
         self._decoded: list[Elem] | None = None
         self._spool = None  # the decoded pixel data (a temporary file)
         self.pending_warnings: list[str] = []  # said when the SOP UIDs are first read (flush_warnings)
+        # the SOP UIDs as DCMTK's consistency check reads them (findAndGetOFStringArray: all values), when they differ
+        # from the first values (which go into the request)
+        self.sop_uid_arrays: tuple[str, str] | None = None
         if fast is not None:
             self.sop_class_uid = fast.sop_class_uid
             self.sop_instance_uid = fast.sop_instance_uid
@@ -1733,6 +1739,9 @@ class Loaded:
                 self.pending_warnings.append(warning)
         self.sop_class_uid = _uid_value(buf, top.get(SOP_CLASS_UID))
         self.sop_instance_uid = _uid_value(buf, top.get(SOP_INSTANCE_UID))
+        arrays = (_uid_value(buf, top.get(SOP_CLASS_UID), True), _uid_value(buf, top.get(SOP_INSTANCE_UID), True))
+        if arrays != (self.sop_class_uid, self.sop_instance_uid):
+            self.sop_uid_arrays = arrays
         self._size = None
 
     def flush_warnings(self) -> None:
@@ -1764,7 +1773,8 @@ class Loaded:
     def dataset_size(self) -> int:
         """calcElementLength(original TS, explicit length): what the report's "Dataset Size" shows."""
         if self._size is None:
-            self._size = _calc_len(self.elems, self.encoding.explicit, False, {})
+            info = uids.transfer_syntax(self.original_ts)
+            self._size = _calc_len(self.elems, self.encoding.explicit, False, {}, info is None or not info.encapsulated)
         return self._size
 
     def has_encapsulated_pixel_data(self) -> bool:
@@ -2017,6 +2027,8 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
                 raw = data[rel:rel + length]
                 if vr != b"UI" or raw.translate(None, collect.BLANKS) != raw:
                     return None  # (blanks: DCMTK removes them with a warning, the exact way)
+                if b"\\" in raw:
+                    return None  # (multi-valued: the consistency check compares all values, see Loaded)
                 if tag == SOP_CLASS_UID:
                     cls = _fast_uid(raw)
                 else:
@@ -2037,7 +2049,7 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
 def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
     """The fast load of a file whose data set offset and transfer syntax the input phase found, or None."""
     try:
-        fd = os.open(instance.path, os.O_RDONLY)
+        fd = os.open(instance.path, os.O_RDONLY | os.O_NONBLOCK)  # (a named pipe: the exact way refuses it)
     except OSError:
         return None  # the exact way gives the message
     try:
@@ -2099,7 +2111,14 @@ def load(instance: collect.Instance) -> Loaded:
         return loaded
     path = instance.path
     try:
-        fh = open(path, "rb")
+        fd = collect.open_without_waiting(path)
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            # (a file replaced by a directory since the input phase: DCMTK's fopen succeeds, its first read fails)
+            os.close(fd)
+            raise ConditionError(EC_StreamNotifyClient)
+        fh = os.fdopen(fd, "rb")
+    except collect.WouldBlock:
+        raise ConditionError(Condition(_DCMDATA, 18, collect.WOULD_BLOCK_TEXT)) from None
     except OSError as exc:
         raise ConditionError(Condition(_DCMDATA, 18, _os_error_text(exc))) from None
     try:
@@ -2113,6 +2132,9 @@ def load(instance: collect.Instance) -> Loaded:
 
 
 def _load(instance: collect.Instance, fh) -> Loaded:
+    if os.fstat(fh.fileno()).st_size == 0:
+        # an empty file, or a device such as /dev/zero or /dev/null (DCMTK's stream takes its size from fseek/ftell)
+        raise ConditionError(EC_EndOfStream)
     mode = instance.read_mode
     ts = instance.transfer_syntax_uid
     offset = instance.dataset_offset

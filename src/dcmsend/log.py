@@ -696,6 +696,7 @@ class Logger:
 
     def force_log(self, level: int, message: str) -> None:
         """Write without the level check (DCMTK's forced log, used by ``--arguments``)."""
+        global _no_appender_warned
         if THREAD_TAGS:  # (extension, --parallel: each line of a worker's message starts with its tag)
             tag = THREAD_TAGS.get(_get_ident(), "")
             if tag is None:  # a worker that goes on after the run was interrupted: silent
@@ -703,12 +704,19 @@ class Logger:
             if tag:
                 message = tag + message.replace("\n", "\n" + tag)
         lg: Logger | None = self
+        found = False
         while lg is not None:
             for app in lg.appenders:
                 app.write(level, self.name, message)
+                found = True
             if not lg.additive:
                 break
             lg = lg.parent
+        if not found and not _no_appender_warned:
+            # (log4cplus's Hierarchy: the first event that reaches no appender at all, once)
+            _no_appender_warned = True
+            loglog_error(f"No appenders could be found for logger ({self.name}).")
+            loglog_error("Please initialize the log4cplus system properly.")
 
     # The level methods check the level first (inlined: they are called per instance on the sending path).
     def fatal(self, message: str) -> None:
@@ -754,9 +762,13 @@ def get_logger(name: str) -> Logger:
     return lg
 
 
+_no_appender_warned = False  # log4cplus's emittedNoAppenderWarning
+
+
 def reset() -> None:
     """Back to DCMTK's default set-up: root at WARN, one console appender on stderr."""
-    global _loglog_quiet
+    global _loglog_quiet, _no_appender_warned
+    _no_appender_warned = False
     for lg in _loggers.values():
         for app in lg.appenders:
             app.close()

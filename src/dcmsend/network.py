@@ -358,52 +358,210 @@ class CommandElementTooLong(PduError):
         self.tag, self.length, self.remaining = tag, length, remaining
 
 
-def parse_associate_ac(body: bytes, params: AssociationParameters) -> None:
-    """Fill the negotiation result of ``params`` from an A-ASSOCIATE-AC body (after the 6-byte header)."""
-    if len(body) < 68:
-        raise PduError("short A-ASSOCIATE-AC")
-    pos = 68
-    by_id = {cx.id: cx for cx in params.contexts}
-    while pos + 4 <= len(body):
-        item_type, _, length = struct.unpack_from(">BBH", body, pos)
-        payload = body[pos + 4:pos + 4 + length]
-        if len(payload) < length:
-            raise PduError("truncated item")
-        pos += 4 + length
-        if item_type == 0x21:
+class AssociatePduError(PduError):
+    """An A-ASSOCIATE-AC that DCMTK's parseAssociate (dulparse.cc) or AE-3 (dulfsm.cc) refuses; ``condition`` is the
+    condition DCMTK returns for it."""
+
+    def __init__(self, condition: Condition):
+        super().__init__(condition.text)
+        self.condition = condition
+
+
+def _length_error(what: str, size: int, minimum: int = 0, length: int = 0) -> AssociatePduError:
+    """dulparse.cc makeLengthError: the text of an item (or PDU) too short for its fields or its length field."""
+    text = f"DUL Illegal {what}. Got {size} bytes of data"
+    if length:
+        text += f" with a length field of {length} (data before length field is not included in length field)"
+    if minimum:
+        text += f". The minimum allowed size is {minimum}"
+    return AssociatePduError(_c(_ILLEGAL_PDU_LENGTH, text + "."))
+
+
+def _underflow_error(what: str, minuend: int, subtrahend: int) -> AssociatePduError:
+    return AssociatePduError(_c(0x30D, f"DUL Illegal {what}. Got {minuend} bytes of data and told to subtract "
+                                       f"{subtrahend} bytes of data."))
+
+
+def _sub_item(body: bytes, pos: int, avail: int) -> tuple[bytes, int]:
+    """parseSubItem: (value, bytes used) of a UID-like sub-item (at most 64 bytes)."""
+    if avail < 4:
+        raise _length_error("subitem", avail, 4)
+    length = struct.unpack_from(">H", body, pos + 2)[0]
+    if length > 64:
+        raise AssociatePduError(_c(_ILLEGAL_PDU_LENGTH, f"DUL illegal subitem length {length}. Maximum allowed size "
+                                                        "is 64."))
+    if avail - 4 < length:
+        raise _length_error("subitem", avail, 0, length)
+    return body[pos + 4:pos + 4 + length], 4 + length
+
+
+def _dummy_item(body: bytes, pos: int, avail: int) -> int:
+    """parseDummy: the bytes an item of no interest takes."""
+    if avail < 4:
+        raise _length_error("dummy item", avail, 4)
+    length = struct.unpack_from(">H", body, pos + 2)[0]
+    if avail - 4 < length:
+        raise _length_error("dummy item", avail, 0, length)
+    return 4 + length
+
+
+def _presentation_context(body: bytes, pos: int, avail: int, item_type: int) -> tuple[int, int, list[bytes], int]:
+    """parsePresentationContext: (context ID, result, transfer syntaxes, bytes used)."""
+    if avail < 8:
+        raise _length_error("presentation context", avail, 8)
+    length = struct.unpack_from(">H", body, pos + 2)[0]
+    cid, result = body[pos + 4], body[pos + 6]
+    if avail - 4 < length or length < 4:
+        raise _length_error("presentation context", avail, 4, length)
+    syntaxes = []
+    rest = length - 4
+    sub = pos + 8
+    if item_type != 0x21 or result == 0:
+        while rest > 0:
+            kind = body[sub]
+            if kind in (0x30, 0x40):
+                value, used = _sub_item(body, sub, rest)
+                if kind == 0x40:
+                    syntaxes.append(value)
+            else:
+                used = _dummy_item(body, sub, rest)
+            sub += used
+            if used > rest:
+                raise _underflow_error("Abstract Syntax" if kind == 0x30 else "Transfer Syntax" if kind == 0x40
+                                       else "unknown presentation context type", rest, used)
+            rest -= used
+    return cid, result, syntaxes, 4 + length
+
+
+_USER_ITEM_NAMES = {0x51: "maximum length sub-item", 0x52: "Implementation Class UID sub-item",
+                    0x53: "asynchronous operation user item type", 0x54: "SCP/SCU Role Selection sub-item",
+                    0x55: "Implementation Version Name structure", 0x56: "SOP Class Extended Negotiation sub-item",
+                    0x58: "User Identity sub-item", 0x59: "User Identity sub-item"}
+
+
+def _user_info(body: bytes, pos: int, avail: int, params: AssociationParameters) -> int:
+    """parseUserInfo (for an A-ASSOCIATE-AC): fills the peer's maximum PDU and implementation identification."""
+    if avail < 4:
+        raise _length_error("user info", avail, 4)
+    user_length = struct.unpack_from(">H", body, pos + 2)[0]
+    if avail < user_length + 4:
+        raise _length_error("user info", avail, 0, user_length)
+    rest = user_length
+    sub = pos + 4
+    while rest > 0:
+        kind = body[sub]
+        if kind == 0x51:
+            if rest < 8:
+                raise _length_error("Max PDU", rest, 8)
+            length, value = struct.unpack_from(">HI", body, sub + 2)
+            used = 4 + length
+            if length != 4:
+                NET.warn(f"Invalid length ({length}) for maximum length item, must be 4")
+            if rest - 4 < length:
+                raise _length_error("Max PDU", rest, 0, length)
+            params.their_max_pdu = value
+        elif kind in (0x52, 0x55):
+            value, used = _sub_item(body, sub, rest)
+            if kind == 0x52:
+                params.their_impl_uid = _uid_text(value)
+            else:
+                params.their_impl_version = value.rstrip(b"\0 ").decode("latin-1")
+        elif kind == 0x53:
+            used = _dummy_item(body, sub, rest)
+            if used == 8 and params.async_invoked:
+                # the window the acceptor grants for our requests: its maximum number of operations invoked
+                # (PS3.7 D.3.3.3.2; 0 means unlimited: at most what we proposed)
+                granted = struct.unpack_from(">H", body, sub + 4)[0]
+                params.async_granted = min(granted or params.async_invoked, params.async_invoked)
+        elif kind == identity.RESPONSE_ITEM and params.user_identity is not None:
+            used = _dummy_item(body, sub, rest)
+            params.user_identity_response = identity.decode_response(body[sub + 4:sub + used])
+        elif kind == 0x54:
+            if rest < 8:
+                raise _length_error("SCU-SCP role list", rest, 8)
+            length, uid_length = struct.unpack_from(">HH", body, sub + 2)
+            if rest - 4 < length:
+                raise _length_error("SCU-SCP role list", rest, 0, length)
             if length < 4:
-                raise PduError("short presentation context item")
-            cid, _, result, _ = struct.unpack_from(">BBBB", payload, 0)
-            ts = ""
-            sub = 4
-            while sub + 4 <= len(payload):
-                st, _, sl = struct.unpack_from(">BBH", payload, sub)
-                if st == 0x40:
-                    ts = _uid_text(payload[sub + 4:sub + 4 + sl])
-                sub += 4 + sl
-            cx = by_id.get(cid)
-            if cx is not None:
-                cx.result = result
-                cx.transfer_syntax = ts if result == 0 else ""
-        elif item_type == 0x50:
-            sub = 0
-            while sub + 4 <= len(payload):
-                st, _, sl = struct.unpack_from(">BBH", payload, sub)
-                value = payload[sub + 4:sub + 4 + sl]
-                if st == 0x51 and sl == 4:
-                    params.their_max_pdu = struct.unpack(">I", value)[0]
-                elif st == 0x52:
-                    params.their_impl_uid = _uid_text(value)
-                elif st == 0x55:
-                    params.their_impl_version = value.rstrip(b"\0 ").decode("latin-1")
-                elif st == identity.RESPONSE_ITEM and params.user_identity is not None:
-                    params.user_identity_response = identity.decode_response(value)
-                elif st == 0x53 and sl == 4 and params.async_invoked:
-                    # the window the acceptor grants for our requests: its maximum number of operations invoked
-                    # (PS3.7 D.3.3.3.2; 0 means unlimited: at most what we proposed)
-                    granted = struct.unpack(">HH", value)[0]
-                    params.async_granted = min(granted or params.async_invoked, params.async_invoked)
-                sub += 4 + sl
+                raise _length_error("SCU-SCP role list UID", length, 4)
+            if length - 4 < uid_length:
+                raise _length_error("SCU-SCP role list UID", length, 0, uid_length)
+            used = 4 + length
+        elif kind == 0x56:
+            if rest < 6:
+                raise _length_error("extended negotiation", rest, 6)
+            length, uid_length = struct.unpack_from(">HH", body, sub + 2)
+            if rest - 4 < length:
+                raise _length_error("extended negotiation", rest, 0, length)
+            if length < 2:
+                raise _length_error("extended negotiation item", rest, 2)
+            if length - 2 < uid_length:
+                raise _length_error("extended negotiation item", length, 0, uid_length)
+            used = 4 + length
+        else:
+            used = _dummy_item(body, sub, rest)
+        sub += used
+        if used > rest:
+            raise (_length_error(_USER_ITEM_NAMES[kind], rest, 0, used) if kind in _USER_ITEM_NAMES
+                   else _underflow_error("unknown user item", rest, used))
+        rest -= used
+    return user_length + 4
+
+
+def parse_associate_ac(body: bytes, params: AssociationParameters) -> list[tuple[int, int, str]]:
+    """Fill the negotiation result of ``params`` from an A-ASSOCIATE-AC body (after the 6-byte header), with the checks
+    of DCMTK 3.6.7 (parseAssociate, then AE-3): raises :class:`AssociatePduError` with DCMTK's condition.  Returns the
+    peer's presentation context items in their order as (context ID, result, accepted transfer syntax): DCMTK's list
+    of accepted contexts, where an ID may appear twice or may never have been proposed.  Each item updates the
+    proposed context of its ID (the last one wins), as ASC_requestAssociation does."""
+    size = len(body)
+    if size < 68:
+        raise AssociatePduError(push(_c(_ILLEGAL_PDU, "DUL Illegal or ill-formed PDU"),
+                                     _length_error("associate PDU", size, 68).condition))
+    protocol = struct.unpack_from(">H", body, 0)[0]
+    if not protocol & 1:
+        raise AssociatePduError(push(_c(_ILLEGAL_PDU, "DUL Illegal or ill-formed PDU"),
+                                     _c(0x322, f"DUL Unsupported peer protocol {protocol:04x}; expected 0001 in "
+                                               "parseAssociate")))
+    NET.debug("Parsing an A-ASSOCIATE PDU")
+    items = []
+    pos = 68
+    rest = size - 68
+    try:
+        while rest > 0:
+            kind = body[pos]
+            if kind == 0x10:
+                _value, used = _sub_item(body, pos, rest)
+                what = "Application Context item"
+            elif kind in (0x20, 0x21):
+                cid, result, syntaxes, used = _presentation_context(body, pos, rest, kind)
+                items.append((cid, result, syntaxes))
+                what = "Presentation Context item"
+            elif kind == 0x50:
+                used = _user_info(body, pos, rest, params)
+                what = "User Information item"
+            else:
+                used = _dummy_item(body, pos, rest)
+                what = "unknown item type"
+            if used > rest:
+                raise _underflow_error(what, rest, used)
+            pos += used
+            rest -= used
+    except AssociatePduError as exc:
+        raise AssociatePduError(push(_c(_ILLEGAL_PDU, "DUL Illegal or ill-formed PDU"), exc.condition)) from None
+    accepted = []
+    for cid, result, syntaxes in items:  # AE-3
+        if result == 0 and len(syntaxes) != 1:
+            raise AssociatePduError(_c(0x318, f"DUL Peer supplied illegal number of transfer syntaxes "
+                                              f"({len(syntaxes)})"))
+        accepted.append((cid, result, _uid_text(syntaxes[0][:64]) if syntaxes else ""))
+    by_id = {cx.id: cx for cx in params.contexts}
+    for cid, result, ts in accepted:  # updateRequestedPCListFromAcceptedPCList
+        cx = by_id.get(cid)
+        if cx is not None:
+            cx.result = result
+            cx.transfer_syntax = ts if result == 0 else ""
+    return accepted
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -672,6 +830,11 @@ def _read_views(stream, views) -> int:
     return got
 
 
+def _linger_zero(sock: Any) -> None:
+    """SO_LINGER on, 0 s: closing the connection resets it (what DCMTK's close does with unread data)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
 class _Closed(Exception):
     """The transport connection ended (EOF, reset, socket timeout): DCMTK's DUL_NETWORKCLOSED."""
 
@@ -726,6 +889,10 @@ class Association:
         self._rx = bytearray()
         self._pending_pdvs: list[tuple[int, int, bytes]] = []
         self._unsent = b""  # the rest of a PDU whose writing an interrupt cut short
+        self._write_timed_out = False  # a write waited the socket timeout in vain: the peer stopped reading
+        self._cut_pdu = False  # ... and left a PDU incomplete on the wire
+        self._protocol_error = False  # the peer sent something malformed or unexpected (see abort)
+        self._reset_on_close = False  # close the connection with a reset (after AA-8, as DCMTK's close does)
         self._io_timeout: float = SOCKET_TIMEOUT
         self._accepted: dict[int, ContextResult | None] | None = None  # accepted context by ID, once negotiated
         self._poll: Any = None  # select.poll on the socket (for reading), made for the socket in _poll_for
@@ -750,10 +917,32 @@ class Association:
                 self._accepted = by_id
         return by_id.get(context_id)
 
+    def negotiated_context(self, context_id: int) -> tuple[str, str] | None:
+        """DcmSCU::findPresentationContext: (abstract syntax, transfer syntax) of the peer's first item with this ID
+        if that item accepts it (the abstract syntax is empty for an ID that was never proposed), else None."""
+        for cid, result, ts in self._ac_items:
+            if cid == context_id:
+                if result != 0:
+                    return None
+                for cx in self.params.contexts:
+                    if cx.id == cid:
+                        return cx.abstract_syntax, ts
+                return "", ts
+        return None
+
+    @property
+    def regular_answer(self) -> bool:
+        """The peer answered each context it accepted once, and only contexts that were proposed."""
+        ids = [cid for cid, _result, _ts in self._ac_items]
+        proposed = {cx.id for cx in self.params.contexts}
+        return len(ids) == len(set(ids)) and set(ids) <= proposed
+
     # -- socket helpers ------------------------------------------------------------------------------------
     def _close_transport(self) -> None:
         if self.sock is not None:
             try:
+                if self._reset_on_close:
+                    _linger_zero(self.sock)
                 self.sock.close()
             except OSError:
                 pass
@@ -766,6 +955,8 @@ class Association:
             return True
         if timeout is None:
             return True
+        if self._write_timed_out:
+            timeout = 0  # (see _fill)
         try:
             r, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
         except (OSError, ValueError):
@@ -779,7 +970,9 @@ class Association:
             sock = self.sock
             if sock is None:
                 raise _Closed()
-            wait = self._io_timeout
+            # (once a write has timed out the peer is not reading: its answer is not waited for again, what the
+            # socket timeout would end in comes at once)
+            wait = 0 if self._write_timed_out else self._io_timeout
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
             try:
@@ -872,6 +1065,10 @@ class Association:
         sock = self.sock
         if sock is None:  # (the transport is gone: what a write on a closed descriptor gives)
             return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(errno.EBADF)}) occurred in routine: {routine}")
+        if self._cut_pdu:
+            # a write timed out in the middle of a PDU: the peer stopped reading, and what would follow the cut PDU
+            # is garbage to it; DCMTK's write goes into the socket buffer and is never read -- it is dropped here
+            return None
         total = 0
         for p in parts:  # (bytes, bytearray or byte memoryviews)
             total += len(p)
@@ -914,6 +1111,10 @@ class Association:
                     deadline = time.monotonic() + self._io_timeout
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
+                    # the peer has stopped reading: nothing may wait for it again (see abort), and a PDU cut here
+                    # must not be followed by another one
+                    self._write_timed_out = True
+                    self._cut_pdu = self._cut_pdu or sent != _pdu_start(sent, first, slot)
                     raise BlockingIOError(errno.EAGAIN, "timeout")
                 _send_in_progress = True
                 try:
@@ -966,13 +1167,15 @@ class Association:
             NET.error("User Identity Negotiation failed: Positive response requested but none received")
             self.abort_now()
             return ASC_USER_IDENTIFICATION_FAILED
-        if not any(cx.accepted for cx in self.params.contexts):
+        if not any(result == 0 for _cid, result, _ts in self._ac_items):
+            # (ASC_countAcceptedPresentationContexts counts the peer's items: an accepted ID never proposed counts)
             NET.error("No Acceptable Presentation Contexts")
             return NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS
         NET.info(f"Association Accepted (Max Send PDV: {self.send_pdv_length})")
         return None
 
     _reject_text = ""
+    _ac_items: list = []  # the peer's presentation context items (see parse_associate_ac)
 
     def _connect(self) -> Condition | None:
         timeout = socket_timeout()
@@ -1019,13 +1222,12 @@ class Association:
             return exc.condition
         if pdu_type == 2:
             NET.debug(dump_pdu("Associate Accept", head + body))
-            NET.debug("Parsing an A-ASSOCIATE PDU")
             try:
-                parse_associate_ac(body, self.params)
-            except PduError:
+                self._ac_items = parse_associate_ac(body, self.params)
+            except AssociatePduError as exc:
                 self._close_transport()
                 self.state = 0
-                return _c(_ILLEGAL_PDU, "DUL Illegal or ill-formed PDU")
+                return exc.condition
             self.state = STA_OPEN
             self._compute_lengths()
             return None
@@ -1038,11 +1240,15 @@ class Association:
             self._close_transport()
             self.state = 0
             return DUL_PEERABORTEDASSOCIATION
-        # any other PDU: AA-8, an A-ABORT is sent and the request fails
+        # any other PDU (A-ASSOCIATE-RQ, P-DATA-TF, A-RELEASE-RQ/RP): AA-8, an A-ABORT is sent and the state is Sta13;
+        # DCMTK 3.6.7 then reports the request as successful, with no presentation context answered (so: "No
+        # Acceptable Presentation Contexts"), and its release and abort find no action in state 13
+        self._reset_on_close = True
         self._send_abort(source=2, reason=2)
-        self._close_transport()
-        self.state = 0
-        return _c(0x31F, "Received unexpected PDU")
+        self._close_transport()  # (nothing is read or written in Sta13: the reset goes out at once)
+        self.state = STA_ABORTING
+        self._ac_items = []
+        return None
 
     @staticmethod
     def _reject_parameters(body: bytes) -> str:
@@ -1075,6 +1281,9 @@ class Association:
             NET.warn(f"ASSOC: PDV send length {send_len} is odd (using {send_len - 1})")
             send_len -= 1
         send_len -= 12
+        if send_len < 1:
+            NET.warn(f"ASSOC: PDV send length {send_len} (using default)")
+            send_len = ASC_MINIMUMPDUSIZE - 12
         if send_len < 12:
             NET.warn("ASSOC: PDV send length too small, using DUL to split larger PDVs.")
             send_len = ASC_MINIMUMPDUSIZE - 12
@@ -1092,6 +1301,11 @@ class Association:
     # -- data transfer -------------------------------------------------------------------------------------
     def _p_data_allowed(self) -> Condition | None:
         if self.state in (STA_OPEN, STA_PEER_RELEASE):
+            peer = self.params.their_max_pdu
+            if 0 < peer < 14:
+                # (DCMTK's sendPDataTCP refuses any P-DATA PDU to such a peer)
+                text = f"DUL Cannot send P-DATA PDU because receiver's max PDU size of {peer} is illegal (must be > 12)"
+                return push(DIMSE_SENDFAILED, _c(_ILLEGAL_PDU_LENGTH, text))
             return None
         return push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
 
@@ -1099,7 +1313,7 @@ class Association:
                       size: int) -> tuple[bytes, list] | None:
         """The PDUs of a C-STORE-RQ whose data set is in memory and fits one PDU, as (command PDU, the data PDU in
         pieces), ready for :meth:`send_prepared`; None for any other data set (:meth:`send_store` streams it)."""
-        if not 0 < size <= self.fragment_max:
+        if not 0 < size <= self.fragment_max or self._split_length():
             return None
         in_memory = getattr(stream, "in_memory", None)
         data = in_memory() if in_memory is not None else None
@@ -1120,6 +1334,11 @@ class Association:
         if cond is not None:
             return cond
         head, rest = prepared
+        if self.state == STA_PEER_RELEASE and not self._peer_quiet():
+            # the peer asked for release and has sent more: what it sent decides (an A-ABORT from us, see
+            # _send_store_simple), and it must not complete a data set that the report will not show as sent
+            err = self._send_all([head], "writeDataPDU")
+            return None if err is None else self._send_failed(err)
         if self._peer_quiet():
             err = self._send_all([head, *rest], "writeDataPDU", len(head))
         else:
@@ -1183,6 +1402,9 @@ class Association:
         cond = self._p_data_allowed()
         if cond is not None:
             return cond
+        split = self._split_length(len(encode_cstore_rq(message_id, sop_class, sop_instance)))
+        if split or (self.state == STA_PEER_RELEASE and not self._peer_quiet()):
+            return self._send_store_simple(split, context_id, message_id, sop_class, sop_instance, stream, size)
         prepared = self.prepare_store(context_id, message_id, sop_class, sop_instance, stream, size)
         if prepared is not None:
             return self.send_prepared(prepared)
@@ -1245,8 +1467,13 @@ class Association:
                 err = push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
             else:
                 data = memoryview(buf)[:length]
+                withheld = remaining == 0 and self.state == STA_PEER_RELEASE
+                if withheld:  # (see _send_store_simple: the last PDU on its own, unless the peer has spoken)
+                    data = data[:(k - 1) * slot]
                 err = self._send_all([data] if head is None else [head, data], "writeDataPDU",
                                      0 if head is None else len(head), slot)
+                if err is None and withheld and self._peer_quiet():
+                    err = self._send_all([memoryview(buf)[(k - 1) * slot:length]], "writeDataPDU")
                 if err is not None:
                     err = self._send_failed(err)
                 head = None
@@ -1254,6 +1481,67 @@ class Association:
                 _PDV_HEADER.pack_into(buf, (k - 1) * slot, 4, 0, frag + 6, frag + 2, context_id, 0)
             if err is not None or remaining == 0:
                 return err
+
+    def _split_length(self, command_length: int = 0) -> int:
+        """DCMTK's DUL splits a PDV longer than the peer's maximum PDU length minus 12 into PDUs of that many bytes of
+        data (sendPDataTCP): for a peer maximum below ~200 the command, below 24 every data set fragment.  The split
+        length when that happens (for a command of ``command_length`` bytes; 0: for any command), else 0."""
+        peer = self.params.their_max_pdu
+        if peer <= 0:
+            return 0
+        limit = peer - 12
+        if limit < self.send_pdv_length or limit < (command_length or 256):
+            return limit
+        return 0
+
+    def _send_store_simple(self, limit: int, context_id: int, message_id: int, sop_class: str, sop_instance: str,
+                           stream, size: int) -> Condition | None:
+        """send_store, PDV by PDV: DCMTK's PDVs (the command; the data set in fragments of its Max Send PDV), each
+        split by the DUL into PDUs of at most ``limit`` bytes of data when ``limit`` is not 0 (a peer with a small
+        maximum PDU; the last PDU of a PDV carries the PDV's "last" bit).
+
+        After the peer has requested release (Sta8; -nh goes on sending), when the peer has sent something more
+        that we have not read yet, the data set's last PDU is withheld: what the peer sent decides how the request
+        ends (in Sta8 any PDU but an A-ABORT is answered with an A-ABORT and a reset; an A-ABORT ends it too), so the
+        data set is not completed at the peer, and nothing is stored there that the report shows as not sent.  DCMTK
+        sends it, and its reset usually, not always, takes it away again before the peer reads it."""
+        limit = limit or (1 << 62)
+        fragment = self.send_pdv_length
+        max_send = getattr(self.options, "max_send_pdu", None)
+        if max_send:
+            fragment = min(fragment, max_send - 12)
+        fragment = max(fragment & ~1, 2)
+        pdvs = [(encode_cstore_rq(message_id, sop_class, sop_instance), 0x01, True)]
+        remaining = size
+        while True:
+            for data, kind, last in pdvs:
+                if last and kind == 0 and self.state == STA_PEER_RELEASE and not self._peer_quiet():
+                    return None
+                pdus = []
+                for start in range(0, max(len(data), 1), limit):
+                    chunk = data[start:start + limit]
+                    mch = kind | (0x02 if last and start + limit >= len(data) else 0)
+                    pdus.append(_PDV_HEADER.pack(4, 0, len(chunk) + 6, len(chunk) + 2, context_id, mch) + chunk)
+                if self.state not in (STA_OPEN, STA_PEER_RELEASE):
+                    return push(DIMSE_SENDFAILED, fsm_error(self.state, EV_P_DATA_REQ))
+                err = self._send_all([b"".join(pdus)], "writeDataPDU", 0, len(pdus[0]))
+                if err is not None:
+                    return self._send_failed(err)
+            if remaining == 0:
+                return None
+            want = min(fragment, remaining)
+            buf = bytearray(want)
+            try:
+                got = _read_views(stream, [memoryview(buf)])
+            except ConditionError:
+                got = 0
+            if got < want:
+                NET.warn(f"DIMSE Warning: ({self.params.calling_ae},{self.params.called_ae}): "
+                         "writeBlock Failed (I/O suspension or premature end of stream)")
+                return DIMSE_SENDFAILED
+            remaining -= want
+            pad = b"\0" if remaining == 0 and want & 1 else b""  # (a deflated stream's odd end, padded like DCMTK)
+            pdvs = [(bytes(buf) + pad, 0x00, remaining == 0)]
 
     def _send_failed(self, err: Condition) -> Condition:
         return push(DIMSE_SENDFAILED, err)
@@ -1280,28 +1568,45 @@ class Association:
             self.state = STA_IDLE
             raise _ConditionRaised(DUL_PEERABORTEDASSOCIATION) from None
         except _ConditionRaised as exc:
+            self._protocol_error = True
             raise _ConditionRaised(push(DIMSE_READPDVFAILED, exc.condition)) from None
         if pdu_type == 4 and self.state == STA_OPEN:
             if len(body) >= 6 and _PDU_LENGTH(body, 0)[0] + 4 == len(body):
                 return [(body[4], body[5], body[6:])]  # one PDV (the usual response)
             pdvs = _split_pdvs(body)
             if isinstance(pdvs, Condition):
+                self._protocol_error = True
                 raise _ConditionRaised(push(DIMSE_READPDVFAILED, pdvs))
             return pdvs
         if pdu_type == 5 and self.state == STA_OPEN:
             self.state = STA_PEER_RELEASE
+            self._protocol_error = True  # (a release request where a response was due)
             raise _ConditionRaised(DUL_PEERREQUESTEDRELEASE)
         if pdu_type == 7:
             self._close_transport()
             self.state = STA_IDLE
             raise _ConditionRaised(DUL_PEERABORTEDASSOCIATION)
-        # AA-8: unexpected PDU, we send an A-ABORT and go to Sta13
+        # AA-8: unexpected PDU, we send an A-ABORT and go to Sta13 (DCMTK leaves the PDU's body unread: its close
+        # resets the connection, and the peer loses what it has not read yet)
+        self._protocol_error = True
+        self._reset_on_close = True
         self._send_abort(source=2, reason=2)
+        self._close_transport()  # (nothing is read or written in Sta13: the reset goes out at once)
         self.state = STA_ABORTING
         raise _ConditionRaised(push(DIMSE_READPDVFAILED, NORMAL))
 
     def receive_command(self, dimse_timeout: float | None) -> tuple[int, Command] | Condition:
         """DIMSE_receiveCommand: (presentation context id, command) or the failure condition."""
+        result = self._receive_command(dimse_timeout)
+        if isinstance(result, Condition) and result not in (DIMSE_NODATAAVAILABLE, DUL_PEERABORTEDASSOCIATION):
+            self._protocol_error = True  # (a malformed or unexpected answer: see abort)
+        return result
+
+    def note_protocol_error(self) -> None:
+        """The peer's answer made no sense at the DIMSE level (an unexpected command): see abort."""
+        self._protocol_error = True
+
+    def _receive_command(self, dimse_timeout: float | None) -> tuple[int, Command] | Condition:
         if not self._pending_pdvs:
             try:
                 pdvs = self._read_pdvs(dimse_timeout)
@@ -1402,6 +1707,7 @@ class Association:
                 self.state = STA_IDLE
                 return DUL_READTIMEOUT
             except _ConditionRaised as exc:
+                self._protocol_error = True
                 return exc.condition
             if pdu_type == 6:
                 self._close_transport()
@@ -1417,7 +1723,10 @@ class Association:
                 # release collision (AR-8): answer it and finish
                 self._send_all([struct.pack(">BBIxxxx", 6, 0, 4)], "sendReleaseRPTCP")
                 continue
+            self._protocol_error = True
+            self._reset_on_close = True
             self._send_abort(source=2, reason=2)
+            self._close_transport()
             self.state = STA_ABORTING
             return None
 
@@ -1430,22 +1739,57 @@ class Association:
         """ASC_abortAssociation: send an A-ABORT and wait for the peer to close the connection."""
         if self.state not in (STA_OPEN, 7, STA_PEER_RELEASE) or self.sock is None:
             return fsm_error(self.state or STA_IDLE, EV_A_ABORT_REQ)
+        if self._write_timed_out or self._protocol_error:
+            # the peer stopped reading, or it broke the protocol: nothing waits for it any more
+            return self._abort_without_waiting()
         err = self._send_abort()
         if err is not None:
             return err  # AA-1 failed: DCMTK gives up at once
         self.state = STA_ABORTING
+        # Sta13 as DCMTK's DUL_AbortAssociation runs it: the next PDU (or anything) from the peer, the end of the
+        # connection or the ACSE timeout ends it
         timeout = self.options.acse_timeout or 30
-        deadline = time.monotonic() + timeout
-        self._rx.clear()
+        if not self._rx:
+            try:
+                select.select([self.sock], [], [], timeout)
+            except (OSError, ValueError):
+                pass
+        self._close_transport()
+        self.state = STA_IDLE
+        return None
+
+    def _abort_without_waiting(self) -> Condition | None:
+        """Send the A-ABORT if the socket takes it at once and no PDU was left incomplete on the wire, else reset the
+        connection; then close it, reading (without waiting) what the peer has sent, so that the close does not
+        discard the A-ABORT.  A failing write (the peer closed the connection) is DCMTK's "Association Abort Failed"
+        error."""
+        sock: Any = self.sock  # (a socket: the Transport protocol does not list shutdown)
+        if sock is None:
+            return None
+        abort = struct.pack(">BBIBBBB", 7, 0, 4, 0, 0, 0, 0)
+        sent = 0
+        if not self._cut_pdu and not self._unsent:
+            try:
+                sock.setblocking(False)  # (not MSG_DONTWAIT: a TLS transport takes no flags)
+                sent = sock.send(abort)
+            except (BlockingIOError, InterruptedError, ValueError):
+                sent = 0
+            except OSError as exc:
+                if type(exc).__name__.startswith("SSLWant") or not exc.errno:
+                    sent = 0
+                else:
+                    return _c(_TCP_IO_ERROR, f"TCP I/O Error ({_errno_text(exc.errno)}) occurred in routine: "
+                                             "sendAbortTCP")
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
-                    break
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    break
-        except OSError:
+            if sent != len(abort):
+                _linger_zero(sock)  # close = reset
+            else:
+                sock.setblocking(False)
+                sock.shutdown(socket.SHUT_WR)
+                for _ in range(64):  # (a peer that floods us does not keep us here)
+                    if not sock.recv(65536):
+                        break
+        except (OSError, ValueError):
             pass
         self._close_transport()
         self.state = STA_IDLE

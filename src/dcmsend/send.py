@@ -349,8 +349,8 @@ class _Ahead:
         if cls != entry.sop_class_uid or inst != entry.sop_instance_uid or not cls or not inst:
             return
         cx = assoc.accepted_context(entry.context_id)
-        if (cx is None or cx.transfer_syntax != loaded.original_ts or cx.abstract_syntax != cls
-                or cx.transfer_syntax not in network.DIMSE_SUPPORTED_TS):
+        if (cx is None or not assoc.regular_answer or cx.transfer_syntax != loaded.original_ts
+                or cx.abstract_syntax != cls or cx.transfer_syntax not in network.DIMSE_SUPPORTED_TS):
             return
         stream, size = loaded.encode(loaded.original_ts)
         message_id = assoc.next_message_id
@@ -487,13 +487,16 @@ def _store_loaded(scu: _Scu, state, entry, loaded, options, ahead: _Ahead | None
         DATA.debug("getting SOP Class UID, SOP Instance UID and Transfer Syntax UID from DICOM dataset")
         if loaded.pending_warnings:
             loaded.flush_warnings()
-        if entry.sop_class_uid != loaded.sop_class_uid:
+        # (DCMTK compares all values of a multi-valued UID; the request takes the first)
+        sop_class, sop_instance = getattr(loaded, "sop_uid_arrays", None) or (loaded.sop_class_uid,
+                                                                              loaded.sop_instance_uid)
+        if entry.sop_class_uid != sop_class:
             NET.warn("SOP Class UID in dataset differs from the one in the transfer list")
-            NET.debug(f"- SOP Class UID in DICOM dataset: {loaded.sop_class_uid}")
+            NET.debug(f"- SOP Class UID in DICOM dataset: {sop_class}")
             NET.debug(f"- SOP Class UID in transfer list: {entry.sop_class_uid}")
-        if entry.sop_instance_uid != loaded.sop_instance_uid:
+        if entry.sop_instance_uid != sop_instance:
             NET.warn("SOP Instance UID in dataset differs from the one in the transfer list")
-            NET.debug(f"- SOP Instance UID in DICOM dataset: {loaded.sop_instance_uid}")
+            NET.debug(f"- SOP Instance UID in DICOM dataset: {sop_instance}")
             NET.debug(f"- SOP Instance UID in transfer list: {entry.sop_instance_uid}")
     entry.dataset_size = loaded.dataset_size()
     status, network_ts = _send_store_request(scu, entry, loaded, options, ahead, window)
@@ -538,21 +541,22 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
     size = 0
     pcid = cid
     if options.decompress != "never":
-        cx = assoc.accepted_context(cid)
-        if cx is None or not cx.transfer_syntax:
+        negotiated = assoc.negotiated_context(cid)
+        abstract_syntax, network_ts = negotiated if negotiated is not None else ("", "")
+        if not abstract_syntax or not network_ts:
             pcid = 0
         else:
-            if cx.abstract_syntax != sop_class:
+            if abstract_syntax != sop_class:
                 NET.warn(f"Inappropriate presentation context with ID {cid}: "
                          "abstract syntax does not match SOP class UID")
-            if _xfer_key(cx.transfer_syntax) != _xfer_key(original):
-                NET.info(f"Converting transfer syntax: {uids.ts_name(original)} -> {uids.ts_name(cx.transfer_syntax)}")
+            if _xfer_key(network_ts) != _xfer_key(original):
+                NET.info(f"Converting transfer syntax: {uids.ts_name(original)} -> {uids.ts_name(network_ts)}")
                 try:
-                    stream, size = loaded.encode(cx.transfer_syntax, options)
+                    stream, size = loaded.encode(network_ts, options)
                 except ConditionError as exc:
-                    NET.error(f"No conversion to transfer syntax {uids.ts_name(cx.transfer_syntax)} possible!")
+                    NET.error(f"No conversion to transfer syntax {uids.ts_name(network_ts)} possible!")
                     return exc.condition, current
-                current = cx.transfer_syntax
+                current = network_ts
     if pcid == 0:
         NET.error("No presentation context found for sending C-STORE with SOP Class / Transfer Syntax: "
                   f"{uids.class_name_or_uid(sop_class)} / {uids.ts_name(original)}")
@@ -599,6 +603,7 @@ def _await_response(assoc, entry, options, ahead: _Ahead | None, status: Conditi
     else:
         NET.error(f"Expected C-STORE response but received DIMSE command 0x{(command_field or 0):04x}")
         NET.debug(network.dump_incoming_other(pid, cmd))
+        assoc.note_protocol_error()
         return DIMSE_BADCOMMANDTYPE, current
     entry.status = response_status
     if hooks is not None:
