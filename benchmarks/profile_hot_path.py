@@ -98,14 +98,14 @@ def profile(directory: str) -> None:
     pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
-def _outcome(entry: collect.Instance, fast: bool):
+def _outcome(entry: collect.Instance, fast: bool, level=None):
     """Everything the sending side takes from a loaded instance, plus the log output."""
     saved = convert._fast_load
     if not fast:
         convert._fast_load = lambda *a: None
     sink = io.StringIO()
     log.root().appenders = [log.Appender(stream=sink)]
-    log.set_level(log.TRACE)
+    log.set_level(log.TRACE if level is None else level)
     buf = bytearray(7919)
     try:
         try:
@@ -128,17 +128,27 @@ def _outcome(entry: collect.Instance, fast: bool):
         log.reset()
 
 
-def check(dirs: list[str]) -> int:
+def check(dirs: list[str], verbose: bool = False) -> int:
     bad = taken = total = 0
     for directory in dirs:
         for entry in instances(directory):
             total += 1
-            slow, _ = _outcome(entry, False)
-            fast, took = _outcome(entry, True)
-            taken += took
-            if slow != fast:
-                bad += 1
-                print(f"DIFFERENT: {entry.path}")
+            for level in (log.INFO, log.TRACE):  # (at DEBUG and below, implicit VR data sets take the exact way)
+                slow, _ = _outcome(entry, False, level)
+                fast, took = _outcome(entry, True, level)
+                if level == log.INFO:
+                    taken += took
+                    if verbose and not took:
+                        print(f"exact way: {entry.path}")
+                if slow != fast:
+                    bad += 1
+                    print(f"DIFFERENT: {entry.path} (log level {level})")
+                    if verbose:
+                        for a, b in zip(slow, fast):
+                            if a != b:
+                                print("   exact:", repr(a)[:300])
+                                print("   fast: ", repr(b)[:300])
+                    break
     print(f"{total} instances, fast path taken for {taken}, {bad} different")
     return 1 if bad else 0
 
@@ -148,6 +158,7 @@ def main() -> int:
     ap.add_argument("dirs", nargs="*")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true", help="--check: name the files the fast path leaves")
     args = ap.parse_args()
     log.set_level(log.FATAL)
     if args.check:
@@ -157,7 +168,7 @@ def main() -> int:
 
             dirs = [os.path.dirname(pydicom.data.get_testdata_file("CT_small.dcm")),
                     os.path.join(BENCH, "small2000"), os.path.join(BENCH, "rle100")]
-        return check(dirs)
+        return check(dirs, args.verbose)
     dirs = args.dirs or [os.path.join(BENCH, "small2000"), os.path.join(BENCH, "ct500")]
     for d in dirs:
         (profile if args.profile else timing)(d)

@@ -17,6 +17,7 @@ Only decompression of encapsulated pixel data uses pydicom (and its pixel data p
 
 from __future__ import annotations
 
+import array
 import bisect
 import mmap
 import os
@@ -25,7 +26,7 @@ import struct
 import sys
 import zlib
 
-from dcmsend import collect, uids
+from dcmsend import collect, dataset, dictionary, uids
 from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA
 from dcmsend.log import DEBUG as DEBUG_LEVEL
@@ -90,76 +91,28 @@ def _valid_vr(vr: str) -> str:
     return vr if vr in STANDARD_VRS else _VALID_VR.get(vr, "UN")
 
 
-def tag_text(tag: int) -> str:
-    if tag == 0xFFFFFFFF:
-        return "(????,????)"  # (DcmTagKey::toString of DCMTK's undefined tag key)
-    return f"({tag >> 16:04x},{tag & 0xFFFF:04x})"
+tag_text = dictionary.tag_text
 
 
-def tag_name(tag: int) -> str:
-    """The attribute name DCMTK prints (its dictionary names are pydicom's keywords for standard tags)."""
-    group, elem = tag >> 16, tag & 0xFFFF
-    if elem == 0 and group != 0:
-        return "GenericGroupLength"
-    if group & 1:
-        if 0x10 <= elem <= 0xFF:
-            return "PrivateCreator"
-        return "Unknown Tag & Data"
-    try:
-        from pydicom.datadict import keyword_for_tag
-        return keyword_for_tag(tag) or "Unknown Tag & Data"
-    except Exception:  # pragma: no cover - pydicom is always there
-        return "Unknown Tag & Data"
+def tag_name(tag: int, creator: str | None = None) -> str:
+    """The attribute name DCMTK prints (from its own data dictionary)."""
+    return dictionary.tag_name(tag, creator)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Data dictionary (for implicit VR data sets): DCMTK's VRs, taken from pydicom's dictionaries.
-
-_VR_CACHE: dict[int, str] = {}
+# Data dictionary (for implicit VR data sets): DCMTK's VRs, from its own dictionary (dictionary.py).
 
 
 def _dict_vr(tag: int) -> str:
-    vr = _VR_CACHE.get(tag)
-    if vr is not None:
-        return vr
-    group, elem = tag >> 16, tag & 0xFFFF
-    if elem == 0:
-        vr = "UL"
-    elif group & 1:
-        vr = "LO" if 0x10 <= elem <= 0xFF else "??"
-    else:
-        from pydicom.datadict import get_entry
-        try:
-            raw = get_entry(tag)[0]
-        except KeyError:
-            raw = "??"
-        vr = _map_multi_vr(tag, raw)
-    _VR_CACHE[tag] = vr
-    return vr
-
-
-def _map_multi_vr(tag: int, raw: str) -> str:
-    if " or " not in raw:
-        return raw if raw in STANDARD_VRS else "??"
     if tag == PIXEL_DATA:
         return "OW"  # DcmPixelData read in implicit VR: OW
-    parts = set(raw.replace(" ", "").split("or"))
-    if parts == {"US", "SS"}:
-        return "xs"
-    if parts == {"OB", "OW"}:
-        return "ox"
-    if "OW" in parts:
-        return "lt"
-    return sorted(parts)[0]
+    vr = dictionary.vr_of(tag)
+    return vr if vr != "na" else "??"
 
 
 def _private_vr(tag: int, creator: str) -> str | None:
-    try:
-        from pydicom.datadict import private_dictionary_VR
-        raw = private_dictionary_VR(tag, creator)
-    except Exception:
-        return None
-    return _map_multi_vr(tag, raw)
+    found = dictionary.lookup(tag, creator)
+    return found[0] if found is not None else None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -388,7 +341,7 @@ class _Parser:
                 raise ConditionError(EC_ElemLengthLargerThanItem)
             e = Elem(tag, vr, length, pos, hdr_pos, little)
             if vr == "SQ" or (length == UNDEFINED and tag != PIXEL_DATA and vr not in ("OB", "OW", "px", "ox")):
-                if vr == "UN" and explicit:
+                if (vr == "UN" and explicit) or (vr == "??" and not explicit):  # (an unknown tag in implicit VR)
                     DATA.warn(f"Found element {tag_text(tag)} with VR UN and undefined length, reading a sequence with"
                               " transfer syntax LittleEndianImplicit (CP-246)")
                     e.vr = "SQ"
@@ -697,6 +650,9 @@ def _emit(out: _Pieces, elems: list[Elem], enc: Encoding, memo: dict) -> None:
         i += 1
 
 
+_SWAP_CODES = {array.array(code).itemsize: code for code in "HILQ"}
+
+
 class PiecesReader:
     """A read-only binary stream (``readinto``/``read``) over pieces of a source file or buffer."""
 
@@ -768,9 +724,10 @@ class PiecesReader:
         else:
             view[at:at + k] = self._buf[src:src + k]
         if width > 1:
-            import numpy as np
-            arr = np.frombuffer(view[at:at + k], dtype=f"u{width}")
-            view[at:at + k] = arr.byteswap().tobytes()
+            values = array.array(_SWAP_CODES[width])
+            values.frombytes(view[at:at + k])
+            values.byteswap()
+            view[at:at + k] = memoryview(values).cast("B")
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
@@ -1668,10 +1625,7 @@ def _detect_ts(buf, start: int) -> str:
     vr_ok = raw[4:6].decode("latin-1") in STANDARD_VRS
 
     def known(g, e):
-        t = (g << 16) | e
-        if e == 0 or (g & 1 and g > 8):
-            return True
-        return _dict_vr(t) != "??"
+        return dictionary.lookup((g << 16) | e) is not None  # (DcmTag's error(): not in the dictionary)
 
     little_ok, big_ok = known(t1, t2), known(b1, b2)
     if not little_ok and not big_ok:
@@ -1707,7 +1661,7 @@ class Loaded:
         if fast is not None:
             self.sop_class_uid = fast.sop_class_uid
             self.sop_instance_uid = fast.sop_instance_uid
-            self._size: int | None = fast.total
+            self._size: int | None = fast.size
             return
         top = {e.tag: e for e in elems if e.tag in (SOP_CLASS_UID, SOP_INSTANCE_UID)}
         for tag in (SOP_CLASS_UID, SOP_INSTANCE_UID):
@@ -1777,6 +1731,10 @@ class Loaded:
             if len(parts) == 1 and fast.whole is None:
                 return _FileRangeReader(fast.fd, parts[0][0], fast.total), fast.total
             return PiecesReader(parts, fast.fd, fast.whole, fast.total), fast.total
+        if fast is not None and network_ts in uids.U3 and self.original_ts in uids.U3 and not fast.frags:
+            converted = self._fast_convert(network_ts)
+            if converted is not None:
+                return converted
         level = getattr(options, "compression_level", 6) if options is not None else 6
         dst = uids.transfer_syntax(network_ts)
         src = uids.transfer_syntax(self.original_ts)
@@ -1808,6 +1766,30 @@ class Loaded:
             return PiecesReader([bytearray(data)], None, None, len(data)), len(data)
         del src
         return PiecesReader(out.parts, fd, buf, total), total
+
+    def _fast_convert(self, network_ts: str):
+        """The data set in another uncompressed syntax by the walk (None: the exact way)."""
+        fast = self._fast
+        src, dst = Encoding.of(self.original_ts), Encoding.of(network_ts)
+        data = fast.whole
+        mapped = None
+        if data is None:
+            try:
+                data = mapped = mmap.mmap(fast.fd, 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                return None
+        try:
+            found = dataset.walk(data, self._start, fast.file_size, src.explicit, src.little, dst.explicit,
+                                 dst.little, False)
+            if found is not None:
+                found.parts = dataset.compact(found.parts, data)
+        finally:
+            if mapped is not None:
+                mapped.close()
+        if found is None:
+            return None
+        self.current_ts = network_ts
+        return PiecesReader(found.parts, fast.fd, fast.whole, found.total), found.total
 
     def _decompressed(self) -> list[Elem]:
         """The elements with the pixel data decoded (once; into an anonymous spool file, frame by frame)."""
@@ -1870,7 +1852,7 @@ _FAST_HEADER = struct.Struct("<HH2sH")
 _FAST_LONG = struct.Struct("<HL").unpack_from
 _FAST_ITEM = struct.Struct("<LL").unpack_from
 _SEQ_DELIM_BYTES = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
-_NOT_FAST = frozenset((uids.LEI, uids.BEE, "1.2.840.113619.5.2", "1.2.840.10008.1.2.4.95"))
+_NOT_FAST = frozenset(("1.2.840.113619.5.2", "1.2.840.10008.1.2.4.95"))
 _FAST_INVALID_GROUPS = frozenset((0x0001, 0x0002, 0x0003, 0x0005, 0x0007, 0xFFFF, 0xFFFE))
 
 
@@ -1889,7 +1871,8 @@ _FAST_VRS = _fast_vr_table()
 class _Fast:
     """What the fast walk found: the pieces of the data set in its own transfer syntax and the SOP UIDs."""
 
-    __slots__ = ("parts", "total", "fd", "whole", "sop_class_uid", "sop_instance_uid", "signature")
+    __slots__ = ("parts", "total", "fd", "whole", "sop_class_uid", "sop_instance_uid", "signature", "size", "frags",
+                 "file_size")
 
     def __init__(self, parts, total, fd, whole, sop_class_uid, sop_instance_uid, signature=None):
         self.signature = signature  # the file's identity and state when it was walked (file_signature)
@@ -1899,6 +1882,9 @@ class _Fast:
         self.whole = whole
         self.sop_class_uid = sop_class_uid
         self.sop_instance_uid = sop_instance_uid
+        self.size = total  # the report's Dataset Size
+        self.frags = False  # encapsulated pixel data was found
+        self.file_size = 0
 
 
 def _fast_uid(raw: bytes) -> str:
@@ -2017,31 +2003,52 @@ def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
     return parts, total, whole, cls, inst
 
 
+def _fast_data(fd: int, size: int):
+    """The file's bytes for the walk: read whole when small, else memory-mapped (only the headers are touched)."""
+    if size <= _FAST_WHOLE:
+        data = os.pread(fd, size, 0)
+        return data if len(data) == size else None
+    return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+
+
 def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
     """The fast load of a file whose data set offset and transfer syntax the input phase found, or None."""
     try:
         fd = os.open(instance.path, os.O_RDONLY)
     except OSError:
         return None  # the exact way gives the message
+    found = None
+    whole = None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            found = None
-        else:
-            found = _fast_walk(fd, st.st_size, instance.dataset_offset, info.encapsulated)
-    except OSError:
+        if stat.S_ISREG(st.st_mode) and st.st_size > instance.dataset_offset:
+            data = _fast_data(fd, st.st_size)
+            if data is not None:
+                enc = Encoding.of(ts)
+                found = dataset.walk(data, instance.dataset_offset, st.st_size, enc.explicit, enc.little,
+                                     enc.explicit, enc.little, info.encapsulated)
+                if found is not None and len(found.parts) > 1:
+                    found.parts = dataset.compact(found.parts, data)
+                if data.__class__ is bytes:
+                    whole = data
+                else:
+                    data.close()
+    except (OSError, ValueError):
         found = None
     if found is None:
         os.close(fd)
         return None
-    parts, total, whole, cls, inst = found
     if whole is not None:
         os.close(fd)
         fd = None
     if DATA.enabled(DEBUG_LEVEL):
         DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
         DATA.debug(f'DcmDataset::read() TransferSyntax="{info.name}"')
-    fast = _Fast(parts, total, fd, whole, cls, inst, file_signature(st))
+    fast = _Fast(found.parts, found.total, fd, whole, found.sop_class_uid, found.sop_instance_uid,
+                 file_signature(st))
+    fast.size = found.size
+    fast.frags = found.frags
+    fast.file_size = st.st_size
     return Loaded(instance.path, None, None, instance.dataset_offset, ts, None, False, fast)
 
 
@@ -2070,6 +2077,8 @@ def load_fast(instance: collect.Instance) -> Loaded | None:
             and not instance.meta_reread):
         info = uids.TRANSFER_SYNTAXES.get(ts)
         if info is not None and not info.deflated and ts not in _NOT_FAST:
+            if ts == uids.LEI and DATA.enabled(DEBUG_LEVEL):
+                return None  # (the exact reader gives checkAndUpdateVR's debug lines)
             return _fast_load(instance, ts, info)
     return None
 
