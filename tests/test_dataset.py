@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import profile_hot_path  # noqa: E402
 import shapes  # noqa: E402
+
 from dcmsend import dataset, log  # noqa: E402
 
 

@@ -194,15 +194,26 @@ class _Parser:
         self.ts_uid = ts_uid
 
     # errors -------------------------------------------------------------------------------------------------------
-    def _too_large(self, tag: int, length: int, value_pos: int):
+    def _too_large(self, tag: int, length: int, value_pos: int, elems: list[Elem] | None = None):
         remaining = max(0, self.size - value_pos)
         name = tag_name(tag)
         if remaining == 0 or length > DCM_MAX_READ_LENGTH:
             DATA.error(f"DcmElement: {name} {tag_text(tag)} larger ({length}) than remaining bytes in file")
-            raise ConditionError(EC_StreamNotifyClient)
-        DATA.error(f"DcmElement: {name} {tag_text(tag)} larger ({length}) than remaining bytes ({remaining}) in file,"
-                   " premature end of stream")
-        raise ConditionError(EC_InvalidStream)
+            condition = EC_StreamNotifyClient
+        else:
+            DATA.error(f"DcmElement: {name} {tag_text(tag)} larger ({length}) than remaining bytes ({remaining}) in "
+                       "file, premature end of stream")
+            condition = EC_InvalidStream
+        if elems and tag <= elems[-1].tag:
+            # (DcmItem::readSubElement inserts the element it could not read all the same)
+            keys = [x.tag for x in elems]
+            i = bisect.bisect_left(keys, tag)
+            if i < len(elems) and elems[i].tag == tag:
+                DATA.warn(f"DcmItem: Element {tag_text(tag)} found twice in one data set or item, ignoring second "
+                          "entry")
+            else:
+                DATA.warn(f"DcmItem: Dataset not in ascending tag order, at element {tag_text(tag)}")
+        raise ConditionError(condition)
 
     # one element header -------------------------------------------------------------------------------------------
     def _header(self, pos: int, explicit: bool, little: bool, private_creators: dict, item: list[Elem] | None):
@@ -315,7 +326,8 @@ class _Parser:
         last_tag = -1
         creators: dict = {}
         size = self.size
-        limit = size if end is None else end
+        limit = size if end is None else min(end, size)  # (an explicit-length item ends at the end of the data too)
+        item_len = None if end is None else end - pos
         while True:
             if pos >= limit:
                 # the end of the data at an element boundary ends every item and sequence quietly (EC_EndOfStream)
@@ -336,9 +348,13 @@ class _Parser:
                            "delimiter (fffe,e00d)")
                 raise ConditionError(EC_ItemDelimitationItemMissing)
             if end is not None and length != UNDEFINED and pos + length > end:
-                DATA.warn(f"DcmItem: Element {tag_name(tag)} {tag_text(tag)} larger ({length}) than remaining bytes "
-                          f"({end - pos}) of surrounding item")
-                raise ConditionError(EC_ElemLengthLargerThanItem)
+                if pos > end:  # the header already went past the item's end: the element is read all the same
+                    DATA.warn(f"DcmItem: Explicit item length ({item_len} bytes) too large for the elements contained"
+                              " in the item")
+                else:
+                    DATA.warn(f"DcmItem: Element {tag_name(tag)} {tag_text(tag)} larger ({length}) than remaining "
+                              f"bytes ({end - pos}) of surrounding item")
+                    raise ConditionError(EC_ElemLengthLargerThanItem)
             e = Elem(tag, vr, length, pos, hdr_pos, little)
             if vr == "SQ" or (length == UNDEFINED and tag != PIXEL_DATA and vr not in ("OB", "OW", "px", "ox")):
                 if (vr == "UN" and explicit) or (vr == "??" and not explicit):  # (an unknown tag in implicit VR)
@@ -351,11 +367,13 @@ class _Parser:
                     e.items, pos = self.parse_sequence(pos, length, explicit, little, tag)
             elif length == UNDEFINED:
                 if tag != PIXEL_DATA:
+                    DATA.error(f"DcmItem: Parse error in {tag_text(tag)}: Illegal element with OB or OW Value "
+                               "Representation and undefined length encountered")
                     raise ConditionError(EC_UndefinedLengthOBOW)
                 e.frags, pos = self.parse_pixel_items(pos, little)
             else:
                 if pos + length > size:
-                    self._too_large(tag, length, pos)
+                    self._too_large(tag, length, pos, elems)
                 pos += length
                 if length:
                     self._normalise(e)
@@ -421,10 +439,13 @@ class _Parser:
                     return items, pos + 8
                 # a sequence delimiter inside an explicit-length sequence: DCMTK ends the sequence here
                 return items, pos + 8
+            if ilen != UNDEFINED and ilen & 1:
+                DATA.warn(f"DcmSequenceOfItems: Length of item in sequence {tag_name(tag)} {tag_text(tag)} is odd")
             if itag != ITEM:
-                DATA.warn(f"DcmSequenceOfItems: Parse error in sequence {tag_text(tag)}, found {tag_text(itag)} "
-                          "instead of item tag (fffe,e000)")
-                raise ConditionError(EC_SequDelimitationItemMissing if end is None else EC_CorruptedData)
+                # (DcmSequenceOfItems::readSubItem: any other tag, delimiters included, ends the reading)
+                DATA.error(f"DcmSequenceOfItems: Parse error in sequence {tag_text(tag)}, found {tag_text(itag)} "
+                           "instead of sequence delimiter (fffe,e0dd)")
+                raise ConditionError(EC_SequDelimitationItemMissing)
             item = Item(pos)
             pos += 8
             if ilen == UNDEFINED:
