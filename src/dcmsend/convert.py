@@ -222,7 +222,7 @@ class Loaded:
 
         Raises ConditionError when the data set cannot be converted (the pixel data cannot be decompressed)."""
         fast = self._fast
-        if fast is not None and network_ts == self.original_ts:
+        if fast is not None and network_ts == fast.parts_ts:
             self.current_ts = network_ts
             parts = fast.parts
             if len(parts) == 1 and fast.whole is None:
@@ -336,40 +336,20 @@ class Loaded:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The fast load: one pass over the element headers of a plain explicit VR little endian data set, no per-element
-# objects.  It accepts only what the parser above reads without a message and what DCMTK writes back unchanged in the
-# same transfer syntax (standard VRs, even lengths, ascending tags, no sequences, group lengths or trailing padding,
-# string values as DCMTK keeps them, encapsulated pixel data with OB and items); anything else goes the exact way.
-# The data set in its own transfer syntax is then the file's bytes (plus a zero-length sequence delimiter after
-# encapsulated pixel data), and a small file is read once: the sending reuses that buffer.
+# The fast load: the data set walked once by dataset.walk (no per-element objects) into the pieces of the data set in
+# the network syntax it will most likely go in (its own; explicit VR little endian for implicit VR and big endian
+# files); anything that gives a message goes the exact way.  A small file is read once: the sending reuses that
+# buffer; a larger one is memory-mapped for the walk and streamed from the file.
 
 _FAST_WHOLE = 1 << 16  # files up to this size are read whole
-_FAST_CHUNK = 1 << 13  # else the headers are read in windows of this size (values are never read)
-_FAST_HEADER = struct.Struct("<HH2sH")
-_FAST_LONG = struct.Struct("<HL").unpack_from
-_FAST_ITEM = struct.Struct("<LL").unpack_from
-_SEQ_DELIM_BYTES = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _NOT_FAST = frozenset(("1.2.840.113619.5.2", "1.2.840.10008.1.2.4.95"))
-_FAST_INVALID_GROUPS = frozenset((0x0001, 0x0002, 0x0003, 0x0005, 0x0007, 0xFFFF, 0xFFFE))
-
-
-def _fast_vr_table() -> dict[bytes, tuple[bool, int, int]]:
-    """VR -> (4-byte length field, value width, string padding byte or -1); SQ is not there (the exact way)."""
-    table = {}
-    for vr in STANDARD_VRS - {"SQ"}:
-        pad = (0 if vr == "UI" else 0x20) if vr in STRING_VRS else -1
-        table[vr.encode()] = (vr in EXTENDED_VRS, _VALUE_WIDTH.get(vr, 1), pad)
-    return table
-
-
-_FAST_VRS = _fast_vr_table()
 
 
 class _Fast:
     """What the fast walk found: the pieces of the data set in its own transfer syntax and the SOP UIDs."""
 
     __slots__ = ("parts", "total", "fd", "whole", "sop_class_uid", "sop_instance_uid", "signature", "size", "frags",
-                 "file_size")
+                 "file_size", "parts_ts")
 
     def __init__(self, parts, total, fd, whole, sop_class_uid, sop_instance_uid, signature=None):
         self.signature = signature  # the file's identity and state when it was walked (file_signature)
@@ -382,122 +362,7 @@ class _Fast:
         self.size = total  # the report's Dataset Size
         self.frags = False  # encapsulated pixel data was found
         self.file_size = 0
-
-
-def _fast_uid(raw: bytes) -> str:
-    return raw.decode("latin-1").split("\\", 1)[0].rstrip("\0 ")
-
-
-def _fast_walk(fd: int, size: int, start: int, encapsulated: bool):
-    """(parts, total, whole file or None, class, instance) or None when the exact parser is needed."""
-    if start >= size:
-        return None  # an empty data set: the exact way (DCMTK keeps its default transfer syntax)
-    if size <= _FAST_WHOLE:
-        data = os.pread(fd, size, 0)
-        if len(data) != size:
-            return None
-        whole = data
-        base = 0
-    else:
-        whole = None
-        base = start
-        data = os.pread(fd, _FAST_CHUNK, base)
-    dlen = len(data)
-    header = _FAST_HEADER.unpack_from
-    vrs = _FAST_VRS
-    invalid = _FAST_INVALID_GROUPS
-    parts: list = []
-    run = start  # start of the current range of the file
-    pos = start
-    last = -1
-    cls = inst = ""
-    while pos < size:
-        rel = pos - base
-        if rel < 0 or rel + 12 > dlen:
-            if whole is None:
-                base = pos
-                data = os.pread(fd, _FAST_CHUNK, base)
-                dlen = len(data)
-                rel = 0
-        if size - pos < 8:
-            return None
-        group, elem, vr, length = header(data, rel)
-        tag = (group << 16) | elem
-        info = vrs.get(vr)
-        if info is None or tag <= last or group in invalid or elem == 0 or tag == TRAILING_PADDING:
-            return None
-        last = tag
-        extended, width, pad = info
-        if extended:
-            if size - pos < 12:
-                return None
-            reserved, length = _FAST_LONG(data, rel + 6)
-            if reserved:
-                return None
-            pos += 12
-            if length == UNDEFINED:
-                if tag != PIXEL_DATA or not encapsulated or vr != b"OB":
-                    return None
-                # encapsulated pixel data: items up to the sequence delimiter (or the end of the file)
-                while True:
-                    if pos >= size:
-                        return None  # no sequence delimiter: the exact way (DCMTK's message after an item)
-                    if size - pos < 8:
-                        return None
-                    rel = pos - base
-                    if rel < 0 or rel + 8 > dlen:
-                        base = pos
-                        data = os.pread(fd, _FAST_CHUNK, base)
-                        dlen = len(data)
-                        rel = 0
-                    itag, ilen = _FAST_ITEM(data, rel)
-                    if itag == 0xE0DDFFFE:
-                        delim_end = pos + 8
-                        break
-                    if itag != 0xE000FFFE or ilen == UNDEFINED or pos + 8 + ilen > size:
-                        return None
-                    pos += 8 + ilen
-                parts.append((run, pos - run, 1))
-                parts.append(bytearray(_SEQ_DELIM_BYTES))
-                run = pos = delim_end
-                continue
-        else:
-            pos += 8
-        if length & 1 or (width > 1 and length % width) or pos + length > size:
-            return None
-        if encapsulated and tag == PIXEL_DATA:
-            return None  # explicit length pixel data in an encapsulated syntax: the exact way (an error)
-        if pad >= 0 and length:
-            rel = pos - base
-            if rel < 0 or rel + length > dlen:
-                if whole is not None:
-                    return None
-                base = pos
-                data = os.pread(fd, max(_FAST_CHUNK, length), base)
-                dlen = len(data)
-                rel = 0
-            if data[rel + length - 1] == pad and data[rel + length - 2] == pad:
-                return None  # DCMTK strips the padding: the value changes
-            if tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID:
-                value = data[rel:rel + length]
-                if vr != b"UI" or value.translate(None, collect.BLANKS) != value:
-                    return None  # (blanks: DCMTK removes them with a warning, the exact way)
-                value = _fast_uid(value)
-                if tag == SOP_CLASS_UID:
-                    cls = value
-                else:
-                    inst = value
-        elif pad < 0 and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
-            return None
-        pos += length
-    if pos != size:
-        return None
-    if run < size or not parts:
-        parts.append((run, size - run, 1))
-    total = 0
-    for part in parts:
-        total += len(part) if isinstance(part, bytearray) else part[1]
-    return parts, total, whole, cls, inst
+        self.parts_ts = ""  # the transfer syntax of ``parts``
 
 
 def _fast_data(fd: int, size: int):
@@ -522,8 +387,17 @@ def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
             data = _fast_data(fd, st.st_size)
             if data is not None:
                 enc = Encoding.of(ts)
-                found = dataset.walk(data, instance.dataset_offset, st.st_size, enc.explicit, enc.little,
-                                     enc.explicit, enc.little, info.encapsulated)
+                found = None
+                if ts != uids.LEE and ts in uids.UNCOMPRESSED:
+                    # (implicit VR, big endian: nearly every peer takes explicit VR little endian; that is walked
+                    # first, the file's own syntax only when asked for)
+                    found = dataset.walk(data, instance.dataset_offset, st.st_size, enc.explicit, enc.little,
+                                         True, True, False)
+                    parts_ts = uids.LEE
+                if found is None:
+                    found = dataset.walk(data, instance.dataset_offset, st.st_size, enc.explicit, enc.little,
+                                         enc.explicit, enc.little, info.encapsulated)
+                    parts_ts = ts
                 if found is not None and len(found.parts) > 1:
                     found.parts = dataset.compact(found.parts, data)
                 if data.__class__ is bytes:
@@ -545,6 +419,7 @@ def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
                  file_signature(st))
     fast.size = found.size
     fast.frags = found.frags
+    fast.parts_ts = parts_ts
     fast.file_size = st.st_size
     return Loaded(instance.path, None, None, instance.dataset_offset, ts, None, False, fast)
 
