@@ -15,7 +15,35 @@ requires_dcmtk = pytest.mark.skipif(not HAVE_DCMTK, reason="DCMTK (apt-get insta
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "dcmtk: needs the DCMTK tools (/usr/bin/dcmsend, /usr/bin/storescp)")
+    # (also registered in pyproject.toml, for a run from elsewhere)
+    config.addinivalue_line("markers", "side: a side-by-side test against DCMTK's dcmsend (fast subset: -m 'not side')")
+
+
+# what a test calls when it runs DCMTK's dcmsend beside ours (tests/harness.py)
+_SIDE_CALLS = ("compare(", "compare_scp(", "run_side(", "REAL_DCMSEND")
+
+
+def _is_side_by_side(item) -> bool:
+    if os.path.basename(str(item.fspath)).startswith("test_side_"):
+        return True
+    function = getattr(item, "function", None)
+    if function is None:
+        return False
+    import inspect
+
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return any(call in source for call in _SIDE_CALLS)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every side-by-side test carries the ``side`` marker: the tests in test_side_*.py and any other test that runs
+    DCMTK's dcmsend beside ours through the harness."""
+    for item in items:
+        if _is_side_by_side(item):
+            item.add_marker(pytest.mark.side)
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ Run as ``python scp.py [options] -od <dir> <port>`` (the command-line shape of h
 
 Modes:
   --status 0xNNNN        accept every storage class (all transfer syntaxes) and answer each C-STORE with this status
-                         (pynetdicom); with --comment TEXT an Error Comment (0000,0902) is added to the response
+                         (pynetdicom); with --comment TEXT an Error Comment (0000,0902) is added to the response;
+                         with --status-count N only the first N C-STOREs get it, the later ones Success (stored in
+                         the -od directory)
   --reject R,S,D         reject every association (result, source, reason/diagnostic) (pynetdicom)
   --no-contexts          accept the association but no presentation context (pynetdicom)
   --explicit-first       (with --status) accept Explicit VR Little Endian where proposed, not Implicit
@@ -36,6 +38,8 @@ Modes:
                            no-pdv      answer the data set with an empty P-DATA PDU
                            data-pdv    answer the data set with a data set PDV instead of a command
                            huge-pdu    answer the data set with a P-DATA header of length 0xFFFFFFFF and close
+                           delay-first store every data set as received (byte for byte, NNN-<instance UID>) and
+                                       answer each C-STORE with success, the first one --delay seconds (2) late
                            max-pdu N   (combined with the above: announce max PDU N; 0 = unlimited) -- see --max-pdu
   --max-pdu N            max PDU length announced by the raw acceptor (default 16384)
 """
@@ -269,7 +273,71 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
             pass
 
 
-def run_raw(port: int, behaviour: str, max_pdu: int) -> None:
+def _command_elements(data: bytes) -> dict[int, bytes]:
+    """The elements of a command set (implicit VR little endian)."""
+    out, pos = {}, 0
+    while pos + 8 <= len(data):
+        tag = struct.unpack_from("<HH", data, pos)
+        length = struct.unpack_from("<I", data, pos + 4)[0]
+        out[(tag[0] << 16) | tag[1]] = data[pos + 8:pos + 8 + length]
+        pos += 8 + length
+    return out
+
+
+def _delayed_session(conn: socket.socket, outdir: str, delay: float, max_pdu: int) -> None:
+    """--raw delay-first: accept, store every data set as received (byte for byte, ``NNN-<instance UID>``) and
+    answer each C-STORE with success for its message ID, the first one ``delay`` seconds late."""
+    import time
+
+    try:
+        pdu_type, body = _read_pdu(conn)
+        if pdu_type != 1:
+            return
+        conn.sendall(_accept_pdu(body, max_pdu))
+        command, data, count = b"", b"", 0
+        while True:
+            pdu_type, body = _read_pdu(conn)
+            if pdu_type == 5:
+                conn.sendall(struct.pack(">BBIxxxx", 6, 0, 4))
+                return
+            if pdu_type != 4:
+                return
+            pos = 0
+            while pos + 6 <= len(body):
+                n = struct.unpack_from(">I", body, pos)[0]
+                cid, mch = body[pos + 4], body[pos + 5]
+                fragment = body[pos + 6:pos + 4 + n]
+                pos += 4 + n
+                if mch & 1:
+                    command += fragment
+                    continue
+                data += fragment
+                if not mch & 2:
+                    continue
+                fields = _command_elements(command)
+                count += 1
+                instance = fields.get(0x00001000, b"").rstrip(b"\0").decode("ascii", "replace")
+                if outdir:
+                    with open(os.path.join(outdir, f"{count:03d}-{instance}"), "wb") as fh:
+                        fh.write(data)
+                if count == 1:
+                    time.sleep(delay)
+                rsp = _command([(0x00000002, fields.get(0x00000002, b"")), (0x00000100, struct.pack("<H", 0x8001)),
+                                (0x00000120, fields.get(0x00000110, b"\1\0")), (0x00000800, struct.pack("<H", 0x0101)),
+                                (0x00000900, struct.pack("<H", 0)), (0x00001000, fields.get(0x00001000, b""))])
+                pdv = struct.pack(">IBB", len(rsp) + 2, cid, 3) + rsp
+                conn.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
+                command, data = b"", b""
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+def run_raw(port: int, behaviour: str, max_pdu: int, outdir: str = "", delay: float = 2.0) -> None:
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if behaviour == "stall":
@@ -279,11 +347,14 @@ def run_raw(port: int, behaviour: str, max_pdu: int) -> None:
     srv.listen(8)
     while True:
         conn, _ = srv.accept()
+        if behaviour == "delay-first":
+            threading.Thread(target=_delayed_session, args=(conn, outdir, delay, max_pdu), daemon=True).start()
+            continue
         threading.Thread(target=_raw_session, args=(conn, behaviour, max_pdu), daemon=True).start()
 
 
 def run_pynetdicom(port: int, outdir: str, status: int | None, comment: str | None, reject: str | None,
-                   no_contexts: bool, explicit_first: bool = False) -> None:
+                   no_contexts: bool, explicit_first: bool = False, status_count: int | None = None) -> None:
     import logging
 
     from pydicom.dataset import Dataset
@@ -313,14 +384,18 @@ def run_pynetdicom(port: int, outdir: str, status: int | None, comment: str | No
 
         handlers.append((evt.EVT_REQUESTED, on_request))
 
+    answered = [0]
+
     def on_store(event):
-        if outdir:
+        answered[0] += 1
+        special = status_count is None or answered[0] <= status_count
+        if outdir and not (status and special):
             ds = event.dataset
             ds.file_meta = event.file_meta
             ds.save_as(os.path.join(outdir, f"{ds.SOPInstanceUID}.dcm"), enforce_file_format=True)
         rsp = Dataset()
-        rsp.Status = status or 0
-        if comment:
+        rsp.Status = (status or 0) if special else 0
+        if comment and special:
             rsp.ErrorComment = comment
         return rsp
 
@@ -333,21 +408,23 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--status", type=lambda s: int(s, 0))
     parser.add_argument("--comment")
+    parser.add_argument("--status-count", type=int)
     parser.add_argument("--reject")
     parser.add_argument("--no-contexts", action="store_true")
     parser.add_argument("--explicit-first", action="store_true")
     parser.add_argument("--raw")
     parser.add_argument("--max-pdu", type=int, default=16384)
+    parser.add_argument("--delay", type=float, default=2.0)
     parser.add_argument("-od", dest="outdir", default="")
     parser.add_argument("port", type=int)
     args = parser.parse_args(argv)
     if args.outdir:
         os.makedirs(args.outdir, exist_ok=True)
     if args.raw:
-        run_raw(args.port, args.raw, args.max_pdu)
+        run_raw(args.port, args.raw, args.max_pdu, args.outdir, args.delay)
     else:
-        run_pynetdicom(args.port, "" if args.status else args.outdir, args.status, args.comment, args.reject,
-                       args.no_contexts, args.explicit_first)
+        run_pynetdicom(args.port, "" if args.status and args.status_count is None else args.outdir, args.status,
+                       args.comment, args.reject, args.no_contexts, args.explicit_first, args.status_count)
     return 0
 
 

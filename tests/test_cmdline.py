@@ -83,7 +83,9 @@ def test_help_layout(capsys):
     code, out, err, _ = run(["--help"], capsys)
     assert code == 0 and err == ""
     assert out.startswith(HEADER + EXPECTED_HELP_TAIL)
-    assert out.endswith("(if successful) and write it to text file f\n\n")
+    # DCMTK's options end with +crf; the extensions follow in groups of their own ("... not in DCMTK ...")
+    dcmtk_part, _, extensions = out.partition("(if successful) and write it to text file f\n")
+    assert extensions == "\n" or (extensions.startswith("extensions") and "not in DCMTK" in extensions.split("\n")[0])
     assert "-i4" not in out  # 3.6.7 has no IP protocol options
     for opt in cmdline.OPTIONS:
         assert opt.long in out
@@ -123,7 +125,8 @@ def test_version_layout(capsys):
     libs = [ln for ln in lines[10:] if ln]
     assert all(ln.startswith("- ") and ", Version " in ln for ln in libs)
     assert any(ln.startswith("- pydicom, Version ") for ln in libs)
-    assert any(ln.startswith("- pynetdicom, Version ") for ln in libs)
+    assert any(ln.startswith("- imagecodecs, Version ") for ln in libs)  # (used for lossy JPEG)
+    assert not any(ln.startswith("- pynetdicom,") for ln in libs)  # (a test tool only, never imported by sending)
     assert out.endswith("\n") and not out.endswith("\n\n")
 
 
@@ -514,8 +517,8 @@ def test_help_does_not_import_heavy_libraries():
     assert proc.stderr.decode().strip().endswith("[]"), proc.stderr
 
 
-_SLOW_IMPORTS = {"re", "enum", "functools", "collections", "locale", "platform", "tempfile", "pydicom", "pynetdicom",
-                 "numpy"}
+_SLOW_IMPORTS = {"re", "enum", "functools", "collections", "locale", "platform", "tempfile", "typing", "logging",
+                 "dcmsend.api", "pydicom", "pynetdicom", "numpy"}
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["--bogus"], ["127.0.0.1", "PORT", "FILE"]])
@@ -545,7 +548,9 @@ def test_command_imports_nothing_slow(args, tmp_path):
 def test_manpage_is_up_to_date():
     from dcmsend import manpage
 
-    with open(manpage.DEFAULT_PATH, encoding="utf-8") as fh:
+    # (the page of this source tree, also when dcmsend is imported from an installed copy: an unpacked sdist)
+    page = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "dcmsend.1")
+    with open(page, encoding="utf-8") as fh:
         committed = fh.read()
     assert committed == manpage.render(), "docs/dcmsend.1 is stale: run `python -m dcmsend.manpage`"
 
@@ -559,3 +564,35 @@ def test_manpage_lists_every_option():
         if opt.short:
             assert manpage.esc(opt.short) + " " + manpage.esc(opt.long) in text
     assert "\n.SH EXIT CODES\n" in text and "EXITCODE_CANNOT_SEND_REQUEST" in text.replace("\\", "")
+
+
+def test_manpage_has_examples_and_every_exit_code():
+    from dcmsend import exitcodes, manpage
+
+    text = manpage.render()
+    assert "\n.SH EXAMPLES\n" in text
+    exit_codes = text.split("\n.SH EXIT CODES\n")[1].split("\n.SH ")[0]
+    codes = [int(line.replace(".B ", "").split(",")[0]) for line in exit_codes.splitlines() if line.startswith(".B ")]
+    expected = [v for k, v in vars(exitcodes).items() if k.isupper() and isinstance(v, int) and k != "INTERRUPTED_BASE"]
+    assert sorted(codes) == sorted(expected + [130])
+    assert ".B 130, 143\n" in exit_codes
+
+
+def test_manpage_without_argument_outside_a_source_tree_writes_no_file(tmp_path, monkeypatch, capsys):
+    """An installed copy (no source tree around it) prints the page instead of writing next to site-packages."""
+    from dcmsend import manpage
+
+    monkeypatch.setattr(manpage, "SOURCE_ROOT", str(tmp_path))
+    monkeypatch.setattr(manpage, "DEFAULT_PATH", str(tmp_path / "docs" / "dcmsend.1"))
+    assert manpage.main([]) == 0
+    assert capsys.readouterr().out == manpage.render()
+    assert os.listdir(tmp_path) == []
+
+
+def test_manpage_escapes_hyphens():
+    """Options are written with roff's \\- (an ASCII hyphen-minus when rendered, so they can be copied)."""
+    from dcmsend import manpage
+
+    text = manpage.render()
+    assert "\\-\\-scan\\-directories" in text and "dcmsend \\- Simple DICOM storage SCU" in text
+    assert "--scan-directories" not in text

@@ -115,10 +115,13 @@ def test_dimse_status_is_recorded(scp, verbose, capsys):
     assert "I: Received C-STORE Response (Warning: ElementsDiscarded)" in capsys.readouterr().err
 
 
-def test_send_module_is_callable():
-    import dcmsend.send as send_module
+def test_the_stage_module_leaves_dcmsend_send_the_api_function():
+    import inspect
 
-    assert callable(send_module)
+    import dcmsend
+
+    assert sys.modules["dcmsend.send"].transfer is transfer
+    assert inspect.isfunction(dcmsend.send) and dcmsend.send.__module__ == "dcmsend.api"
 
 
 @pytest.mark.parametrize("status", [0x0000, 0xA700])

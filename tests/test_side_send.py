@@ -109,8 +109,11 @@ STORESCP_SCENARIOS = [
     ("abort-after-nh", ["-v", "-nh", "+crf", "{report}"], [CT, MR, MRI], ["--abort-after"]),
     ("abort-during", ["-d"], [CT, MR], ["--abort-during"]),
     ("abort-during-nh", ["-v", "-nh"], [CT, MR, CT], ["--abort-during"]),
-    ("dimse-timeout", ["-v", "-td", "1"], [CT], ["--sleep-during", "2"]),
-    ("dimse-timeout-nh", ["-v", "-nh", "-td", "1", "+crf", "{report}"], [CT, MR], ["--sleep-during", "2"]),
+    # (storescp sleeps at every PDU it receives: one second each, and a maximum PDU that takes CT_small in one,
+    # keep the response seconds late, not tens of seconds; -nh: the first response still comes after the second
+    # timeout, during the release)
+    ("dimse-timeout", ["-v", "-td", "1"], [CT], ["--sleep-during", "1", "-pdu", "131072"]),
+    ("dimse-timeout-nh", ["-v", "-nh", "-td", "1", "+crf", "{report}"], [CT, MR], ["--sleep-during", "1"]),
     ("long-peer-name", ["-v"], [CT], "LONGPEER"),
 ]
 
@@ -499,9 +502,10 @@ def test_undefined_tag_key_is_shown_as_dcmtk_shows_it(opts, tmp_path):
                                          ("rewrite-large", [])],
                          ids=["delete-nh", "truncate", "replace-v", "rewrite-large"])
 def test_next_file_changed_while_the_response_is_awaited(change, opts, tmp_path):
-    """The next file is read ahead while the peer takes its time (storescp --sleep-during 2); when it is deleted,
-    cut or replaced before the response comes, what is sent and said is what DCMTK, which opens it only then,
-    sends and says."""
+    """The next file is read ahead while the peer takes its time (tests/scp.py --raw delay-first: the first
+    response comes 2 s late, the peer stores every data set byte for byte); when it is deleted, cut or replaced
+    before the response comes, what is sent and said is what DCMTK, which opens it only then, sends and says.
+    (The peer was storescp --sleep-during 2, which sleeps at every received PDU: two minutes for the large files.)"""
     import threading
 
     import fixtures_data as fx
@@ -533,8 +537,11 @@ def test_next_file_changed_while_the_response_is_awaited(change, opts, tmp_path)
 
         threading.Timer(0.8, act).start()
 
-    harness.compare([*opts, "127.0.0.1", "{port}", "f0.dcm", "f1.dcm", "+crf", "{report}"], tmp_path,
-                    peer_args=["--sleep-during", "2"], setup=setup)
+    scp = os.path.join(HERE, "scp.py")
+    real, _ = harness.compare([*opts, "127.0.0.1", "{port}", "f0.dcm", "f1.dcm", "+crf", "{report}"], tmp_path,
+                              peer_args=[scp, "--raw", "delay-first", "--delay", "2"], peer_program=sys.executable,
+                              setup=setup)
+    assert real.received  # (the peer stored what it received: compared byte for byte)
 
 
 @pytest.mark.parametrize("max_pdu", [16384, 5001, 200, 200000, 0])

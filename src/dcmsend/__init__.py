@@ -1,63 +1,49 @@
 """dcmsend: a faithful, fast Python clone of DCMTK's dcmsend.
 
 Command line: ``dcmsend [options] peer port dcmfile-in...`` (see ``dcmsend --help``).
-Python: :func:`send` runs the same stages as the command line and returns the transfer list with statuses.
+Python: :func:`send` runs the same stages as the command line and returns a :class:`Result` (see docs/api.md).
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import sys
+
+from dcmsend import log  # noqa: F401  (dcmsend.log after `import dcmsend`; the command imports it anyway)
+
+__version__ = "0.1.0"  # the one place of the version (pyproject.toml reads it)
 # Release date printed in the banner line, like DCMTK's "$dcmtk: dcmsend v3.6.7 2022-04-22 $".
 __date__ = "2026-11-25"
 
-__all__ = ["Result", "send", "send_files", "__version__"]
+__all__ = ["Options", "Result", "send", "send_files", "__version__"]
 
-
-class Result:
-    """What :func:`send` returns: the exit code dcmsend would give and the transfer list (``Instance`` records with
-    association number, presentation context, network transfer syntax, dataset size and DIMSE status filled in)."""
-
-    __slots__ = ("exit_code", "instances")
-
-    def __init__(self, exit_code: int, instances: list | None = None):
-        self.exit_code = exit_code
-        self.instances = list(instances or [])
-
-    def __repr__(self) -> str:
-        return f"Result(exit_code={self.exit_code}, instances=<{len(self.instances)} instances>)"
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-
-def send_files(peer: str, port: int, paths, **options) -> Result:
-    """Send DICOM files like ``dcmsend peer port paths...``.
-
-    ``paths`` is a path or a list of paths (files or directories).  Keyword options are the fields of
-    :class:`dcmsend.cmdline.Options` (for example ``scan_directories=True``, ``recurse=True``, ``no_halt=True``,
-    ``calling_aetitle="ME"``, ``called_aetitle="PACS"``, ``decompress="lossy"``, ``report_file="report.txt"``).
-    Log output goes through dcmsend's DCMTK-style logger (stderr, WARN by default).
-    """
-    from dcmsend import collect as _collect
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dcmsend.api import Result, send
     from dcmsend.cmdline import Options
-    from dcmsend.exitcodes import Exit
-    from dcmsend.send import transfer
 
-    if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
-        paths = [paths]
-    import os
+    send_files = send
+else:
+    def __getattr__(name: str):
+        """The API (dcmsend.api) is loaded on first use: the command never loads it (start-up time)."""
+        if name in ("send", "send_files", "Result", "Options"):
+            from dcmsend import api
 
-    opts = Options(peer=str(peer), port=int(port), files=[os.fsdecode(p) for p in paths], **options)
-    entries: list = []
-    try:
-        entries = _collect.collect(opts)
-        code = transfer(opts, entries)
-    except Exit as exc:
-        code = exc.code
-    return Result(code, entries)
+            return getattr(api, "send" if name == "send_files" else name)
+        raise AttributeError(f"module 'dcmsend' has no attribute '{name}'")
 
 
-# ``dcmsend.send`` is this function; once the stage module ``dcmsend.send`` is imported, the package attribute is that
-# module, which is made callable with the same signature (see the end of send.py).
-send = send_files
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"send", "send_files", "Result", "Options"})
+
+
+class _Package(type(sys)):  # type: ignore[misc]
+    """``dcmsend.send`` is the API function, also once the stage module of the same name (``dcmsend/send.py``, in
+    ``sys.modules["dcmsend.send"]``) has been imported, which would otherwise set the package attribute to itself."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "send" and isinstance(value, type(sys)):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

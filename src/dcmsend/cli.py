@@ -58,17 +58,30 @@ def _restore_handlers(previous: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run dcmsend with ``argv`` (program name first, as in ``sys.argv``); return the exit code."""
+    """Run dcmsend with ``argv`` (program name first, as in ``sys.argv``); return the exit code.
+
+    Leaves the interpreter as it found it: signal handlers, recursion limit, the warnings hook, the standard
+    ``logging`` set-up of pydicom and pynetdicom, and dcmsend's own logger configuration are restored on return."""
     argv = list(sys.argv if argv is None else argv)
     previous = _install_handlers()
+    recursion_limit = sys.getrecursionlimit()
+    log_state = log.save_state()
     # deeply nested sequences are parsed recursively: follow as deep as DCMTK does (it crashes beyond ~10000
     # levels), deeper nesting is an input error (collect), never a crash
-    if sys.getrecursionlimit() < RECURSION_LIMIT:
+    if recursion_limit < RECURSION_LIMIT:
         sys.setrecursionlimit(RECURSION_LIMIT)
+    options = None
     try:
         options = cmdline.evaluate(argv)
         log.capture_library_output()
-        transfer_list = collect.collect(options)
+        try:
+            transfer_list = collect.collect(options)
+        except Exit as exc:
+            if options.json_report:  # (an extension: the JSON report is written however the run ends)
+                from dcmsend import runner
+
+                return runner.input_phase_failed(options, exc.code)
+            raise
         # imported here: --help, --version and errors never load the network stack
         from dcmsend.send import transfer
 
@@ -88,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _restore_handlers(previous)
         log.close_all()
+        log.release_library_output()
+        log.restore_state(log_state)
+        if sys.getrecursionlimit() != recursion_limit:
+            sys.setrecursionlimit(recursion_limit)
 
 
 def run() -> None:

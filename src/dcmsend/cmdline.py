@@ -29,6 +29,7 @@ MIN_PDU = 4096
 MAX_PDU = 131072
 
 ULONG_MAX = 2**64 - 1
+MAX_RETRY = 100
 
 
 class Options:
@@ -66,6 +67,12 @@ class Options:
     verbose_pc: bool = False  # +v
     # output
     report_file: str = ""  # +crf ('' = no report)
+    # extensions, not in DCMTK (runner.py, report_json.py, journal.py, progress.py)
+    json_report: str = ""  # +crj --create-json-report ('' = none)
+    strict_status: bool = False  # +ss --strict-status
+    journal: str = ""  # +jo --journal ('' = none)
+    retry: int = 0  # +rt --retry (0 = no retries)
+    progress: bool = False  # +pg --progress
     # not an option: the program name as typed (argv[0]) and the expanded argument list
     program_name: str = "dcmsend"
     arguments: list[str]  # default: a new empty list
@@ -91,7 +98,7 @@ class Options:
             return NotImplemented
         return all(getattr(self, n) == getattr(other, n) for n in _OPTION_FIELDS)
 
-    __hash__ = None  # mutable, like the dataclass it replaces
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
 
     def __repr__(self) -> str:
         return "Options(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _OPTION_FIELDS) + ")"
@@ -135,14 +142,23 @@ class SubGroup:
 
 
 class Opt:
-    """One option: long and short name ('' = none), help text, value description ('' = no value)."""
+    """One option: long and short name ('' = none), help text, value description ('' = no value).
 
-    __slots__ = ("long", "short", "help", "value", "exclusive", "manual")
+    ``field`` and ``sets`` say what the option does to :class:`Options` (the Python API builds a command line from
+    keyword options with them, so its options are checked exactly as the command line checks them): ``field`` is
+    the name of the field (default: the long name without dashes, '-' -> '_'; '' for an option that sets no field,
+    such as the logging options); ``sets`` is the value an option without a value stores there (default True).
+    An option with a value stores the value given, converted by :func:`evaluate`."""
 
-    def __init__(self, long: str, short: str, help: str, value: str = "", exclusive: bool = False, manual: str = ""):
+    __slots__ = ("long", "short", "help", "value", "exclusive", "manual", "field", "sets")
+
+    def __init__(self, long: str, short: str, help: str, value: str = "", exclusive: bool = False, manual: str = "",
+                 field: str | None = None, sets: object = True):
         self.long, self.short, self.help, self.value = long, short, help, value
         self.exclusive = exclusive
         self.manual = manual  # extra sentence for the manual page only
+        self.field = long.lstrip("-+").replace("-", "_") if field is None else field
+        self.sets = sets
 
     @property
     def nvalues(self) -> int:
@@ -163,34 +179,37 @@ _PDU_RANGE = f"[n]umber of bytes: integer ({MIN_PDU}..{MAX_PDU})"
 
 TABLE: tuple[Group | SubGroup | Opt, ...] = (
     Group("general options:", LONGCOL, SHORTCOL + 2),
-    Opt("--help", "-h", "print this help text and exit", exclusive=True),
-    Opt("--version", "", "print version information and exit", exclusive=True),
-    Opt("--list-decoders", "", "list transfer syntaxes of decoders and exit", exclusive=True),
-    Opt("--arguments", "", "print expanded command line arguments"),
-    Opt("--quiet", "-q", "quiet mode, print no warnings and errors"),
-    Opt("--verbose", "-v", "verbose mode, print processing details"),
-    Opt("--debug", "-d", "debug mode, print debug information"),
+    Opt("--help", "-h", "print this help text and exit", exclusive=True, field=""),
+    Opt("--version", "", "print version information and exit", exclusive=True, field=""),
+    Opt("--list-decoders", "", "list transfer syntaxes of decoders and exit", exclusive=True, field=""),
+    Opt("--arguments", "", "print expanded command line arguments", field=""),
+    Opt("--quiet", "-q", "quiet mode, print no warnings and errors", field=""),
+    Opt("--verbose", "-v", "verbose mode, print processing details", field=""),
+    Opt("--debug", "-d", "debug mode, print debug information", field=""),
     Opt("--log-level", "-ll", "(fatal, error, warn, info, debug, trace)\nuse level l for the logger",
-        "[l]evel: string constant"),
-    Opt("--log-config", "-lc", "use config file f for the logger", "[f]ilename: string"),
+        "[l]evel: string constant", field=""),
+    Opt("--log-config", "-lc", "use config file f for the logger", "[f]ilename: string", field=""),
     Opt("--verbose-pc", "+v", "show presentation contexts in verbose mode"),
     Group("input options:"),
     SubGroup("input file format:"),
-    Opt("--read-file", "+f", "read file format or data set"),
-    Opt("--read-file-only", "+fo", "read file format only (default)"),
-    Opt("--read-dataset", "-f", "read data set without file meta information"),
+    Opt("--read-file", "+f", "read file format or data set", field="read_mode", sets="file"),
+    Opt("--read-file-only", "+fo", "read file format only (default)", field="read_mode", sets="fileonly"),
+    Opt("--read-dataset", "-f", "read data set without file meta information", field="read_mode",
+        sets="dataset"),
     SubGroup("input files:"),
     Opt("--read-from-dicomdir", "+rd", "read information on input files from DICOMDIR"),
     Opt("--scan-directories", "+sd", "scan directories for input files (dcmfile-in)"),
     Opt("--scan-pattern", "+sp", "pattern for filename matching (wildcards)",
         "[p]attern: string (only w/ --scan-directories)"),
-    Opt("--no-recurse", "-r", "do not recurse within directories (default)"),
+    Opt("--no-recurse", "-r", "do not recurse within directories (default)", field="recurse", sets=False),
     Opt("--recurse", "+r", "recurse within specified directories"),
     Group("processing options:"),
     SubGroup("transfer syntax conversion:"),
-    Opt("--decompress-never", "-dn", "never decompress compressed data sets"),
-    Opt("--decompress-lossless", "+dls", "only decompress lossless compression (default)"),
-    Opt("--decompress-lossy", "+dly", "decompress both lossy and lossless compression"),
+    Opt("--decompress-never", "-dn", "never decompress compressed data sets", field="decompress", sets="never"),
+    Opt("--decompress-lossless", "+dls", "only decompress lossless compression (default)", field="decompress",
+        sets="lossless"),
+    Opt("--decompress-lossy", "+dly", "decompress both lossy and lossless compression", field="decompress",
+        sets="lossy"),
     SubGroup("deflate compression level:"),
     Opt("--compression-level", "+cl", "0=uncompressed, 1=fastest, 9=best compression",
         "[l]evel: integer (default: 6)"),
@@ -201,14 +220,17 @@ TABLE: tuple[Group | SubGroup | Opt, ...] = (
     Opt("--no-uid-checks", "-nuc", "do not check UID values of input files"),
     Group("network options:"),
     SubGroup("application entity titles:"),
-    Opt("--aetitle", "-aet", f"set my calling AE title (default: {APPLICATION_TITLE})", "[a]etitle: string"),
-    Opt("--call", "-aec", f"set called AE title of peer (default: {PEER_APPLICATION_TITLE})", "[a]etitle: string"),
+    Opt("--aetitle", "-aet", f"set my calling AE title (default: {APPLICATION_TITLE})", "[a]etitle: string",
+        field="calling_aetitle"),
+    Opt("--call", "-aec", f"set called AE title of peer (default: {PEER_APPLICATION_TITLE})", "[a]etitle: string",
+        field="called_aetitle"),
     SubGroup("association handling:"),
     Opt("--multi-associations", "+ma",
         "use multiple associations (one after the other)\nif needed to transfer the instances (default)"),
-    Opt("--single-association", "-ma", "always use a single association"),
+    Opt("--single-association", "-ma", "always use a single association", field="multi_associations", sets=False),
     SubGroup("other network options:"),
-    Opt("--timeout", "-to", "timeout for connection requests", "[s]econds: integer (default: unlimited)"),
+    Opt("--timeout", "-to", "timeout for connection requests", "[s]econds: integer (default: unlimited)",
+        field="connect_timeout"),
     Opt("--acse-timeout", "-ta", "timeout for ACSE messages", f"[s]econds: integer (default: {DEFAULT_ACSE_TIMEOUT})"),
     Opt("--dimse-timeout", "-td", "timeout for DIMSE messages", "[s]econds: integer (default: unlimited)"),
     Opt("--max-pdu", "-pdu", f"set max receive pdu to n bytes (default: {DEFAULT_MAX_PDU})", _PDU_RANGE),
@@ -216,7 +238,23 @@ TABLE: tuple[Group | SubGroup | Opt, ...] = (
     Group("output options:"),
     SubGroup("general:"),
     Opt("--create-report-file", "+crf",
-        "create a detailed report on the transfer\n(if successful) and write it to text file f", "[f]ilename: string"),
+        "create a detailed report on the transfer\n(if successful) and write it to text file f", "[f]ilename: string",
+        field="report_file"),
+    Group("extensions (not in DCMTK's dcmsend):"),
+    Opt("--create-json-report", "+crj",
+        "write a report on the run, its associations and\nevery instance to JSON file f (also if halted)",
+        "[f]ilename: string", field="json_report"),
+    Opt("--strict-status", "+ss",
+        f"exit with code {exitcodes.STRICT_STATUS_FAILED} if any instance was not stored\n"
+        "with a success or warning status"),
+    Opt("--journal", "+jo",
+        "record stored instances in SQLite journal f and\nskip those already stored to this peer",
+        "[f]ilename: string"),
+    Opt("--retry", "+rt",
+        "after a transient failure, send the instances\nnot yet stored again, up to n times\n"
+        "(waiting 1, 2, 4, ... seconds before)",
+        f"[n]umber: integer (0..{MAX_RETRY}, default: 0)"),
+    Opt("--progress", "+pg", "show progress on stderr\n(a status line on a terminal)"),
 )
 
 OPTIONS: tuple[Opt, ...] = tuple(e for e in TABLE if isinstance(e, Opt))
@@ -263,9 +301,12 @@ def option_string() -> str:
         if new_group:
             # column widths per run of options up to the next (sub)group entry
             j = i
-            while j < len(entries) and isinstance(entries[j], Opt):
-                short_size = max(short_size, len(entries[j].short))
-                long_size = max(long_size, len(entries[j].long))
+            while j < len(entries):
+                following = entries[j]
+                if not isinstance(following, Opt):
+                    break
+                short_size = max(short_size, len(following.short))
+                long_size = max(long_size, len(following.long))
                 j += 1
             new_group = False
         if isinstance(e, Group):
@@ -316,14 +357,19 @@ _write = log.write_text  # byte-exact console output, shared with the logger
 class _App:
     """OFConsoleApplication: error output, quiet mode."""
 
-    def __init__(self) -> None:
+    def __init__(self, library: bool = False) -> None:
         self.quiet = False
+        self.library = library  # the Python API: errors raise ValueError(message), nothing is printed
 
     def usage(self) -> None:
+        if self.library:
+            raise ValueError("usage: " + PROGRAM + syntax_string())
         _write(sys.stdout, usage_text())
         raise Exit(exitcodes.NO_ERROR)
 
     def error(self, message: str) -> None:
+        if self.library:
+            raise ValueError(message)
         if not self.quiet:
             _write(sys.stderr, header() + "error: " + message + "\n")
         raise Exit(exitcodes.COMMANDLINE_SYNTAX_ERROR)
@@ -542,7 +588,7 @@ def _sint32(v: int) -> int:
 # --version and --list-decoders
 # ---------------------------------------------------------------------------------------------------------------
 
-_LIBRARIES = ("pydicom", "pynetdicom", "numpy", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg",
+_LIBRARIES = ("pydicom", "numpy", "imagecodecs", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg",
               "pylibjpeg-rle")
 
 
@@ -575,7 +621,7 @@ def _preferred_encoding() -> str:
     try:
         import _locale
 
-        return _locale.getencoding()  # (Python 3.11+)
+        return _locale.getencoding()  # type: ignore[attr-defined,unused-ignore]  # (Python 3.11+)
     except (ImportError, AttributeError):
         import locale
 
@@ -685,14 +731,20 @@ def _configure_logger(cmd: CommandLine, app: _App) -> None:
         log.root().force_log(log.INFO, text + "\n")
 
 
-def evaluate(argv: list[str]) -> Options:
-    """Process the whole dcmsend command line (``argv[0]`` = program name as typed); see the module docstring."""
+def evaluate(argv: list[str], library: bool = False) -> Options:
+    """Process the whole dcmsend command line (``argv[0]`` = program name as typed); see the module docstring.
+
+    ``library``: for the Python API (which builds ``argv`` from its keyword options): errors raise ``ValueError``
+    with the command line's message and print nothing, no ``@file`` is expanded and the logger is left alone."""
     program = argv[0] if argv else PROGRAM
-    app = _App()
-    try:
-        args = expand_command_files(list(argv[1:]))
-    except CommandFileError as exc:
-        app.error(f"Cannot open command file '{exc.name}'")
+    app = _App(library)
+    if library:
+        args = list(argv[1:])
+    else:
+        try:
+            args = expand_command_files(list(argv[1:]))
+        except CommandFileError as exc:
+            app.error(f"Cannot open command file '{exc.name}'")
     try:
         cmd = CommandLine(program, args)
     except ParseError as exc:
@@ -714,11 +766,12 @@ def evaluate(argv: list[str]) -> Options:
     opts = Options(program_name=program, arguments=list(cmd.args))
 
     # general options
-    _configure_logger(cmd, app)
+    if not library:
+        _configure_logger(cmd, app)
     from dcmsend.log import APP, INFO
 
     if cmd.find("--verbose-pc"):
-        app.check_dependence("--verbose-pc", "verbose mode", APP.enabled(INFO))
+        app.check_dependence("--verbose-pc", "verbose mode", library or APP.enabled(INFO))
         opts.verbose_pc = True
 
     # input options
@@ -809,6 +862,21 @@ def evaluate(argv: list[str]) -> Options:
     if cmd.find("--create-report-file"):
         opts.report_file = cmd.value()
 
+    # extensions (not in DCMTK)
+    if cmd.find("--create-json-report"):
+        opts.json_report = cmd.value()
+    if cmd.find("--strict-status"):
+        opts.strict_status = True
+    if cmd.find("--journal"):
+        opts.journal = cmd.value()
+    if cmd.find("--retry"):
+        v, err = cmd.value_uint(0, MAX_RETRY)
+        if err:
+            app.error(err)
+        opts.retry = v
+    if cmd.find("--progress"):
+        opts.progress = True
+
     # parameters
     opts.peer = cmd.param(1)
     v, err = cmd.param_uint(2, 1, 65535)
@@ -817,5 +885,6 @@ def evaluate(argv: list[str]) -> Options:
     opts.port = v
     opts.files = [cmd.param(i) for i in range(3, len(cmd.param_pos) + 1)]
 
-    APP.debug(BANNER + "\n")
+    if not library:
+        APP.debug(BANNER + "\n")
     return opts

@@ -23,6 +23,10 @@ from dcmsend import dictionary, exitcodes, uids
 from dcmsend.exitcodes import Exit
 from dcmsend.log import APP, DATA, DEBUG, NET
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # Read modes (DCMTK's E_FileReadMode as chosen by +f / +fo / -f).
 READ_FILE = "file"  # +f  : file format or bare data set (auto-detect)
 READ_FILE_ONLY = "fileonly"  # +fo : file format only (default)
@@ -32,30 +36,70 @@ STATUS_NO_ACCEPTABLE_CONTEXT = 0xFFFF
 STATUS_INVALID_DATASET_PTR = 0xFFFE
 
 
+# One object for equal values that repeat across a transfer list (SOP Class and Transfer Syntax UIDs, read modes,
+# directory prefixes of paths, data set offsets and sizes): the list's memory grows by what is unique to each
+# instance only. Bounded, so that inputs where nothing repeats cannot grow them without limit.
+_SHARED_MAX = 1 << 16
+_shared_str: dict[str, str] = {}
+_shared_int: dict[int, int] = {}
+
+
+def _share_str(value):
+    if type(value) is not str:  # (e.g. pydicom's UID, a str subclass, given through the Python API: kept as it is)
+        return value
+    shared = _shared_str.get(value)
+    if shared is None:
+        if len(_shared_str) >= _SHARED_MAX:
+            return value
+        shared = _shared_str[value] = value
+    return shared
+
+
+def _share_int(value):
+    if type(value) is not int:
+        return value
+    shared = _shared_int.get(value)
+    if shared is None:
+        if len(_shared_int) >= _SHARED_MAX:
+            return value
+        shared = _shared_int[value] = value
+    return shared
+
+
 class Instance:
     """One transfer-list entry: what DCMTK's DcmStorageSCU keeps per SOP instance.
 
     (A plain class with slots rather than a dataclass: importing ``dataclasses`` costs milliseconds at start-up.)
+    Memory: a transfer list may hold millions of entries, so an entry stores what is unique to it once and shares
+    everything that repeats (see ``_share_str``): the path is kept as its directory prefix (shared by the files of
+    a directory) and its file name, and read back whole through the ``path`` property; the data set offset and
+    size are shared numbers. ~320 bytes per instance for a 40-character path and a 58-character SOP Instance UID
+    (tests/test_memory.py); DCMTK's own list grows by ~550 bytes per instance.
     """
 
-    __slots__ = ("path", "read_mode", "sop_class_uid", "sop_instance_uid", "transfer_syntax_uid", "dataset_offset",
-                 "dataset_size", "association", "context_id", "network_ts", "status", "request_sent", "meta_reread")
+    # the public fields, in constructor order (repr, the Python API)
+    FIELDS = ("path", "read_mode", "sop_class_uid", "sop_instance_uid", "transfer_syntax_uid", "dataset_offset",
+              "dataset_size", "association", "context_id", "network_ts", "status", "request_sent", "meta_reread")
+    __slots__ = ("_dir", "_name", "read_mode", "sop_class_uid", "sop_instance_uid", "transfer_syntax_uid",
+                 "dataset_offset", "_size", "association", "context_id", "_network_ts", "status", "request_sent",
+                 "meta_reread")
 
     def __init__(self, path: str, read_mode: str, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str,
                  dataset_offset: int = -1, dataset_size: int = 0, association: int = 0, context_id: int = 0,
                  network_ts: str = "", status: int | None = None, request_sent: bool = False,
                  meta_reread: bool = False):
         self.path = path  # as DCMTK prints it
-        self.read_mode = read_mode
-        self.sop_class_uid = sop_class_uid
+        self.read_mode = _share_str(read_mode)
+        self.sop_class_uid = _share_str(sop_class_uid)
         self.sop_instance_uid = sop_instance_uid
-        self.transfer_syntax_uid = transfer_syntax_uid
+        self.transfer_syntax_uid = _share_str(transfer_syntax_uid)
         # Filled by later stages.
-        self.dataset_offset = dataset_offset  # byte offset of the data set in the file, when the input phase knows it
-        self.dataset_size = dataset_size
+        # byte offset of the data set in the file, when the input phase knows it
+        self.dataset_offset = _share_int(dataset_offset)
+        self._size = _share_int(dataset_size)
         self.association = association
         self.context_id = context_id
-        self.network_ts = network_ts
+        self._network_ts = _share_str(network_ts)
         self.status = status  # DIMSE status of the response; None: no response (not sent)
         # DCMTK's RequestSent: response received, or a pseudo-status (0xFFFF/0xFFFE) set
         self.request_sent = request_sent
@@ -63,8 +107,40 @@ class Instance:
         # send-time load reads it again for what DCMTK says then (collect.meta_header_messages)
         self.meta_reread = meta_reread
 
+    @property
+    def path(self) -> str:
+        """The file's path as DCMTK prints it (the directory prefix and the name stored apart)."""
+        prefix = self._dir
+        return prefix + self._name if prefix else self._name
+
+    @path.setter
+    def path(self, value: str) -> None:
+        cut = value.rfind("/") + 1 if type(value) is str else 0  # (anything else, e.g. a PathLike, kept as given)
+        if cut:
+            self._dir = _share_str(value[:cut])
+            self._name = value[cut:]
+        else:
+            self._dir = ""
+            self._name = value
+
+    @property
+    def dataset_size(self) -> int:
+        return self._size
+
+    @dataset_size.setter
+    def dataset_size(self, value: int) -> None:
+        self._size = _share_int(value)
+
+    @property
+    def network_ts(self) -> str:
+        return self._network_ts
+
+    @network_ts.setter
+    def network_ts(self, value: str) -> None:
+        self._network_ts = _share_str(value)
+
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
         return f"Instance({fields})"
 
     @property
@@ -110,7 +186,7 @@ _CLASSES = {
     b"graph": "\\x21-\\x7e", b"lower": "a-z", b"print": "\\x20-\\x7e", b"punct": "!-/:-@\\[-`{-~",
     b"space": " \\t\\n\\r\\x0b\\x0c", b"upper": "A-Z", b"xdigit": "0-9A-Fa-f",
 }
-_pattern_cache: dict[bytes, object] = {}  # compiled patterns (re.Pattern) or None
+_pattern_cache: dict[bytes, Any] = {}  # compiled patterns (re.Pattern) or None
 # what C's isspace() calls a space: DCMTK removes all of them from UID values (and calls them all spaces)
 BLANKS = b" \t\n\r\x0b\x0c"
 
@@ -843,7 +919,7 @@ def _open(path: str) -> tuple[int | None, int, str | None]:
         return fd, size, None
     except OSError as exc:
         os.close(fd)
-        return None, 0, os.strerror(exc.errno)
+        return None, 0, os.strerror(exc.errno or 0)
 
 
 def _load_meta(path: str) -> tuple[str | None, _Meta | None]:
@@ -856,7 +932,7 @@ def _load_meta(path: str) -> tuple[str | None, _Meta | None]:
         st = _Stream(fd, size, first)
         meta = _read_meta(st)
     except OSError as exc:
-        return os.strerror(exc.errno), None
+        return os.strerror(exc.errno or 0), None
     finally:
         os.close(fd)
     status = meta.status
@@ -904,6 +980,7 @@ def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
             DATA.debug(f'DcmDataset::read() TransferSyntax="{_XFER_NAMES[xfer]}"')
         else:
             ts = uids.transfer_syntax(xfer_known)
+            assert ts is not None  # (xfer_known: a known transfer syntax)
             ts_uid = ts.uid
             DATA.debug(f'DcmDataset::read() TransferSyntax="{ts.name}"')
             if ts.deflated:
@@ -912,7 +989,7 @@ def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
         status, elements = _read_item_body(st, xfer, UNDEFINED, max_read, True)
         return status, meta, elements, ts_uid
     except OSError as exc:
-        return os.strerror(exc.errno), None, {}, None
+        return os.strerror(exc.errno or 0), None, {}, None
     finally:
         if fd is not None:
             os.close(fd)
@@ -962,6 +1039,7 @@ def get_sop_instance_from_file(path: str, read_mode: str):
         status, meta = _load_meta(path)
         if status is None:
             DATA.debug("trying to get SOP Class UID, SOP Instance UID and Transfer Syntax UID from meta-header")
+            assert meta is not None  # (no status: the meta header was read)
             el = meta.elements
             cls = _string_value(el.get(0x00020002), 0x00020002)
             inst = _string_value(el.get(0x00020003), 0x00020003)
@@ -1343,10 +1421,11 @@ def _collect_fast(files: list[str], options, transfer_list: list[Instance]) -> i
     check_values = not options.no_uid_checks
     read_mode = options.read_mode
     dicomdir = options.read_from_dicomdir
-    verdicts: dict[tuple[str, str], str | None] = {}
+    verdicts: dict[tuple[str, ...], str | None] = {}
     append = transfer_list.append
     debug = DATA.enabled(DEBUG) or NET.enabled(DEBUG)
-    for path in files:
+    for index, path in enumerate(files):
+        files[index] = ""  # the entry keeps what it needs of the path: no second copy of every path at the peak
         found = _fast_meta(path) if path else None
         if found is not None:
             cls, inst, ts, offset, raw_inst = found
@@ -1389,8 +1468,10 @@ def _collect_fast(files: list[str], options, transfer_list: list[Instance]) -> i
     return invalid
 
 
-def collect(options) -> list[Instance]:
-    """The input phase of dcmsend: log as DCMTK does, return the transfer list or raise Exit(21/22/23)."""
+def collect(options, transfer_list: list[Instance] | None = None) -> list[Instance]:
+    """The input phase of dcmsend: log as DCMTK does, return the transfer list or raise Exit(21/22/23).
+
+    ``transfer_list``: the list to fill (the Python API passes one, to keep what was found before an Exit)."""
     load_data_dictionary()
     if options.scan_directories:
         APP.info("determining input files ...")
@@ -1399,12 +1480,14 @@ def collect(options) -> list[Instance]:
         APP.fatal("no input files to be processed")
         raise Exit(exitcodes.NO_INPUT_FILES)
     APP.info("checking input files ...")
-    transfer_list: list[Instance] = []
+    if transfer_list is None:
+        transfer_list = []
     invalid = 0
     if options.read_mode == READ_FILE_ONLY:
         files = []  # handled below
         invalid = _collect_fast(expanded, options, transfer_list)
-    for path in files:
+    for index, path in enumerate(files):
+        files[index] = ""  # (as in _collect_fast)
         status = add_dicom_file(path, options, transfer_list)
         if status is not None:
             shown = path if path else "<empty string>"

@@ -160,7 +160,7 @@ class Loaded:
             self.sop_instance_uid = fast.sop_instance_uid
             self._size: int | None = fast.size
             return
-        top = {e.tag: e for e in elems if e.tag in (SOP_CLASS_UID, SOP_INSTANCE_UID)}
+        top = {e.tag: e for e in elems or () if e.tag in (SOP_CLASS_UID, SOP_INSTANCE_UID)}
         for tag in (SOP_CLASS_UID, SOP_INSTANCE_UID):
             warning = _remove_uid_spaces(buf, top[tag]) if tag in top else None
             if warning is not None:
@@ -181,6 +181,7 @@ class Loaded:
         fast walk accepts only data sets the parser reads without a message)."""
         if self._elems is None:
             fast = self._fast
+            assert fast is not None  # (no elements: a fast load)
             if fast.whole is not None:
                 self._buf = fast.whole
             else:
@@ -217,7 +218,7 @@ class Loaded:
             return not any(e.tag == PIXEL_DATA for e in self.elems)
         return src is None or not src.encapsulated or not self.has_encapsulated_pixel_data()
 
-    def encode(self, network_ts: str, options=None) -> tuple[PiecesReader, int]:
+    def encode(self, network_ts: str, options=None) -> tuple[PiecesReader | _FileRangeReader, int]:
         """The data set as the DIMSE layer sends it in ``network_ts``: (reader, exact byte count).
 
         Raises ConditionError when the data set cannot be converted (the pixel data cannot be decompressed)."""
@@ -267,6 +268,7 @@ class Loaded:
     def _fast_convert(self, network_ts: str):
         """The data set in another uncompressed syntax by the walk (None: the exact way)."""
         fast = self._fast
+        assert fast is not None  # (called after a fast load only)
         src, dst = Encoding.of(self.original_ts), Encoding.of(network_ts)
         data = fast.whole
         mapped = None
@@ -409,13 +411,14 @@ def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
     if found is None:
         os.close(fd)
         return None
+    kept: int | None = fd
     if whole is not None:
         os.close(fd)
-        fd = None
+        kept = None
     if DATA.enabled(DEBUG_LEVEL):
         DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
         DATA.debug(f'DcmDataset::read() TransferSyntax="{info.name}"')
-    fast = _Fast(found.parts, found.total, fd, whole, found.sop_class_uid, found.sop_instance_uid,
+    fast = _Fast(found.parts, found.total, kept, whole, found.sop_class_uid, found.sop_instance_uid,
                  file_signature(st))
     fast.size = found.size
     fast.frags = found.frags
@@ -496,10 +499,9 @@ def _load(instance: collect.Instance, fh) -> Loaded:
         else:
             DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
     size = os.fstat(fh.fileno()).st_size
+    buf: mmap.mmap | bytes = b""
     if size > 0:
         buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    else:
-        buf = b""
     if offset == 0 and mode != collect.READ_FILE_ONLY and (not ts or instance.dataset_offset < 0):
         ts = _detect_ts(buf, 0)
     if offset >= len(buf):

@@ -146,6 +146,8 @@ class Encoding:
     """Explicit/implicit VR and byte order of a transfer syntax (immutable; one shared instance each)."""
 
     __slots__ = ("explicit", "little")
+    explicit: bool
+    little: bool
 
     def __init__(self, explicit: bool, little: bool):
         object.__setattr__(self, "explicit", explicit)

@@ -28,6 +28,10 @@ from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA
 from dcmsend.log import DEBUG as DEBUG_LEVEL
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Decompression of encapsulated pixel data, frame by frame, into a spool file.
 #
@@ -75,8 +79,9 @@ def _memoized(func):
             value = cache[args] = func(*args)
             return value
 
-    wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = func.__name__, func.__doc__, func
-    wrapper.cache_clear = cache.clear
+    wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
+    wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+    wrapper.cache_clear = cache.clear  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -120,6 +125,16 @@ def decodable_syntaxes() -> list[str]:
 
 class _Image:
     """The Image Pixel attributes of the top-level data set, read as DCMTK's findAndGet* functions do."""
+
+    # None when absent; the decoders call require() for the ones they need first, then use them as int
+    rows: Any
+    columns: Any
+    samples: Any
+    bits_allocated: Any
+    bits_stored: Any
+    high_bit: Any
+    planar: Any
+    frames: Any
 
     def __init__(self, elems: list[Elem], buf):
         self.top = {e.tag: e for e in elems}

@@ -43,16 +43,22 @@ def start_peer(outdir: str, port: int):
 
     ae = AE(ae_title="DEMO-SCP")
     for cx in AllStoragePresentationContexts:
-        ae.add_supported_context(cx.abstract_syntax, AllTransferSyntaxes)
+        if cx.abstract_syntax:
+            ae.add_supported_context(cx.abstract_syntax, AllTransferSyntaxes)
     return ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
 
 
 def main() -> int:
+    try:
+        import pynetdicom  # noqa: F401  (the demo's peer; not a dependency of dcmsend itself)
+    except ImportError:
+        sys.stderr.write("the demo's receiving peer needs pynetdicom: pip install 'dcmsend[demo]'\n")
+        return 1
     from pydicom.data import get_testdata_file
 
     from dcmsend.cli import main as dcmsend_main
 
-    files = [p for p in (get_testdata_file(name) for name in SAMPLES) if p]
+    files = [p for p in (get_testdata_file(name) for name in SAMPLES) if isinstance(p, str)]
     work = tempfile.mkdtemp(prefix="dcmsend-demo-")
     outdir = os.path.join(work, "received")
     os.makedirs(outdir)

@@ -6,7 +6,7 @@ CANNOT_READ_INPUT_FILE = 20  # never used by dcmsend (placeholder)
 NO_INPUT_FILES = 21
 INVALID_INPUT_FILE = 22
 NO_VALID_INPUT_FILES = 23
-CANNOT_WRITE_OUTPUT_FILE = 40  # never used by dcmsend (placeholder)
+CANNOT_WRITE_OUTPUT_FILE = 40  # not used by DCMTK's dcmsend; ours: an unusable --journal (an extension)
 CANNOT_WRITE_REPORT_FILE = 43
 CANNOT_INITIALIZE_NETWORK = 60
 CANNOT_NEGOTIATE_ASSOCIATION = 61
@@ -21,6 +21,12 @@ INTERRUPTED_BASE = 128
 #   DCMTK's ofexit.h); running out of memory gives "F: internal error: out of memory" and ofexit.h's code 4.
 INTERNAL_ERROR = 100
 MEMORY_EXHAUSTED = 4  # EXITCODE_MEMORY_EXHAUSTED
+# - --strict-status (an extension): the run would have ended with 0, but at least one SOP instance was not stored
+#   with a success or warning status (refused, error, unknown status, not sent, no acceptable context).  101: the
+#   next "application-specific" code of ofexit.h after our 100; DCMTK's dcmsend uses 0, 1, 21-23, 43, 60-65 and
+#   ofexit.h reserves 2-99 for its own classes (input 20-39, output 40-59, network 60-79, processing 80-99); 101 is
+#   below 126/127 (the shell's "cannot execute"/"not found") and 128+N (killed by signal N).
+STRICT_STATUS_FAILED = 101
 
 
 class Exit(Exception):

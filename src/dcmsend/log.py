@@ -20,6 +20,11 @@ import os
 import sys
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import IO
+
 NOT_SET = -1
 OFF = 60000
 FATAL = 50000
@@ -57,6 +62,10 @@ def _encode(text: str) -> bytes:
 BROKEN_PIPE_KILLS = False
 
 
+# Called with the stream before every console write (--progress sets it to wipe its status line first).
+before_console_write: Callable[[object], None] | None = None
+
+
 def write_text(stream, text: str) -> None:
     """Write to a console stream byte-exactly (undecodable argument bytes are kept as surrogates).
 
@@ -65,6 +74,8 @@ def write_text(stream, text: str) -> None:
     unbuffered, so that nothing unwritten is left for Python to fail on at exit."""
     if stream is None:  # (a standard stream that was closed when Python started)
         return
+    if before_console_write is not None:
+        before_console_write(stream)
     try:
         buf = getattr(stream, "buffer", None)
         if buf is None:
@@ -306,7 +317,7 @@ class PatternLayout:
         state = LITERAL
         pos = 0
         lit = ""
-        info = {"min": -1, "max": 0x7FFFFFFF, "left": False}
+        info: dict = {"min": -1, "max": 0x7FFFFFFF, "left": False}
         n = len(pattern)
 
         def extract_option() -> str:
@@ -540,7 +551,7 @@ class FileAppender(Appender):
         super().__init__(**kw)
         self.filename = filename
         self.immediate_flush = immediate_flush
-        self.fh = None
+        self.fh: IO[bytes] | None = None
         self._error_reported = False
         if not filename:
             self._error("Invalid filename")
@@ -751,6 +762,21 @@ def reset() -> None:
 
 def set_level(level: int) -> None:
     _root.level = level
+
+
+def save_state() -> tuple:
+    """The whole logger set-up (levels, appenders, additivity, internal-logger quietness), for :func:`restore_state`:
+    ``cli.main()`` and the Python API leave dcmsend's logging as they found it."""
+    loggers = {name: (lg._level, list(lg.appenders), lg.additive) for name, lg in _loggers.items()}
+    return (_root._level, list(_root.appenders), _root.additive), loggers, _loglog_quiet
+
+
+def restore_state(state) -> None:
+    global _loglog_quiet
+    (level, appenders, additive), loggers, _loglog_quiet = state
+    _root.level, _root.appenders, _root.additive = level, appenders, additive
+    for name, lg in _loggers.items():
+        lg.level, lg.appenders, lg.additive = loggers.get(name, (None, [], True))
 
 
 def close_all() -> None:
@@ -988,8 +1014,8 @@ def _make_appender(name: str, factory: str, props: dict[str, str]) -> Appender |
     if kind == "FileAppender":
         append = _get_bool(props, "Append") or False
         return FileAppender(filename, append=append, immediate_flush=flush, **kw)
-    append = _get_bool(props, "Append")
-    append = True if append is None else append
+    append_given = _get_bool(props, "Append")
+    append = True if append_given is None else append_given
     if kind == "DailyRollingFileAppender":  # no time-based rollover: a plain appending file
         return FileAppender(filename, append=append, immediate_flush=flush, **kw)
     size = DEFAULT_ROLLING_LOG_SIZE
@@ -1116,11 +1142,30 @@ def capture_library_output(levels: dict[int, int] | None = None) -> None:
         target = NET if "pynetdicom" in str(filename) else DATA
         target.log(_map_level(30, LIBRARY_LEVELS), f"{category.__name__}: {message}")  # 30: logging.WARNING
 
+    _undo.append(lambda previous=warnings.showwarning: setattr(warnings, "showwarning", previous))
     warnings.showwarning = _showwarning
     if any(name in sys.modules for name in ("logging", "pydicom", "pynetdicom")):
         _install_logging_handlers()
     else:
-        sys.meta_path.insert(0, _LibraryImportHook())
+        hook = _LibraryImportHook()
+        sys.meta_path.insert(0, hook)
+        _undo.append(lambda: sys.meta_path.remove(hook) if hook in sys.meta_path else None)
+
+
+# what release_library_output() undoes, last first
+_undo: list = []
+
+
+def release_library_output() -> None:
+    """Undo :func:`capture_library_output`: the warnings hook, the import hook, the standard loggers' handlers,
+    levels and propagation as they were (``cli.main()`` leaves the interpreter as it found it)."""
+    global _captured
+    while _undo:
+        try:
+            _undo.pop()()
+        except Exception:  # (someone else changed it meanwhile: leave theirs)
+            pass
+    _captured = False
 
 
 class _LibraryImportHook:
@@ -1161,6 +1206,17 @@ def _install_logging_handlers() -> None:
 
     for name, target in (("pydicom", DATA), ("pynetdicom", NET)):
         py = logging.getLogger(name)
+        previous = (list(py.handlers), py.propagate, py.level)
+
+        def undo(py=py, previous=previous) -> None:
+            handlers, py.propagate, level = previous
+            for h in list(py.handlers):
+                py.removeHandler(h)
+            for h in handlers:
+                py.addHandler(h)
+            py.setLevel(level)
+
+        _undo.append(undo)
         for h in list(py.handlers):
             py.removeHandler(h)
         py.addHandler(_Handler(target))

@@ -1,6 +1,6 @@
 """Generate the manual page ``docs/dcmsend.1`` (roff) from the option table in :mod:`dcmsend.cmdline`.
 
-    python -m dcmsend.manpage            # rewrite docs/dcmsend.1 in the source tree
+    python -m dcmsend.manpage            # rewrite docs/dcmsend.1 in a source tree (elsewhere: print it to stdout)
     python -m dcmsend.manpage -          # print it to stdout
     python -m dcmsend.manpage PATH       # write it to PATH
 
@@ -16,8 +16,16 @@ import sys
 from dcmsend import __date__, __version__, exitcodes
 from dcmsend.cmdline import DESCRIPTION, PARAMS, PROGRAM, TABLE, Group, Opt, SubGroup, syntax_string
 
-DEFAULT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                            "docs", "dcmsend.1")
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_PATH = os.path.join(SOURCE_ROOT, "docs", "dcmsend.1")
+
+
+def in_source_tree() -> bool:
+    """True when this module runs from a source checkout (src/dcmsend next to pyproject.toml and docs/), where the
+    page without an argument is rewritten; an installed copy (site-packages) has no such tree around it."""
+    return (os.path.isfile(os.path.join(SOURCE_ROOT, "pyproject.toml"))
+            and os.path.isdir(os.path.join(SOURCE_ROOT, "docs"))
+            and os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) == "src")
 
 _DESCRIPTION_TEXT = """\
 dcmsend is a storage service class user (SCU): it sends DICOM files to a storage service class provider (SCP),
@@ -45,16 +53,65 @@ By default only warnings and errors are written to standard error, as lines of t
 levels can be chosen with --log-level.  --log-config reads a log4cplus property file as DCMTK does, which can
 send messages to files (with rollover), change the layout and filter by logger: see logger.cfg.example in the
 source distribution.  The logger names are dcmtk.apps.dcmsend, dcmtk.dcmnet and dcmtk.dcmdata."""),
+    ("Extensions", """\
+The options in the section "extensions (not in DCMTK's dcmsend)" are not DCMTK's; without them dcmsend behaves
+as DCMTK's does.  --create-json-report writes one JSON document (schema dcmsend-report/1, every field described
+in docs/report-schema.json): the run, each attempt, each association with its presentation contexts and how it
+ended, and each instance with its outcome, DIMSE status, error comment, condition, bytes sent and time.  It is
+written atomically (a temporary file renamed), also when the run halts or is interrupted; instances never tried
+have the outcome "not-tried".
+.PP
+--journal keeps an SQLite database (WAL mode, committed in batches of 64 rows or every second and at the end) of
+the instances the peer stored with a success or warning status, per peer (host, port, calling and called AE
+title).  A later run skips every instance whose file is unchanged (path, size, modification time and SOP Instance
+UID), says how many it skipped, and both reports show them as skipped.  An unusable journal ends the run with
+exit code 40.
+.PP
+--retry n: after a transient failure (connection refused or reset, A-ASSOCIATE-RJ rejected-transient, A-ABORT
+by the peer, socket, ACSE or DIMSE timeout) or a status 0xA7xx (Refused: Out of Resources), the instances not yet
+stored are sent again on a new association, up to n times, after 1, 2, 4, ... seconds (doubling, at most 60).
+Permanent failures are not retried.  Each retry is announced with a warning and is an attempt in the JSON report.
+.PP
+--strict-status: exit code 101 instead of 0 when any instance was not stored with a success or warning status.
+--progress shows a status line on standard error (on a terminal, at most 10 updates a second, wiped at the end
+and before every log line) or a plain line every 5 seconds."""),
 ]
 
 _EXIT_CODE_GROUPS = [
-    ("general", ("NO_ERROR", "COMMANDLINE_SYNTAX_ERROR")),
+    ("general", ("NO_ERROR", "COMMANDLINE_SYNTAX_ERROR", "MEMORY_EXHAUSTED")),
     ("input file errors", ("CANNOT_READ_INPUT_FILE", "NO_INPUT_FILES", "INVALID_INPUT_FILE", "NO_VALID_INPUT_FILES")),
     ("output file errors", ("CANNOT_WRITE_OUTPUT_FILE", "CANNOT_WRITE_REPORT_FILE")),
     ("network errors", ("CANNOT_INITIALIZE_NETWORK", "CANNOT_NEGOTIATE_ASSOCIATION", "CANNOT_SEND_REQUEST",
                         "CANNOT_ADD_PRESENTATION_CONTEXT")),
+    ("extensions (not in DCMTK)", ("STRICT_STATUS_FAILED",)),
 ]
-_UNUSED_CODES = ("CANNOT_READ_INPUT_FILE", "CANNOT_WRITE_OUTPUT_FILE")
+_UNUSED_CODES = ("CANNOT_READ_INPUT_FILE",)
+# the codes DCMTK's dcmsend does not have (see exitcodes.py and docs/reliability.md): (code, name, explanation)
+_OWN_CODES = [
+    ("INTERNAL_ERROR", "an unexpected internal error (\"F: internal error: ...\"; never a Python traceback); an open "
+     "association is aborted first"),
+    ("INTERRUPTED_BASE", "128 + the signal number: ended by SIGINT (130, Ctrl-C) or SIGTERM (143) with \"F: "
+     "interrupted by signal N\"; an open association is aborted first, a report file is written whole or not at "
+     "all"),
+]
+_EXPLAIN = {
+    "MEMORY_EXHAUSTED": "out of memory (\"F: internal error: out of memory\")",
+}
+
+_EXAMPLES = [
+    ("send a single DICOM file to a storage SCP listening on port 11112, calling it BIGPACS:",
+     "dcmsend -v pacs.example.org 11112 --call BIGPACS dicomfile.dcm"),
+    ("send all DICOM files referenced from a DICOMDIR, using as many associations as needed:",
+     "dcmsend -v localhost 11112 --read-from-dicomdir /media/cdrom/DICOMDIR"),
+    ("send all DICOM files in a directory tree, going on after invalid files and unsuccessful stores:",
+     "dcmsend -v localhost 11112 --scan-directories --recurse --no-halt /data/dicom"),
+    ("the same for files ending in .dcm only, with a report file:",
+     "dcmsend -v localhost 11112 +sd +r +sp '*.dcm' +crf report.txt /data/dicom"),
+    ("decompress lossy compressed data sets when the peer does not accept them compressed:",
+     "dcmsend -v localhost 11112 +dly images/*.dcm"),
+    ("log to the console at INFO and to a rolling file at DEBUG (logger.cfg.example, source distribution):",
+     "dcmsend -lc logger.cfg.example localhost 11112 /data/dicom/image.dcm"),
+]
 
 
 def esc(text: str) -> str:
@@ -116,8 +173,17 @@ def render() -> str:
         out.append(f".SS {esc(title)}")
         for name in names:
             mark = " (*)" if name in _UNUSED_CODES else ""
-            out.append(f".TP\n.B {getattr(exitcodes, name)}\nEXITCODE_{esc(name)}{mark}")
+            explain = f" - {esc(_EXPLAIN[name])}" if name in _EXPLAIN else ""
+            out.append(f".TP\n.B {getattr(exitcodes, name)}\nEXITCODE_{esc(name)}{mark}{explain}")
     out.append(".PP\n(*) " + esc("not used by dcmsend; reserved for the group, as in DCMTK."))
+    out.append(".SS " + esc("not in DCMTK's dcmsend"))
+    for name, text in _OWN_CODES:
+        code = getattr(exitcodes, name)
+        shown = f"{code + 2}, {code + 15}" if name == "INTERRUPTED_BASE" else str(code)
+        out.append(f".TP\n.B {shown}\n{esc(text)}")
+    out.append(".SH EXAMPLES")
+    for text, command in _EXAMPLES:
+        out.append(f".PP\n{esc(text)}\n.PP\n.RS\n.nf\n{esc(command)}\n.fi\n.RE")
     out.append(".SH SEE ALSO\n.BR dcmrecv (1),\n.BR storescu (1),\n.BR storescp (1)")
     return "\n".join(out) + "\n"
 
@@ -125,7 +191,7 @@ def render() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     text = render()
-    target = argv[0] if argv else DEFAULT_PATH
+    target = argv[0] if argv else (DEFAULT_PATH if in_source_tree() else "-")
     if target == "-":
         sys.stdout.write(text)
         return 0

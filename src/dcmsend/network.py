@@ -24,6 +24,10 @@ from dcmsend import __version__, uids
 from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA, DEBUG, INFO, NET
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # ---------------------------------------------------------------------------------------------------------------
 # Identification
 
@@ -209,7 +213,7 @@ class ContextResult:
             return NotImplemented
         return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return "ContextResult(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
@@ -717,16 +721,16 @@ class Association:
         self.next_message_id = 1
         self.send_pdv_length = 0  # DCMTK's sendPDVLength (for the log line)
         self.fragment_max = 0  # what we really put into one PDV
-        self._buffer: bytearray | None = None  # P-DATA PDUs being sent: slots of PDU header + PDV header + fragment
+        self._buffer = bytearray()  # P-DATA PDUs being sent: slots of PDU header + PDV header + fragment
         self._slots: list[memoryview] = []  # the fragment part of each slot
         self._slots_frag = 0  # the fragment size the slots are laid out for
         self._slots_cid = -1  # the presentation context ID in the slots' prepared headers
         self._rx = bytearray()
         self._pending_pdvs: list[tuple[int, int, bytes]] = []
         self._unsent = b""  # the rest of a PDU whose writing an interrupt cut short
-        self._io_timeout = SOCKET_TIMEOUT
+        self._io_timeout: float = SOCKET_TIMEOUT
         self._accepted: dict[int, ContextResult | None] | None = None  # accepted context by ID, once negotiated
-        self._poll = None  # select.poll on the socket (for reading), made for the socket in _poll_for
+        self._poll: Any = None  # select.poll on the socket (for reading), made for the socket in _poll_for
         self._poll_for: socket.socket | None = None
         self._spin = _SPIN_SECONDS > 0  # poll a moment before sleeping (see _fill)
 
@@ -988,7 +992,7 @@ class Association:
                 infos = []
             if not infos:
                 return _c(_UNKNOWN_HOST, f"Attempt to connect to unknown host: {node}")
-            family, host = infos[0][0], infos[0][4][0]
+            family, host = infos[0][0], str(infos[0][4][0])
         try:
             sock = socket.socket(family, socket.SOCK_STREAM)
         except OSError as exc:
@@ -1205,7 +1209,7 @@ class Association:
         except (OSError, ValueError):
             return False
 
-    def _poller(self, sock: socket.socket):
+    def _poller(self, sock: socket.socket) -> Any:
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
         self._poll_for = sock
@@ -1254,7 +1258,7 @@ class Association:
         if prepared is not None:
             return self.send_prepared(prepared)
         command = encode_cstore_rq(message_id, sop_class, sop_instance)
-        head = _PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03) + command
+        head: bytes | None = _PDV_HEADER.pack(4, 0, len(command) + 6, len(command) + 2, context_id, 0x03) + command
         max_send = getattr(self.options, "max_send_pdu", None)
         if max_send and max_send & 1 and max_send - 12 < self.send_pdv_length and size > max_send - 12:
             # DCMTK cuts the data set into blocks of --max-send-pdu minus 12 bytes and refuses the first one when
@@ -1547,7 +1551,7 @@ class Association:
         """freeNetwork: drop everything (the transport is closed without any PDU)."""
         self._close_transport()
         self.state = 0
-        self._buffer = None
+        self._buffer = bytearray()
 
 
 def _split_pdvs(body: bytes) -> list[tuple[int, int, bytes]] | Condition:

@@ -57,7 +57,7 @@ class PresentationContext:
         return (self.id, self.abstract_syntax, self.transfer_syntaxes) == (other.id, other.abstract_syntax,
                                                                           other.transfer_syntaxes)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"PresentationContext(id={self.id!r}, abstract_syntax={self.abstract_syntax!r}, " \

@@ -47,8 +47,12 @@ def _is_warning(status: int) -> bool:
     return status & 0xF000 == 0xB000 or status in (0x0001, 0x0107, 0x0116)
 
 
-def summary_text(state) -> str:
-    """getStatusSummary: the text starting with "Status Summary", no final newline."""
+SKIPPED_TEXT = "<skipped: already stored (journal)>"
+
+
+def summary_text(state, skipped=()) -> str:
+    """getStatusSummary: the text starting with "Status Summary", no final newline.  ``skipped``: the ``id()`` of
+    the instances --journal skipped (an extension; an empty set gives DCMTK's text)."""
     entries = state.entries
     sent = success = warning = error = refused = unknown = pending = invalid = 0
     for entry in entries:
@@ -89,12 +93,15 @@ def summary_text(state) -> str:
         ("- NOT sent to the peer   : ", len(entries) - sent),
         ("  * no acceptable pres.  : ", pending),
         ("  * invalid dataset ptr. : ", invalid),
+        ("  * skipped (journal)    : ", len(skipped)),
     ]
     lines.extend(f"{label}{count}" for label, count in optional if count > 0)
     return "\n".join(lines)
 
 
-def _dimse_status(entry) -> str:
+def _dimse_status(entry, skipped=()) -> str:
+    if skipped and id(entry) in skipped:
+        return SKIPPED_TEXT
     if not entry.request_sent:
         return "<not sent>"
     status = entry.status or 0
@@ -105,9 +112,11 @@ def _dimse_status(entry) -> str:
     return f"0x{status:04x} ({status_text(status)})"
 
 
-def report_text(state, options, now) -> str:
-    """The complete report file contents (no final newline)."""
-    out = [
+def report_chunks(state, options, now, skipped=(), per_chunk: int = 64):
+    """The report file contents in pieces (the header, ``per_chunk`` entries at a time (~50 KB), the summary;
+    together the text of report_text): the report is written as it is made, so that a large transfer list never
+    has its report in memory whole (~1.4 KB per instance as one text, more as lines)."""
+    yield "\n".join([
         "Detailed Report on the Transfer of Instances",
         "============================================",
         "",
@@ -116,24 +125,35 @@ def report_text(state, options, now) -> str:
         f"Current Date/Time  : {now:%Y-%m-%d %H:%M:%S}",
         "",
         "",
-    ]
+        "",
+    ])
+    uid_name, ts_name = uids.uid_name, uids.ts_name
+    out: list[str] = []
     for number, entry in enumerate(state.entries, 1):
-        out.append(f"Number        : {number}")
-        if entry.path:
-            out.append(f"Filename      : {entry.path}")
-        out.append(f"SOP Instance  : {entry.sop_instance_uid}")
-        out.append(f"SOP Class     : {entry.sop_class_uid} = {uids.uid_name(entry.sop_class_uid) or 'unknown'}")
-        out.append(f"Original Xfer : {entry.transfer_syntax_uid} = {uids.ts_name(entry.transfer_syntax_uid)}")
-        out.append(f"Dataset Size  : {entry.dataset_size} bytes")
-        out.append(f"Association   : {entry.association}")
-        out.append(f"Pres. Context : {entry.context_id}")
-        network = f"{entry.network_ts} = {uids.ts_name(entry.network_ts)}" if entry.network_ts else ""
-        out.append(f"Network Xfer  : {network}")
-        out.append(f"DIMSE Status  : {_dimse_status(entry)}")
-        out.append("")
-    out.append("")
-    out.append(summary_text(state))
-    return "\n".join(out)
+        filename = f"Filename      : {entry.path}\n" if entry.path else ""
+        network = f"{entry.network_ts} = {ts_name(entry.network_ts)}" if entry.network_ts else ""
+        out.append(f"Number        : {number}\n"
+                   f"{filename}"
+                   f"SOP Instance  : {entry.sop_instance_uid}\n"
+                   f"SOP Class     : {entry.sop_class_uid} = {uid_name(entry.sop_class_uid) or 'unknown'}\n"
+                   f"Original Xfer : {entry.transfer_syntax_uid} = {ts_name(entry.transfer_syntax_uid)}\n"
+                   f"Dataset Size  : {entry.dataset_size} bytes\n"
+                   f"Association   : {entry.association}\n"
+                   f"Pres. Context : {entry.context_id}\n"
+                   f"Network Xfer  : {network}\n"
+                   f"DIMSE Status  : {_dimse_status(entry, skipped)}\n"
+                   "\n")
+        if len(out) >= per_chunk:
+            yield "".join(out)
+            out.clear()
+    if out:
+        yield "".join(out)
+    yield "\n" + summary_text(state, skipped)
+
+
+def report_text(state, options, now, skipped=()) -> str:
+    """The complete report file contents (no final newline)."""
+    return "".join(report_chunks(state, options, now, skipped))
 
 
 def _new_file_mode() -> int:
@@ -142,9 +162,10 @@ def _new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _write_atomically(filename: str, data: bytes) -> bool:
-    """Replace ``filename`` by ``data`` via a temporary file in the same directory (falling back to writing in
-    place where only that is possible, as a plain truncating open would).  False if DCMTK's open would fail."""
+def _write_atomically(filename: str, data) -> bool:
+    """Replace ``filename`` by ``data`` (bytes, or an iterable of bytes written one after the other) via a temporary
+    file in the same directory (falling back to writing in place where only that is possible, as a plain truncating
+    open would).  False if DCMTK's open would fail."""
     target = os.path.realpath(filename)  # write through a symbolic link, as an ofstream does
     if os.path.isdir(target):
         return False
@@ -155,6 +176,7 @@ def _write_atomically(filename: str, data: bytes) -> bool:
         mode, exists = _new_file_mode(), False
     if exists and not os.access(target, os.W_OK):
         return False
+    chunks = (data,) if isinstance(data, (bytes, bytearray)) else data
     import tempfile  # (here: only a run with a report file needs it, 5 ms of imports)
 
     try:
@@ -164,13 +186,15 @@ def _write_atomically(filename: str, data: bytes) -> bool:
     if fd < 0:
         try:
             with open(target, "wb") as f:
-                f.write(data)
+                for chunk in chunks:
+                    f.write(chunk)
         except OSError:
             return False
         return True
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except OSError:
@@ -182,7 +206,7 @@ def _write_atomically(filename: str, data: bytes) -> bool:
     return True
 
 
-def write_report(state, options) -> int | None:
+def write_report(state, options, skipped=()) -> int | None:
     """createReportFile for ``options.report_file``: log, write; return None or exit code 43 (after the E line).
 
     Nothing is done for an empty file name (dcmsend only asks for a report when +crf names a file).  The caller
@@ -196,8 +220,9 @@ def write_report(state, options) -> int | None:
         NET.warn(f"file '{filename}' already exists, overwriting")
     from datetime import datetime  # (here: 2 ms of imports)
 
-    text = report_text(state, options, datetime.now())
-    if not _write_atomically(filename, text.encode("utf-8", "surrogateescape")):
+    pieces = report_chunks(state, options, datetime.now(), skipped)
+    chunks = (text.encode("utf-8", "surrogateescape") for text in pieces)
+    if not _write_atomically(filename, chunks):
         NET.error(f"cannot write detailed report to file '{filename}'")
         return exitcodes.CANNOT_WRITE_REPORT_FILE
     return None

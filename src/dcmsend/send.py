@@ -7,8 +7,7 @@ sendSOPInstances, and DcmSCU::sendSTORERequest, over our own association client 
 from __future__ import annotations
 
 import _signal as signal  # (the C module: signal.py imports enum, milliseconds at start-up)
-import sys
-import types
+import time
 
 from dcmsend import convert, network, plan, report, uids
 from dcmsend.collect import STATUS_NO_ACCEPTABLE_CONTEXT
@@ -35,6 +34,10 @@ from dcmsend.network import (
     NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _RELEASE, _ABORT, _PEER_RELEASE, _PEER_ABORTED = range(4)
 # Not a DCMTK condition: a data set nested deeper than we follow (about 10000 levels; collect has the same text)
 NESTING_TOO_DEEP = Condition(1, 0x0FFF, "Sequences nested too deeply")
@@ -48,10 +51,13 @@ def _xfer_key(ts_uid: str) -> str | None:
 class _Scu:
     """What DcmSCU keeps between calls: the network/association structures and their lifetime."""
 
-    def __init__(self, options):
+    def __init__(self, options, hooks=None):
         self.options = options
         self.assoc: network.Association | None = None
         self.allocated = False  # m_net / m_params / m_assoc exist
+        # the extensions' observer (runner.Tracker) or None; see "Hooks" at transfer()
+        self.hooks = hooks
+        self.last_condition: Condition | None = None  # the condition that ended the rounds (for --retry)
 
     @property
     def connected(self) -> bool:
@@ -80,12 +86,16 @@ class _Scu:
     def negotiate(self) -> Condition | None:
         if self.connected:
             return NET_EC_ALREADY_CONNECTED
+        assert self.assoc is not None  # (init_network made it)
         return self.assoc.request()
 
     def close(self, kind: int) -> None:
         if not self.connected:
             NET.warn("Closing of association requested but no association active (ignored)")
             return
+        assert self.assoc is not None  # (connected)
+        if self.hooks is not None:
+            self.hooks.association_ended(self.assoc, ("released", "aborted", "aborted", "peer-aborted")[kind])
         if kind == _RELEASE:
             NET.info("Releasing Association")
             cond = self.assoc.release()
@@ -110,6 +120,8 @@ class _Scu:
     def abort_now(self) -> None:
         """The association ends because the program ends abnormally: A-ABORT, close, never wait on the peer."""
         if self.assoc is not None and self.assoc.sock is not None:
+            if self.hooks is not None:
+                self.hooks.association_ended(self.assoc, "aborted")
             NET.info("Aborting Association")
             self.assoc.abort_now()
         self.free_network()
@@ -122,8 +134,20 @@ class _Scu:
             self.free_network()
 
 
-def transfer(options, entries: list) -> int:
-    """Run the association rounds for the transfer list; return dcmsend's exit code."""
+def transfer(options, entries: list, on_instance=None) -> int:
+    """Run the association rounds for the transfer list; return dcmsend's exit code.
+
+    With one of the extension options (--create-json-report, --strict-status, --journal, --retry, --progress) or a
+    per-instance callback ``on_instance`` (Python API), :func:`dcmsend.runner.transfer` drives the rounds instead.
+    Hooks: it passes an observer as ``_Scu(options, hooks)`` whose methods are called here, and only here:
+    ``association_negotiated(number, assoc, condition)``, ``association_ended(assoc, how)``,
+    ``response(entry, cmd)`` (the C-STORE-RSP command set) and ``instance_done(entry, condition, seconds)``, once
+    per instance tried (condition: what ended it before a response, else None).  Workers sending in parallel call
+    the same methods (the observer is thread-safe)."""
+    if on_instance is not None or _extended(options):
+        from dcmsend import runner
+
+        return runner.transfer(options, entries, on_instance)
     state = plan.TransferState(entries)
     scu = _Scu(options)
     try:
@@ -140,7 +164,21 @@ def transfer(options, entries: list) -> int:
         scu.shutdown()
 
 
+def _extended(options) -> bool:
+    return bool(getattr(options, "json_report", "") or getattr(options, "strict_status", False)
+                or getattr(options, "journal", "") or getattr(options, "retry", 0)
+                or getattr(options, "progress", False))
+
+
 def _run(scu: _Scu, state, options) -> int:
+    code = _rounds(scu, state, options)
+    if code is not None:
+        return code
+    return _finish(state, options)
+
+
+def _rounds(scu: _Scu, state, options) -> int | None:
+    """The association rounds; None at their normal end, else the exit code (after the F line)."""
     multi = options.multi_associations  # (the "... associations allowed" debug line ends the input phase)
     while True:
         status = plan.add_presentation_contexts(state, options)
@@ -155,6 +193,7 @@ def _run(scu: _Scu, state, options) -> int:
         status = scu.init_network(state.contexts)
         if status is not None:
             APP.fatal(f"cannot initialize network: {status.text}")
+            scu.last_condition = status
             return CANNOT_INITIALIZE_NETWORK
         APP.info("negotiating network association ...")
         status = _negotiate(scu, state)
@@ -167,12 +206,14 @@ def _run(scu: _Scu, state, options) -> int:
                              " SOP instances")
             else:
                 APP.fatal(f"cannot negotiate network association: {status.text}")
+                scu.last_condition = status
                 return CANNOT_NEGOTIATE_ASSOCIATION
         if status is None:
             APP.info("sending SOP instances ...")
             status = _send_instances(scu, state, options)
             if status is not None:
                 APP.fatal(f"cannot send SOP instance: {status.text}")
+                scu.last_condition = status
                 if status == DUL_PEERREQUESTEDRELEASE:
                     scu.close(_PEER_RELEASE)
                 elif status == DUL_PEERABORTEDASSOCIATION:
@@ -183,14 +224,20 @@ def _run(scu: _Scu, state, options) -> int:
             break
     if status is not None and status != plan.NO_PRESENTATION_CONTEXTS_DEFINED:
         APP.error(f"cannot add presentation contexts: {status.text}")
+        scu.last_condition = status
         return CANNOT_ADD_PRESENTATION_CONTEXT
+    return None
+
+
+def _finish(state, options, skipped=()) -> int:
+    """After the rounds: the report file (+crf) and the status summary (``skipped``: see report.summary_text)."""
     if options.report_file:
         with _signals_held():  # the report is written whole or not at all, even on Ctrl-C
-            code = report.write_report(state, options)
+            code = report.write_report(state, options, skipped)
         if code is not None:
             return code
     if APP.enabled(INFO):
-        APP.info("\n" + report.summary_text(state))
+        APP.info("\n" + report.summary_text(state, skipped))
     return NO_ERROR
 
 
@@ -224,6 +271,8 @@ def _negotiate(scu: _Scu, state) -> Condition | None:
     if status == NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS:
         plan.mark_all_rejected(state)
     state.association_counter += 1
+    if scu.hooks is not None:
+        scu.hooks.association_negotiated(state.association_counter, scu.assoc, status)
     return status
 
 
@@ -234,6 +283,11 @@ class _Ahead:
     exact load stay where DCMTK has them."""
 
     __slots__ = ("entries", "current", "index", "loaded", "prepared", "prepared_for", "sent", "sent_for", "checked")
+    loaded: convert.Loaded | None
+    prepared: Any
+    prepared_for: tuple | None
+    sent: Condition | None
+    sent_for: tuple | None
 
     def __init__(self, entries: list):
         self.entries = entries
@@ -298,7 +352,7 @@ class _Ahead:
         if self.prepared is None or self.index != self.current + 1 or self.prepared_for != (
                 assoc, assoc.next_message_id):
             return
-        if not convert.unchanged_since_loaded(self.loaded):
+        if self.loaded is None or not convert.unchanged_since_loaded(self.loaded):
             self.prepared = None  # (take() then drops the load: the file is read again where DCMTK reads it)
             return
         self.checked = True
@@ -327,12 +381,15 @@ def _send_instances(scu: _Scu, state, options) -> Condition | None:
     halt = not options.no_halt
     status: Condition | None = None
     ahead = _Ahead(entries)
+    hooks = scu.hooks
     try:
         while state.current < len(entries) and status is None:
             entry = entries[state.current]
             if not entry.request_sent:
                 if entry.context_id == 0:
                     break
+                if hooks is not None:
+                    started = time.perf_counter()
                 if NET.enabled(DEBUG):
                     NET.debug(f"sending SOP instance from file: {entry.path}")
                 ahead.current = state.current
@@ -358,6 +415,9 @@ def _send_instances(scu: _Scu, state, options) -> Condition | None:
                     if status == DIMSE_NOVALIDPRESENTATIONCONTEXTID:
                         entry.request_sent = True
                         entry.status = STATUS_NO_ACCEPTABLE_CONTEXT
+                if hooks is not None:
+                    hooks.instance_done(entry, status, time.perf_counter() - started)
+                if status is not None:
                     if not halt and status != DIMSE_ILLEGALASSOCIATION:
                         status = None
             state.current += 1
@@ -402,6 +462,7 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
     if not scu.connected:
         return DIMSE_ILLEGALASSOCIATION, original
     assoc = scu.assoc
+    assert assoc is not None  # (connected)
     message_id = assoc.next_message_id
     assoc.next_message_id = (message_id + 1) & 0xFFFF
     if loaded.pending_warnings:
@@ -412,12 +473,12 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
     if ahead is not None:
         sent, status = ahead.take_sent(assoc, message_id)
         if sent:
-            return _await_response(assoc, entry, options, ahead, status, original)
+            return _await_response(assoc, entry, options, ahead, status, original, scu.hooks)
     prepared = ahead.take_prepared(assoc, message_id) if ahead is not None else None
     if prepared is not None:
         # made while the previous response was awaited: the checks below all passed then and said nothing
         status = assoc.send_prepared(prepared)
-        return _await_response(assoc, entry, options, ahead, status, original)
+        return _await_response(assoc, entry, options, ahead, status, original, scu.hooks)
     if not sop_class or not sop_instance:
         NET.error("Cannot send SOP instance, missing information:")
         NET.error(f"  SOP Class UID    : {sop_class}")
@@ -456,11 +517,11 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
         NET.info(f"Sending C-STORE Request (MsgID {message_id}, {uids.modality_code(sop_class)})")
     status, current = _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream, size, current,
                                   options)
-    return _await_response(assoc, entry, options, ahead, status, current)
+    return _await_response(assoc, entry, options, ahead, status, current, scu.hooks)
 
 
-def _await_response(assoc, entry, options, ahead: _Ahead | None, status: Condition | None, current: str
-                    ) -> tuple[Condition | None, str]:
+def _await_response(assoc, entry, options, ahead: _Ahead | None, status: Condition | None, current: str,
+                    hooks=None) -> tuple[Condition | None, str]:
     """The rest of DcmSCU::sendSTORERequest after the request was sent (``status``: how sending went)."""
     if status is not None:
         NET.error(f"Failed sending C-STORE request: {status}")
@@ -487,6 +548,8 @@ def _await_response(assoc, entry, options, ahead: _Ahead | None, status: Conditi
         NET.debug(network.dump_incoming_other(pid, cmd))
         return DIMSE_BADCOMMANDTYPE, current
     entry.status = response_status
+    if hooks is not None:
+        hooks.response(entry, cmd)
     detail = network.dump_status_detail(cmd)
     if detail is not None:
         NET.debug("Response has status detail:\n" + detail)
@@ -514,14 +577,3 @@ def _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream
         current = target
     return status, current
 
-
-# ``dcmsend.send`` (the package attribute) becomes this module once imported; keep it callable like the public
-# function ``dcmsend.send_files`` it replaces.
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        from dcmsend import send_files
-
-        return send_files(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

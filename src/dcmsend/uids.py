@@ -94,6 +94,13 @@ class TransferSyntax:
     """A transfer syntax and its DCMTK 3.6.7 classification (immutable)."""
 
     __slots__ = ("uid", "name", "encapsulated", "lossy", "retired", "deflated", "dcmtk_decoder")
+    uid: str
+    name: str
+    encapsulated: bool
+    lossy: bool
+    retired: bool
+    deflated: bool
+    dcmtk_decoder: bool
 
     def __init__(self, uid: str, name: str, encapsulated: bool = False, lossy: bool = False, retired: bool = False,
                  deflated: bool = False, dcmtk_decoder: bool = False):
