@@ -517,8 +517,8 @@ def test_help_does_not_import_heavy_libraries():
     assert proc.stderr.decode().strip().endswith("[]"), proc.stderr
 
 
-_SLOW_IMPORTS = {"re", "enum", "functools", "collections", "locale", "platform", "tempfile", "typing", "logging",
-                 "dcmsend.api", "pydicom", "pynetdicom", "numpy"}
+_SLOW_IMPORTS = {"re", "enum", "ssl", "functools", "collections", "locale", "platform", "tempfile", "typing",
+                 "logging", "dcmsend.api", "pydicom", "pynetdicom", "numpy"}
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["--bogus"], ["127.0.0.1", "PORT", "FILE"]])

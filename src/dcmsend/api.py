@@ -18,6 +18,7 @@ from dcmsend.cmdline import Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing costs milliseconds to import; the API needs it for type checkers only)
+    import ssl
     from collections.abc import Callable, Iterable
     from typing import IO, Literal, TypedDict, Union
 
@@ -58,9 +59,31 @@ if TYPE_CHECKING:  # (typing costs milliseconds to import; the API needs it for 
         journal: str
         retry: int
         progress: bool
+        tls_keys: tuple[str, str] | None
+        tls_anonymous: bool
+        tls_password: str | None
+        tls_der: bool
+        tls_ca_files: tuple[str, ...] | list[str]
+        tls_ca_dirs: tuple[str, ...] | list[str]
+        tls_crl_files: tuple[str, ...] | list[str]
+        tls_crl: Literal["none", "leaf", "all"]
+        tls_profile: Literal["bcp195-nd", "bcp195", "bcp195-ex", "aes", "null"]
+        tls_ciphers: tuple[str, ...] | list[str]
+        tls_seed_file: str
+        tls_write_seed_file: str
+        tls_verify_peer: bool
+        tls_context: ssl.SSLContext | None
+        identity_user: str
+        identity_password: str | None
+        identity_kerberos: str
+        identity_saml: str
+        identity_jwt: str
+        identity_response: bool
 
 # fields of Options that are not keyword options of send() (the parameters, and what only the command line has)
 _NOT_KEYWORDS = frozenset({"peer", "port", "files", "program_name", "arguments"})
+# fields that are keyword options of send() only (no command-line option sets them): given as they are
+API_ONLY = frozenset({"tls_context"})
 AE_TITLE_FIELDS = {"calling_aetitle": "--aetitle", "called_aetitle": "--call"}
 
 
@@ -144,8 +167,8 @@ def _check_type(name: str, value: object, annotation: str) -> None:
         base = part.split("[", 1)[0]
         if base in _TYPES:
             allowed.append(_TYPES[base])
-        elif base == "list":
-            allowed.append(list)
+        elif base in ("list", "tuple"):
+            allowed += [list, tuple]
         else:
             return  # (an annotation we do not read: no check)
     if isinstance(value, bool) and bool not in allowed:
@@ -209,6 +232,13 @@ def options_from_keywords(peer: str, port: int, keywords: dict, base: Options | 
         flag = next((o for o in flags if type(o.sets) is type(value) and o.sets == value), None)
         if flag is not None:
             argv.append(flag.long)
+        elif with_value and with_value[0].count > 1 and isinstance(value, (list, tuple)):
+            if len(value) != with_value[0].count:  # (+tls: key file and certificate file)
+                raise ValueError(f"Invalid value for {name}: {value!r} ({with_value[0].count} values)")
+            argv += [with_value[0].long, *(str(v) for v in value)]
+        elif with_value and isinstance(value, (list, tuple)):
+            for item in value:  # (an option given once per value: +cf, +cd, +crl, +cs)
+                argv += [with_value[0].long, str(item)]
         elif with_value and not isinstance(value, bool):
             argv += [with_value[0].long, str(value)]
         elif value == getattr(Options, name, None):

@@ -73,6 +73,28 @@ class Options:
     journal: str = ""  # +jo --journal ('' = none)
     retry: int = 0  # +rt --retry (0 = no retries)
     progress: bool = False  # +pg --progress
+    # transport layer security (storescu's options, not in DCMTK's dcmsend): see transport.py and tls.py
+    tls_keys: tuple[str, str] | None = None  # +tls: (private key file, certificate file)
+    tls_anonymous: bool = False  # +tla (-tls: neither this nor tls_keys)
+    tls_password: str | None = None  # None: OpenSSL's prompt (+ps); +pw value; -pw ""
+    tls_der: bool = False  # -der (False: -pem)
+    tls_ca_files: tuple[str, ...] = ()  # +cf (in command-line order)
+    tls_ca_dirs: tuple[str, ...] = ()  # +cd
+    tls_crl_files: tuple[str, ...] = ()  # +crl
+    tls_crl: str = "none"  # 'none' / 'leaf' (+crv, implied by +crl) / 'all' (+cra)
+    tls_profile: str = "bcp195-nd"  # +py 'bcp195-nd' / +px 'bcp195' / +pz 'bcp195-ex' / +pa 'aes' / +pn 'null'
+    tls_ciphers: tuple[str, ...] = ()  # +cs (TLS names, in command-line order)
+    tls_seed_file: str = ""  # +rs
+    tls_write_seed_file: str = ""  # +wf f (+ws: the seed file itself)
+    tls_verify_peer: bool = True  # -rc (default) / -ic
+    tls_context: object = None  # (Python API only) an ssl.SSLContext used as it is instead of the tls_* fields
+    # user identity negotiation (storescu's options, not in DCMTK's dcmsend; PS3.7 D.3.3.7): see identity.py
+    identity_user: str = ""  # -usr
+    identity_password: str | None = None  # -pwd ('' with -epw; None: user name only)
+    identity_kerberos: str = ""  # -kt: the file whose content is sent
+    identity_saml: str = ""  # --saml
+    identity_jwt: str = ""  # --jwt
+    identity_response: bool = False  # -rsp
     # not an option: the program name as typed (argv[0]) and the expanded argument list
     program_name: str = "dcmsend"
     arguments: list[str]  # default: a new empty list
@@ -150,19 +172,20 @@ class Opt:
     such as the logging options); ``sets`` is the value an option without a value stores there (default True).
     An option with a value stores the value given, converted by :func:`evaluate`."""
 
-    __slots__ = ("long", "short", "help", "value", "exclusive", "manual", "field", "sets")
+    __slots__ = ("long", "short", "help", "value", "exclusive", "manual", "field", "sets", "count")
 
     def __init__(self, long: str, short: str, help: str, value: str = "", exclusive: bool = False, manual: str = "",
-                 field: str | None = None, sets: object = True):
+                 field: str | None = None, sets: object = True, count: int = 1):
         self.long, self.short, self.help, self.value = long, short, help, value
         self.exclusive = exclusive
         self.manual = manual  # extra sentence for the manual page only
         self.field = long.lstrip("-+").replace("-", "_") if field is None else field
         self.sets = sets
+        self.count = count  # how many values the option takes (when it takes any): +tls takes two
 
     @property
     def nvalues(self) -> int:
-        return 1 if self.value else 0
+        return self.count if self.value else 0
 
     def __repr__(self) -> str:
         return f"Opt({self.long!r}, {self.short!r})"
@@ -255,6 +278,61 @@ TABLE: tuple[Group | SubGroup | Opt, ...] = (
         "(waiting 1, 2, 4, ... seconds before)",
         f"[n]umber: integer (0..{MAX_RETRY}, default: 0)"),
     Opt("--progress", "+pg", "show progress on stderr\n(a status line on a terminal)"),
+    # storescu's options for secure transport and user identity (DCMTK's headings and texts)
+    Group("transport layer security (TLS) options (storescu's; not in DCMTK's dcmsend):"),
+    SubGroup("transport protocol stack:"),
+    Opt("--disable-tls", "-tls", "use normal TCP/IP connection (default)", field="tls_anonymous", sets=False),
+    Opt("--enable-tls", "+tls", "use authenticated secure TLS connection",
+        "[p]rivate key file, [c]ertificate file: string", count=2, field="tls_keys"),
+    Opt("--anonymous-tls", "+tla", "use secure TLS connection without certificate", field="tls_anonymous"),
+    SubGroup("private key password (only with --enable-tls):"),
+    Opt("--std-passwd", "+ps", "prompt user to type password on stdin (default)", field="tls_password", sets=None),
+    Opt("--use-passwd", "+pw", "use specified password", "[p]assword: string ", field="tls_password"),
+    Opt("--null-passwd", "-pw", "use empty string as password", field="tls_password", sets=""),
+    SubGroup("key and certificate file format:"),
+    Opt("--pem-keys", "-pem", "read keys and certificates as PEM file (default)", field="tls_der", sets=False),
+    Opt("--der-keys", "-der", "read keys and certificates as DER file", field="tls_der"),
+    SubGroup("certification authority:"),
+    Opt("--add-cert-file", "+cf", "add certificate file to list of certificates", "[f]ilename: string",
+        field="tls_ca_files"),
+    Opt("--add-cert-dir", "+cd", "add certificates in d to list of certificates", "[d]irectory: string",
+        field="tls_ca_dirs"),
+    Opt("--add-crl-file", "+crl", "add certificate revocation list file\n(implies --enable-crl-vfy)",
+        "[f]ilename: string", field="tls_crl_files"),
+    Opt("--enable-crl-vfy", "+crv", "enable leaf CRL verification", field="tls_crl", sets="leaf"),
+    Opt("--enable-crl-all", "+cra", "enable full chain CRL verification", field="tls_crl", sets="all"),
+    SubGroup("security profile:"),
+    Opt("--profile-bcp195-nd", "+py", "Non-downgrading BCP 195 TLS Profile (default)", field="tls_profile",
+        sets="bcp195-nd"),
+    Opt("--profile-bcp195", "+px", "BCP 195 TLS Profile", field="tls_profile", sets="bcp195"),
+    Opt("--profile-bcp195-ex", "+pz", "Extended BCP 195 TLS Profile", field="tls_profile", sets="bcp195-ex"),
+    Opt("--profile-aes", "+pa", "AES TLS Secure Transport Connection Profile\n(retired)", field="tls_profile",
+        sets="aes"),
+    Opt("--profile-null", "+pn", "Authenticated unencrypted communication\n(retired, was used in IHE ATNA)",
+        field="tls_profile", sets="null"),
+    SubGroup("ciphersuite:"),
+    Opt("--list-ciphers", "+cc", "show list of supported TLS ciphersuites and exit", exclusive=True, field=""),
+    Opt("--cipher", "+cs", "add ciphersuite to list of negotiated suites\n(not with --profile-bcp195-ex)",
+        "[c]iphersuite name: string", field="tls_ciphers"),
+    SubGroup("pseudo random generator:"),
+    Opt("--seed", "+rs", "seed random generator with contents of f", "[f]ilename: string", field="tls_seed_file",
+        manual="The file's content is added to OpenSSL's random pool (which seeds itself in any case)."),
+    Opt("--write-seed", "+ws", "write back modified seed (only with --seed)", field=""),
+    Opt("--write-seed-file", "+wf", "write modified seed to file f", "[f]ilename: string (only with --seed)",
+        field="tls_write_seed_file"),
+    SubGroup("peer authentication:"),
+    Opt("--require-peer-cert", "-rc", "verify peer certificate, fail if absent (default)", field="tls_verify_peer"),
+    Opt("--ignore-peer-cert", "-ic", "don't verify peer certificate", field="tls_verify_peer", sets=False),
+    Group("user identity negotiation options (storescu's; not in DCMTK's dcmsend):"),
+    SubGroup("user identity negotiation:"),
+    Opt("--user", "-usr", "authenticate using user name u", "[u]ser name: string", field="identity_user"),
+    Opt("--password", "-pwd", "authenticate using password p", "[p]assword: string (only with --user)",
+        field="identity_password"),
+    Opt("--empty-password", "-epw", "send empty password (only with --user)", field="identity_password", sets=""),
+    Opt("--kerberos", "-kt", "read kerberos ticket from file f", "[f]ilename: string", field="identity_kerberos"),
+    Opt("--saml", "", "read SAML request from file f", "[f]ilename: string", field="identity_saml"),
+    Opt("--jwt", "", "read JWT data from file f", "[f]ilename: string", field="identity_jwt"),
+    Opt("--pos-response", "-rsp", "expect positive response", field="identity_response"),
 )
 
 OPTIONS: tuple[Opt, ...] = tuple(e for e in TABLE if isinstance(e, Opt))
@@ -519,6 +597,16 @@ class CommandLine:
         self._cur += 1
         return self.args[self._cur]
 
+    def values_from_left(self, long_name: str) -> list[str]:
+        """The values of every ``long_name`` option, leftmost first (findOption with FOM_FirstFromLeft/NextFromLeft);
+        the option then is the current one, as after :meth:`find`."""
+        found = []
+        for pos in self.option_pos:
+            if self.args[pos] == long_name:
+                self._cur = self._cur_opt = pos
+                found.append(self.args[pos + 1])
+        return found
+
     @property
     def current_option(self) -> str:
         return self.args[self._cur_opt]
@@ -731,6 +819,138 @@ def _configure_logger(cmd: CommandLine, app: _App) -> None:
         log.root().force_log(log.INFO, text + "\n")
 
 
+_TLS_ONLY = "--enable-tls or --anonymous-tls"
+# the profile options, with the name DCMTK 3.6.7 gives each in its dependence message (+pa: "--profile-basic")
+_PROFILES = (("--profile-bcp195-nd", "bcp195-nd", "--profile-bcp195-nd"), ("--profile-bcp195", "bcp195", None),
+             ("--profile-bcp195-ex", "bcp195-ex", None), ("--profile-aes", "aes", "--profile-basic"),
+             ("--profile-null", "null", None))
+
+
+def tls_mode(opts) -> str:
+    """'none', 'auth' (+tls: key and certificate) or 'anonymous' (+tla)."""
+    if getattr(opts, "tls_keys", None):
+        return "auth"
+    return "anonymous" if getattr(opts, "tls_anonymous", False) else "none"
+
+
+def _evaluate_tls(cmd: CommandLine, app: _App, opts: Options) -> None:
+    """storescu's transport layer security options (DcmTLSOptions::parseArguments), in its order and with its
+    messages."""
+    cmd.begin_block()
+    if cmd.find("--disable-tls"):
+        opts.tls_keys, opts.tls_anonymous = None, False
+    if cmd.find("--enable-tls"):
+        key = cmd.value()
+        opts.tls_keys, opts.tls_anonymous = (key, cmd.value()), False
+    if cmd.find("--anonymous-tls"):
+        opts.tls_keys, opts.tls_anonymous = None, True
+    cmd.end_block()
+    mode = tls_mode(opts)
+    tls = mode != "none"
+    cmd.begin_block()
+    if cmd.find("--std-passwd"):
+        app.check_dependence("--std-passwd", "--enable-tls", mode == "auth")
+        opts.tls_password = None
+    if cmd.find("--use-passwd"):
+        app.check_dependence("--use-passwd", "--enable-tls", mode == "auth")
+        opts.tls_password = cmd.value()
+    if cmd.find("--null-passwd"):
+        app.check_dependence("--null-passwd", "--enable-tls", mode == "auth")
+        opts.tls_password = ""
+    cmd.end_block()
+    cmd.begin_block()
+    if cmd.find("--pem-keys"):
+        app.check_dependence("--pem-keys", _TLS_ONLY, tls)
+        opts.tls_der = False
+    if cmd.find("--der-keys"):
+        app.check_dependence("--der-keys", _TLS_ONLY, tls)
+        opts.tls_der = True
+    cmd.end_block()
+    for name, field in (("--add-cert-file", "tls_ca_files"), ("--add-cert-dir", "tls_ca_dirs"),
+                        ("--add-crl-file", "tls_crl_files")):
+        values = cmd.values_from_left(name)
+        if values:
+            app.check_dependence(name, _TLS_ONLY, tls)
+            setattr(opts, field, tuple(values))
+    if opts.tls_crl_files and opts.tls_crl == "none":
+        opts.tls_crl = "leaf"
+    cmd.begin_block()
+    if cmd.find("--enable-crl-vfy"):
+        app.check_dependence("--enable-crl-vfy", _TLS_ONLY, tls)
+        opts.tls_crl = "leaf"
+    if cmd.find("--enable-crl-all"):
+        app.check_dependence("--enable-crl-all", _TLS_ONLY, tls)
+        opts.tls_crl = "all"
+    cmd.end_block()
+    cmd.begin_block()
+    for long, profile, shown in _PROFILES:
+        if cmd.find(long):
+            app.check_dependence(shown or long, _TLS_ONLY, tls)
+            opts.tls_profile = profile
+    cmd.end_block()
+    ciphers = cmd.values_from_left("--cipher")
+    if ciphers:
+        app.check_dependence("--cipher", _TLS_ONLY, tls)
+        app.check_conflict("--cipher", "--profile-bcp195-ex", opts.tls_profile == "bcp195-ex")
+        opts.tls_ciphers = tuple(ciphers)
+    if cmd.find("--seed"):
+        app.check_dependence("--seed", _TLS_ONLY, tls)
+        opts.tls_seed_file = cmd.value()
+    cmd.begin_block()
+    if cmd.find("--write-seed"):
+        app.check_dependence("--write-seed", _TLS_ONLY, tls)
+        app.check_dependence("--write-seed", "--seed", bool(opts.tls_seed_file))
+        opts.tls_write_seed_file = opts.tls_seed_file
+    if cmd.find("--write-seed-file"):
+        app.check_dependence("--write-seed-file", _TLS_ONLY, tls)
+        app.check_dependence("--write-seed-file", "--seed", bool(opts.tls_seed_file))
+        opts.tls_write_seed_file = cmd.value()
+    cmd.end_block()
+    cmd.begin_block()
+    if cmd.find("--require-peer-cert"):
+        app.check_dependence("--require-peer-cert", _TLS_ONLY, tls)
+        opts.tls_verify_peer = True
+    if cmd.find("--ignore-peer-cert"):
+        app.check_dependence("--ignore-peer-cert", _TLS_ONLY, tls)
+        opts.tls_verify_peer = False
+    cmd.end_block()
+
+
+def _evaluate_identity(cmd: CommandLine, app: _App, opts: Options) -> None:
+    """storescu's user identity negotiation options, in its order and with its messages: a later kind replaces an
+    earlier one (user name < Kerberos < SAML < JWT, see identity.from_options); the file of -kt/--saml/--jwt must
+    be readable (storescu reads it here)."""
+    kind = "user" if cmd.find("--user") else ""
+    if kind:
+        opts.identity_user = cmd.value()
+    for long, field in (("--kerberos", "identity_kerberos"), ("--saml", "identity_saml"), ("--jwt", "identity_jwt")):
+        if cmd.find(long):
+            setattr(opts, field, cmd.value())
+            kind = field
+    if cmd.find("--password"):
+        app.check_dependence("--password", "--user", kind == "user")
+        opts.identity_password = cmd.value()
+        kind = "password"
+    if cmd.find("--empty-password"):
+        app.check_dependence("--empty-password", "--user", kind == "user")
+        opts.identity_password = ""
+        kind = "password"
+    if cmd.find("--pos-response"):
+        app.check_dependence("--pos-response", "--user, --kerberos or --saml", bool(kind))
+        opts.identity_response = True
+    path = getattr(opts, kind, "") if kind.startswith("identity_") else ""
+    if path:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            text = f"Unable to open Kerberos, SAML or JWT file: {os.strerror(exc.errno or 0)}"
+            if app.library:
+                raise ValueError(text) from None
+            log.APP.error(text)
+            raise Exit(exitcodes.COMMANDLINE_SYNTAX_ERROR) from None
+
+
 def evaluate(argv: list[str], library: bool = False) -> Options:
     """Process the whole dcmsend command line (``argv[0]`` = program name as typed); see the module docstring.
 
@@ -759,6 +979,14 @@ def evaluate(argv: list[str], library: bool = False) -> Options:
             raise Exit(exitcodes.NO_ERROR)
         if cmd.find("--list-decoders"):
             _write(sys.stdout, list_decoders_text())
+            raise Exit(exitcodes.NO_ERROR)
+        if cmd.find("--list-ciphers"):
+            from dcmsend import tls
+
+            # (storescu prints its header with the host lines, as --version does, then the list)
+            host = version_text().split("\nExternal libraries used:")[0]
+            _write(sys.stdout, host + "\nSupported TLS ciphersuites are:\n"
+                   + "".join(f"  {name}\n" for name in tls.supported_ciphersuites()))
             raise Exit(exitcodes.NO_ERROR)
     elif len(cmd.param_pos) < len(PARAMS):
         app.error(f"Missing parameter {PARAMS[len(cmd.param_pos)].name}")
@@ -876,6 +1104,8 @@ def evaluate(argv: list[str], library: bool = False) -> Options:
         opts.retry = v
     if cmd.find("--progress"):
         opts.progress = True
+    _evaluate_identity(cmd, app, opts)
+    _evaluate_tls(cmd, app, opts)
 
     # parameters
     opts.peer = cmd.param(1)

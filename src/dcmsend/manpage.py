@@ -75,6 +75,20 @@ Permanent failures are not retried.  Each retry is announced with a warning and 
 --strict-status: exit code 101 instead of 0 when any instance was not stored with a success or warning status.
 --progress shows a status line on standard error (on a terminal, at most 10 updates a second, wiped at the end
 and before every log line) or a plain line every 5 seconds."""),
+    ("Secure transport (TLS) and user identity", """\
+DCMTK's dcmsend has neither; the options for them are DCMTK's storescu options, with storescu's names,
+values, defaults, checks and messages.  With --enable-tls (a private key and a certificate) or --anonymous-tls the
+association runs over TLS (Python's ssl module on OpenSSL); the security profiles set the protocol versions and
+ciphersuites as DCMTK does, --cipher adds ciphersuites, --list-ciphers shows the ones available.  By default the
+peer's certificate must verify against the certificates given with --add-cert-file or --add-cert-dir
+(--ignore-peer-cert: no verification).  A TLS layer that cannot be set up (key, certificate, ciphersuite) and a
+failed handshake end the program with exit code 61, as any failed association.  The seed file of --seed is added to
+OpenSSL's random pool (which seeds itself anyway); --write-seed and --write-seed-file write new random bytes.
+.PP
+--user (with --password or --empty-password), --kerberos, --saml and --jwt send the user identity sub-item of
+the A-ASSOCIATE-RQ; with --pos-response a user name (and password) request fails when the peer's A-ASSOCIATE-AC
+has no user identity response: the association is aborted and the program ends with exit code 61.
+Without these options nothing changes: the same bytes on the wire, and the ssl module is not even loaded."""),
 ]
 
 _EXIT_CODE_GROUPS = [

@@ -20,7 +20,7 @@ import select
 import struct
 import time
 
-from dcmsend import __version__, uids
+from dcmsend import __version__, identity, transport, uids
 from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA, DEBUG, INFO, NET
 
@@ -62,6 +62,7 @@ def _c(code: int, text: str) -> Condition:
 
 
 NORMAL = Condition(0, 0, "Normal")
+ASC_USER_IDENTIFICATION_FAILED = Condition(6, 0x108, "ASC User Identification Negotiation failed")
 ASC_BADPRESENTATIONCONTEXTID = _c(0x101, "ASC Bad presentation context ID")
 DIMSE_BADCOMMANDTYPE = _c(0x201, "DIMSE Bad command type")
 DIMSE_BADMESSAGE = _c(0x203, "DIMSE Badly formed message")
@@ -225,7 +226,7 @@ _RESULT_TEXT = {0: "Accepted", 1: "User Rejection", 2: "No Reason", 3: "Abstract
 
 class AssociationParameters:
     __slots__ = ("calling_ae", "called_ae", "max_pdu", "contexts", "their_impl_uid", "their_impl_version",
-                 "their_max_pdu")
+                 "their_max_pdu", "user_identity", "user_identity_response")
 
     def __init__(self, calling_ae: str, called_ae: str, max_pdu: int, contexts: list[ContextResult] | None = None,
                  their_impl_uid: str = "", their_impl_version: str = "", their_max_pdu: int = 0):
@@ -236,6 +237,10 @@ class AssociationParameters:
         self.their_impl_uid = their_impl_uid
         self.their_impl_version = their_impl_version
         self.their_max_pdu = their_max_pdu
+        # user identity negotiation (PS3.7 D.3.3.7): what we request, as (type, positive response requested,
+        # primary field, secondary field), and the server response (None: no response sub-item came)
+        self.user_identity: tuple[int, bool, bytes, bytes] | None = None
+        self.user_identity_response: bytes | None = None
 
 
 def dump_parameters(params: AssociationParameters, direction: str) -> str:
@@ -267,10 +272,9 @@ def dump_parameters(params: AssociationParameters, direction: str) -> str:
             lines.append("    Proposed Transfer Syntax(es):")
             lines.extend(f"      {uids.uid_display(ts)}" for ts in cx.proposed)
     lines += ["Requested Extended Negotiation: none",
-              "Accepted Extended Negotiation:  none",
-              "Requested User Identity Negotiation: none",
-              "User Identity Negotiation Response:  none",
-              f"======================= END A-ASSOCIATE-{direction} ======================"]
+              "Accepted Extended Negotiation:  none"]
+    lines += identity.dump(params.user_identity, params.user_identity_response)
+    lines.append(f"======================= END A-ASSOCIATE-{direction} ======================")
     return "\n".join(lines)
 
 
@@ -317,6 +321,8 @@ def encode_associate_rq(params: AssociationParameters) -> bytes:
     user = _item(0x51, struct.pack(">I", params.max_pdu))
     user += _item(0x52, IMPLEMENTATION_CLASS_UID.encode())
     user += _item(0x55, IMPLEMENTATION_VERSION_NAME.encode())
+    if params.user_identity is not None:
+        user += identity.encode(params.user_identity)
     body += _item(0x50, user)
     return struct.pack(">BBI", 1, 0, len(body)) + bytes(body)
 
@@ -384,6 +390,8 @@ def parse_associate_ac(body: bytes, params: AssociationParameters) -> None:
                     params.their_impl_uid = _uid_text(value)
                 elif st == 0x55:
                     params.their_impl_version = value.rstrip(b"\0 ").decode("latin-1")
+                elif st == identity.RESPONSE_ITEM and params.user_identity is not None:
+                    params.user_identity_response = identity.decode_response(value)
                 sub += 4 + sl
 
 
@@ -665,31 +673,8 @@ def _errno_text(err: int) -> str:
     return os.strerror(err) if err else "Success"
 
 
-def _scan_int(text: str, pos: int) -> str | None:
-    """The number at ``pos`` after blanks, as ``re.match(r"\\s*([+-]?\\d+)", text[pos:])`` captures it (``\\s`` and
-    ``\\d`` of a str pattern are str.isspace and str.isdecimal), or None; without the re module (milliseconds of
-    start-up)."""
-    n = len(text)
-    while pos < n and text[pos].isspace():
-        pos += 1
-    start = pos
-    if pos < n and text[pos] in "+-":
-        pos += 1
-    digits = pos
-    while pos < n and text[pos].isdecimal():
-        pos += 1
-    return text[start:pos] if pos > digits else None
-
-
-def _parse_int_env(text: str) -> int | None:
-    """sscanf("%d") on an environment value (leading blanks and sign allowed, trailing garbage ignored), as glibc
-    does it: the number saturated to a 64-bit long, then cut to a 32-bit int."""
-    number = _scan_int(text, 0)
-    if number is None:
-        return None
-    value = max(-(1 << 63), min((1 << 63) - 1, int(number)))
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
+_scan_int = transport._scan_int  # (the port and environment value scans moved to the transport layer)
+_parse_int_env = transport._parse_int_env
 
 
 def _pdu_start(offset: int, first: int, slot: int) -> int:
@@ -716,7 +701,8 @@ class Association:
         self.params = AssociationParameters(
             calling_ae=options.calling_aetitle, called_ae=options.called_aetitle, max_pdu=options.max_pdu,
             contexts=[ContextResult(cx.id, cx.abstract_syntax, list(cx.transfer_syntaxes)) for cx in contexts])
-        self.sock: socket.socket | None = None
+        self.params.user_identity = identity.from_options(options)
+        self.sock: transport.Transport | None = None
         self.state = 0  # 0: no DUL association (never connected); otherwise a STA_* value
         self.next_message_id = 1
         self.send_pdv_length = 0  # DCMTK's sendPDVLength (for the log line)
@@ -731,8 +717,9 @@ class Association:
         self._io_timeout: float = SOCKET_TIMEOUT
         self._accepted: dict[int, ContextResult | None] | None = None  # accepted context by ID, once negotiated
         self._poll: Any = None  # select.poll on the socket (for reading), made for the socket in _poll_for
-        self._poll_for: socket.socket | None = None
+        self._poll_for: transport.Transport | None = None
         self._spin = _SPIN_SECONDS > 0  # poll a moment before sleeping (see _fill)
+        self._tls = False  # the transport is TLS: it may hold received bytes the socket no longer shows (pending)
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -761,7 +748,7 @@ class Association:
             self.sock = None
 
     def _wait_readable(self, timeout: float | None) -> bool:
-        if self._rx:
+        if self._rx or (self._tls and self.sock is not None and self.sock.pending()):
             return True
         if self.sock is None:
             return True
@@ -785,7 +772,7 @@ class Association:
                 wait = min(wait, deadline - time.monotonic())
             try:
                 poll = self._poll if self._poll_for is sock else self._poller(sock)
-                ready = poll.poll(0)
+                ready = (self._tls and sock.pending()) or poll.poll(0)
                 if not ready and self._spin and wait > 0:
                     # a quick peer (its answer due in microseconds): poll a moment before sleeping, since waking a
                     # sleeping process costs more than that on a virtual machine
@@ -963,6 +950,10 @@ class Association:
             NET.info(text)
         else:
             NET.debug(text)
+        if identity.missing_positive_response(self.params.user_identity, self.params.user_identity_response):
+            NET.error("User Identity Negotiation failed: Positive response requested but none received")
+            self.abort_now()
+            return ASC_USER_IDENTIFICATION_FAILED
         if not any(cx.accepted for cx in self.params.contexts):
             NET.error("No Acceptable Presentation Contexts")
             return NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS
@@ -972,88 +963,14 @@ class Association:
     _reject_text = ""
 
     def _connect(self) -> Condition | None:
-        opts = self.options
-        address = f"{opts.peer}:{opts.port}"
-        colon = address.find(":")  # (the peer up to its first colon, then the port: "([^:]+):\s*([+-]?\d+)")
-        number = _scan_int(address, colon + 1) if colon > 0 else None
-        if number is None:
-            return _c(_ILLEGAL_SERVICE_PARAMETER, f"Illegal service parameter: {address}")
-        node, port = address[:colon], int(number) & 0xFFFF
-        try:
-            socket.inet_aton(node)
-            if node.strip() == "255.255.255.255":
-                raise OSError
-            host = socket.inet_ntoa(socket.inet_aton(node))
-            family = socket.AF_INET
-        except OSError:
-            try:
-                infos = socket.getaddrinfo(node, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
-            except (OSError, UnicodeError):
-                infos = []
-            if not infos:
-                return _c(_UNKNOWN_HOST, f"Attempt to connect to unknown host: {node}")
-            family, host = infos[0][0], str(infos[0][4][0])
-        try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-        except OSError as exc:
-            return _c(_TCP_INIT_ERROR, f"TCP Initialization Error: {_errno_text(exc.errno or 0)}")
-        timeout = opts.connect_timeout
-        try:
-            if timeout is None or timeout < 0:
-                sock.connect((host, port))
-            else:
-                sock.setblocking(False)
-                err = sock.connect_ex((host, port))
-                if err in (errno.EINPROGRESS, errno.EWOULDBLOCK):
-                    _, w, _ = select.select([], [sock], [], timeout)
-                    if not w:
-                        sock.close()
-                        return _c(_TCP_INIT_ERROR,
-                                  f"TCP Initialization Error: {_errno_text(errno.EINPROGRESS)} (Timeout)")
-                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    sock.close()
-                    return _c(_TCP_INIT_ERROR, f"TCP Initialization Error: {_errno_text(err)}")
-                sock.setblocking(True)
-        except OSError as exc:
-            sock.close()
-            return _c(_TCP_INIT_ERROR, f"TCP Initialization Error: {_errno_text(exc.errno or 0)}")
-        self.sock = sock
-        self.state = STA_OPEN  # provisional; a DUL association exists from here on
         timeout = socket_timeout()
-        NET.debug(f"setting network send timeout to {timeout} seconds")
-        NET.debug(f"setting network receive timeout to {timeout} seconds")
-        sock.setblocking(True)  # the timeouts are applied per operation (select), see _send_all / _fill
+        sock, cond = transport.connect(self.options, timeout)
+        if sock is None:
+            return cond
+        self.sock = sock
+        self._tls = sock.tls
+        self.state = STA_OPEN  # provisional; a DUL association exists from here on
         self._io_timeout = timeout
-        buffer_length = os.environ.get("TCP_BUFFER_LENGTH")
-        if buffer_length is not None:
-            value = _parse_int_env(buffer_length)
-            if value is None:
-                NET.warn(f"DULFSM: cannot parse environment variable TCP_BUFFER_LENGTH={buffer_length}")
-            else:
-                value = value or 65536  # (0: DCMTK's default length)
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, value)
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, value)
-                    NET.debug(f"DULFSM: setting TCP buffer length to {value} bytes")
-                except OSError as exc:
-                    NET.warn("DULFSM: setTCPBufferLength: cannot set TCP buffer length socket option: "
-                             + _errno_text(exc.errno or 0))
-        nodelay_env = os.environ.get("TCP_NODELAY")
-        nodelay = 1  # our default (documented improvement): Nagle off
-        if nodelay_env is not None:
-            value = _parse_int_env(nodelay_env)
-            if value is None:
-                NET.warn(f"DULFSM: cannot parse environment variable TCP_NODELAY={nodelay_env}")
-            else:
-                nodelay = value
-                if value:
-                    NET.debug(f"DULFSM: disabling Nagle algorithm as requested at runtime (TCP_NODELAY={nodelay_env})")
-        if nodelay:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
         return None
 
     def _request(self) -> Condition | None:
@@ -1202,14 +1119,14 @@ class Association:
     def _peer_quiet(self) -> bool:
         """Nothing has come from the peer that we have not read: no data, no end of the connection, no error."""
         sock = self.sock
-        if self._rx or sock is None:
+        if self._rx or sock is None or (self._tls and sock.pending()):
             return False
         try:
             return not (self._poll if self._poll_for is sock else self._poller(sock)).poll(0)
         except (OSError, ValueError):
             return False
 
-    def _poller(self, sock: socket.socket) -> Any:
+    def _poller(self, sock: transport.Transport) -> Any:
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
         self._poll_for = sock

@@ -165,7 +165,7 @@ def document(tracker, state, options, exit_code: int | None, halted: bool) -> di
         "calling_aetitle": options.calling_aetitle,
         "called_aetitle": options.called_aetitle,
         "options": {name: getattr(options, name, None) for name in _RUN_OPTIONS},
-        "arguments": list(getattr(options, "arguments", []) or []),
+        "arguments": _masked(list(getattr(options, "arguments", []) or [])),
         "started": tracker.started,
         "ended": tracker.now(),
         "exit_code": exit_code,
@@ -191,3 +191,16 @@ def write(filename: str, doc: dict) -> bool:
     if os.path.isdir(filename):
         return False
     return report._write_atomically(filename, data)
+
+
+_SECRET_OPTIONS = frozenset({"--use-passwd", "--password"})  # (storescu's: the key's password, the user's password)
+
+
+def _masked(arguments: list[str]) -> list[str]:
+    """The expanded arguments with the values of the password options replaced by "*****" (a report file is no
+    place for a password)."""
+    out = list(arguments)
+    for i, arg in enumerate(out[:-1]):
+        if arg in _SECRET_OPTIONS:
+            out[i + 1] = "*****"
+    return out

@@ -263,9 +263,15 @@ def _any_not_stored(tracker: Tracker, entries: list) -> bool:
 def transfer(options, entries: list, on_instance=None, outcome: dict | None = None) -> int:
     """send.transfer with the extensions; ``outcome`` (a dict), if given, receives the JSON document under
     "report" and the :class:`report_json.InstanceResult` list under "results"."""
+    from dcmsend.send import setup_tls
+
     tracker = Tracker(options, entries, on_instance)
     full = plan.TransferState(entries)
     result: list = [None, True]  # exit code, halted
+    code = setup_tls(options)  # (storescu's TLS options: the layer is set up before the first association)
+    if code is not None:
+        result[0] = code
+        return _end(tracker, full, options, result, outcome)
     try:
         _attempts(tracker, full, options, result)
     except BaseException as exc:

@@ -134,6 +134,31 @@ class _Scu:
             self.free_network()
 
 
+def tls_wanted(options) -> bool:
+    """A TLS option was given (+tls or +tla)."""
+    return bool(getattr(options, "tls_keys", None) or getattr(options, "tls_anonymous", False))
+
+
+def setup_tls(options) -> int | None:
+    """The TLS layer, set up once before the first association (as storescu does after its input check): None, or
+    the exit code after the failure was logged.  Nothing to do without TLS options or with the API's own
+    ``tls_context``."""
+    if (not tls_wanted(options) or getattr(options, "tls_context", None) is not None
+            or getattr(options, "_tls_made", None) is not None):
+        return None
+    try:
+        from dcmsend import tls
+    except ImportError:  # (a Python built without OpenSSL)
+        APP.fatal("cannot negotiate network association: TLS is not available (Python has no ssl module)")
+        return CANNOT_NEGOTIATE_ASSOCIATION
+    try:
+        options._tls_made = tls.make_context(options)
+    except tls.SetupError as exc:
+        APP.fatal(str(exc.condition))
+        return CANNOT_NEGOTIATE_ASSOCIATION
+    return None
+
+
 def transfer(options, entries: list, on_instance=None) -> int:
     """Run the association rounds for the transfer list; return dcmsend's exit code.
 
@@ -148,6 +173,9 @@ def transfer(options, entries: list, on_instance=None) -> int:
         from dcmsend import runner
 
         return runner.transfer(options, entries, on_instance)
+    code = setup_tls(options)
+    if code is not None:
+        return code
     state = plan.TransferState(entries)
     scu = _Scu(options)
     try:
