@@ -265,6 +265,18 @@ class Loaded:
         del src
         return PiecesReader(out.parts, fd, buf, total), total
 
+    def encode_fast(self, network_ts: str):
+        """(reader, size) of the data set in ``network_ts`` when the fast walk makes it (silently: no message, no
+        exception), else None (the normal way, :meth:`encode`, is needed)."""
+        fast = self._fast
+        if fast is None:
+            return None
+        if network_ts == fast.parts_ts:
+            return self.encode(network_ts)
+        if network_ts in uids.U3 and self.original_ts in uids.U3 and not fast.frags:
+            return self._fast_convert(network_ts)
+        return None
+
     def _fast_convert(self, network_ts: str):
         """The data set in another uncompressed syntax by the walk (None: the exact way)."""
         fast = self._fast
