@@ -79,6 +79,9 @@ if TYPE_CHECKING:  # (typing costs milliseconds to import; the API needs it for 
         identity_saml: str
         identity_jwt: str
         identity_response: bool
+        parallel: int
+        parallel_unit: str
+        async_ops: int
 
 # fields of Options that are not keyword options of send() (the parameters, and what only the command line has)
 _NOT_KEYWORDS = frozenset({"peer", "port", "files", "program_name", "arguments"})

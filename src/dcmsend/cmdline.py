@@ -30,6 +30,9 @@ MAX_PDU = 131072
 
 ULONG_MAX = 2**64 - 1
 MAX_RETRY = 100
+PARALLEL_MIN, PARALLEL_MAX = 1, 64
+ASYNC_MAX = 65535
+PARALLEL_UNITS = ("study", "series", "instance")
 
 
 class Options:
@@ -95,6 +98,10 @@ class Options:
     identity_saml: str = ""  # --saml
     identity_jwt: str = ""  # --jwt
     identity_response: bool = False  # -rsp
+    # extensions (not in DCMTK): concurrent sending
+    parallel: int = 1  # -j / --parallel: associations at once (1..64)
+    parallel_unit: str = "series"  # -pu / --parallel-unit: 'study' / 'series' / 'instance'
+    async_ops: int = 0  # -ao / --async-ops: proposed asynchronous operations window (0: none proposed)
     # not an option: the program name as typed (argv[0]) and the expanded argument list
     program_name: str = "dcmsend"
     arguments: list[str]  # default: a new empty list
@@ -333,6 +340,22 @@ TABLE: tuple[Group | SubGroup | Opt, ...] = (
     Opt("--saml", "", "read SAML request from file f", "[f]ilename: string", field="identity_saml"),
     Opt("--jwt", "", "read JWT data from file f", "[f]ilename: string", field="identity_jwt"),
     Opt("--pos-response", "-rsp", "expect positive response", field="identity_response"),
+    Group("concurrent sending options (extensions, not in DCMTK):"),
+    SubGroup("parallel associations:"),
+    Opt("--parallel", "-j", "send over up to n associations at once\n(one work queue; default: 1)",
+        f"[n]umber: integer ({PARALLEL_MIN}..{PARALLEL_MAX})",
+        manual="Each association keeps going with the next unit of work (see --parallel-unit) as long as the "
+               "presentation contexts it negotiated fit; log lines of the associations are tagged [wW:aA] "
+               "(worker W, association A, as in the report's Association field)."),
+    Opt("--parallel-unit", "-pu", "unit of work of --parallel: study, series\nor instance (default: series)",
+        "[u]nit: string constant",
+        manual="A unit is never split between two associations (instances without the UID are units of "
+               "their own)."),
+    SubGroup("asynchronous operations:"),
+    Opt("--async-ops", "-ao", "propose an asynchronous operations window of n\n"
+        "outstanding C-STORE requests (default: none)", f"[n]umber: integer (1..{ASYNC_MAX})",
+        manual="Without the peer's grant (window > 1 in its A-ASSOCIATE-AC) dcmsend sends as DCMTK does, one "
+               "request at a time."),
 )
 
 OPTIONS: tuple[Opt, ...] = tuple(e for e in TABLE if isinstance(e, Opt))
@@ -1106,6 +1129,22 @@ def evaluate(argv: list[str], library: bool = False) -> Options:
         opts.progress = True
     _evaluate_identity(cmd, app, opts)
     _evaluate_tls(cmd, app, opts)
+    # concurrent sending (extensions)
+    if cmd.find("--parallel"):
+        v, err = cmd.value_uint(PARALLEL_MIN, PARALLEL_MAX)
+        if err:
+            app.error(err)
+        opts.parallel = v
+    if cmd.find("--parallel-unit"):
+        unit = cmd.value()
+        if unit not in PARALLEL_UNITS:
+            app.error(f"Invalid value for option --parallel-unit ({unit})")
+        opts.parallel_unit = unit
+    if cmd.find("--async-ops"):
+        v, err = cmd.value_uint(1, ASYNC_MAX)
+        if err:
+            app.error(err)
+        opts.async_ops = v
 
     # parameters
     opts.peer = cmd.param(1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from _thread import get_ident as _get_ident
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -640,6 +641,10 @@ class RollingFileAppender(FileAppender):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# Extension (--parallel): a tag by thread ID ("[w2:a5] ", see dcmsend.parallel), put before every line a thread logs;
+# empty when only one thread sends (then nothing changes); None: the thread's lines are dropped
+THREAD_TAGS: dict[int, str | None] = {}
+
 _level_generation = 0  # bumped whenever a logger's level changes: the effective levels cached below are then stale
 
 
@@ -691,6 +696,12 @@ class Logger:
 
     def force_log(self, level: int, message: str) -> None:
         """Write without the level check (DCMTK's forced log, used by ``--arguments``)."""
+        if THREAD_TAGS:  # (extension, --parallel: each line of a worker's message starts with its tag)
+            tag = THREAD_TAGS.get(_get_ident(), "")
+            if tag is None:  # a worker that goes on after the run was interrupted: silent
+                return
+            if tag:
+                message = tag + message.replace("\n", "\n" + tag)
         lg: Logger | None = self
         while lg is not None:
             for app in lg.appenders:

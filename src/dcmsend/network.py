@@ -226,7 +226,7 @@ _RESULT_TEXT = {0: "Accepted", 1: "User Rejection", 2: "No Reason", 3: "Abstract
 
 class AssociationParameters:
     __slots__ = ("calling_ae", "called_ae", "max_pdu", "contexts", "their_impl_uid", "their_impl_version",
-                 "their_max_pdu", "user_identity", "user_identity_response")
+                 "their_max_pdu", "user_identity", "user_identity_response", "async_invoked", "async_granted")
 
     def __init__(self, calling_ae: str, called_ae: str, max_pdu: int, contexts: list[ContextResult] | None = None,
                  their_impl_uid: str = "", their_impl_version: str = "", their_max_pdu: int = 0):
@@ -241,6 +241,10 @@ class AssociationParameters:
         # primary field, secondary field), and the server response (None: no response sub-item came)
         self.user_identity: tuple[int, bool, bytes, bytes] | None = None
         self.user_identity_response: bytes | None = None
+        # extension (--async-ops): the Asynchronous Operations Window we propose (max operations invoked; 0: no
+        # sub-item) and the one the peer granted (its max operations invoked; 0: none in the A-ASSOCIATE-AC)
+        self.async_invoked = 0
+        self.async_granted = 0
 
 
 def dump_parameters(params: AssociationParameters, direction: str) -> str:
@@ -320,6 +324,8 @@ def encode_associate_rq(params: AssociationParameters) -> bytes:
         body += _item(0x20, struct.pack(">BBBB", cx.id, 0, 0, 0) + sub)
     user = _item(0x51, struct.pack(">I", params.max_pdu))
     user += _item(0x52, IMPLEMENTATION_CLASS_UID.encode())
+    if params.async_invoked:  # (extension, --async-ops) PS3.7 D.3.3.3: invoked n, performed 1
+        user += _item(0x53, struct.pack(">HH", params.async_invoked, 1))
     user += _item(0x55, IMPLEMENTATION_VERSION_NAME.encode())
     if params.user_identity is not None:
         user += identity.encode(params.user_identity)
@@ -392,6 +398,11 @@ def parse_associate_ac(body: bytes, params: AssociationParameters) -> None:
                     params.their_impl_version = value.rstrip(b"\0 ").decode("latin-1")
                 elif st == identity.RESPONSE_ITEM and params.user_identity is not None:
                     params.user_identity_response = identity.decode_response(value)
+                elif st == 0x53 and sl == 4 and params.async_invoked:
+                    # the window the acceptor grants for our requests: its maximum number of operations invoked
+                    # (PS3.7 D.3.3.3.2; 0 means unlimited: at most what we proposed)
+                    granted = struct.unpack(">HH", value)[0]
+                    params.async_granted = min(granted or params.async_invoked, params.async_invoked)
                 sub += 4 + sl
 
 
@@ -703,6 +714,7 @@ class Association:
             contexts=[ContextResult(cx.id, cx.abstract_syntax, list(cx.transfer_syntaxes)) for cx in contexts])
         self.params.user_identity = identity.from_options(options)
         self.sock: transport.Transport | None = None
+        self.params.async_invoked = min(max(getattr(options, "async_ops", 0) or 0, 0), 0xFFFF)
         self.state = 0  # 0: no DUL association (never connected); otherwise a STA_* value
         self.next_message_id = 1
         self.send_pdv_length = 0  # DCMTK's sendPDVLength (for the log line)

@@ -30,7 +30,8 @@ STORED_OUTCOMES = (SUCCESS, WARNING, SKIPPED)
 _RUN_OPTIONS = ("read_mode", "read_from_dicomdir", "scan_directories", "scan_pattern", "recurse", "decompress",
                 "compression_level", "no_halt", "no_illegal_proposal", "no_uid_checks", "multi_associations",
                 "connect_timeout", "acse_timeout", "dimse_timeout", "max_pdu", "max_send_pdu", "report_file",
-                "json_report", "strict_status", "journal", "retry", "progress")
+                "json_report", "strict_status", "journal", "retry", "progress", "parallel", "parallel_unit",
+                "async_ops")
 
 
 def status_outcome(status: int) -> str:

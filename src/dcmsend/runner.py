@@ -376,7 +376,7 @@ def _attempt_rounds(options, state, tracker: Tracker, scu_class, rounds) -> tupl
         try:
             from dcmsend import parallel  # type: ignore[attr-defined,unused-ignore]
         except ImportError:
-            parallel = None
+            parallel = None  # type: ignore[assignment]
         parallel_rounds = getattr(parallel, "rounds", None)
         if parallel_rounds is not None:
             return parallel_rounds(options, state, tracker)

@@ -176,6 +176,10 @@ def transfer(options, entries: list, on_instance=None) -> int:
     code = setup_tls(options)
     if code is not None:
         return code
+    if getattr(options, "parallel", 1) > 1:  # (extension, --parallel)
+        from dcmsend import parallel
+
+        return parallel.transfer(options, entries)
     state = plan.TransferState(entries)
     scu = _Scu(options)
     try:
@@ -238,7 +242,7 @@ def _rounds(scu: _Scu, state, options) -> int | None:
                 return CANNOT_NEGOTIATE_ASSOCIATION
         if status is None:
             APP.info("sending SOP instances ...")
-            status = _send_instances(scu, state, options)
+            status = send_instances(scu, state, options)
             if status is not None:
                 APP.fatal(f"cannot send SOP instance: {status.text}")
                 scu.last_condition = status
@@ -412,15 +416,29 @@ class _Ahead:
             loaded.close()
 
 
+def send_instances(scu: _Scu, state, options) -> Condition | None:
+    """Send the instances of the round: one at a time as DCMTK does, or, when the peer granted an asynchronous
+    operations window (extension, --async-ops), with up to that many requests outstanding (:mod:`dcmsend.window`)."""
+    assoc = scu.assoc
+    if assoc is not None and assoc.params.async_granted > 1:
+        from dcmsend.window import send_instances_window
+
+        return send_instances_window(scu, state, options, assoc.params.async_granted)
+    return _send_instances(scu, state, options)
+
+
 def _send_instances(scu: _Scu, state, options) -> Condition | None:
     """DcmStorageSCU::sendSOPInstances."""
     entries = state.entries
     halt = not options.no_halt
     status: Condition | None = None
     ahead = _Ahead(entries)
+    stop = getattr(state, "stop", None)  # (a parallel worker's state: set when the run stops, see dcmsend.parallel)
     hooks = scu.hooks
     try:
         while state.current < len(entries) and status is None:
+            if stop is not None and stop.is_set():
+                break
             entry = entries[state.current]
             if not entry.request_sent:
                 if entry.context_id == 0:
@@ -471,7 +489,8 @@ def _c_string_path(entry):
                     entry.transfer_syntax_uid, entry.dataset_offset, meta_reread=entry.meta_reread)
 
 
-def _store_loaded(scu: _Scu, state, entry, loaded, options, ahead: _Ahead | None = None) -> Condition | None:
+def _store_loaded(scu: _Scu, state, entry, loaded, options, ahead: _Ahead | None = None, window=None
+                  ) -> Condition | None:
     if NET.enabled(WARN):
         NET.debug("checking whether SOP Class UID and SOP Instance UID in dataset are consistent with transfer list")
         DATA.debug("getting SOP Class UID, SOP Instance UID and Transfer Syntax UID from DICOM dataset")
@@ -486,13 +505,13 @@ def _store_loaded(scu: _Scu, state, entry, loaded, options, ahead: _Ahead | None
             NET.debug(f"- SOP Instance UID in DICOM dataset: {loaded.sop_instance_uid}")
             NET.debug(f"- SOP Instance UID in transfer list: {entry.sop_instance_uid}")
     entry.dataset_size = loaded.dataset_size()
-    status, network_ts = _send_store_request(scu, entry, loaded, options, ahead)
+    status, network_ts = _send_store_request(scu, entry, loaded, options, ahead, window)
     entry.association = state.association_counter
     entry.network_ts = network_ts
     return status
 
 
-def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None = None
+def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None = None, window=None
                         ) -> tuple[Condition | None, str]:
     """DcmSCU::sendSTORERequest (plus the DIMSE send checks); returns (condition, network transfer syntax)."""
     original = loaded.original_ts
@@ -557,6 +576,12 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
         NET.info(f"Sending C-STORE Request (MsgID {message_id}, {uids.modality_code(sop_class)})")
     status, current = _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream, size, current,
                                   options)
+    if window is not None:  # (--async-ops) the response is awaited later, with the others outstanding
+        if status is not None:
+            NET.error(f"Failed sending C-STORE request: {status}")
+        else:
+            window.sent(message_id, entry)
+        return status, current
     return _await_response(assoc, entry, options, ahead, status, current, scu.hooks)
 
 
