@@ -1232,7 +1232,7 @@ class _Walker:
 
 
 def _context_vr(tag: int, vr: str, pixrep: int | None, wbits: int | None) -> str:
-    """The VR DCMTK gives an element of an ambiguous dictionary VR (checkAndUpdateVR), as convert._Parser does."""
+    """The VR DCMTK gives an element of an ambiguous dictionary VR (checkAndUpdateVR), as _Parser does."""
     if vr == "xs":
         if tag in _XS_PIXREP_TAGS and pixrep is not None:
             return "SS" if pixrep == 1 else "US"
