@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import requires_dcmtk
-from dcmsend import collect, convert, uids
+from dcmsend import collect, convert, decompress, uids
 from harness import Peer, ours_command, run_program
 
 pydicom = pytest.importorskip("pydicom")
@@ -260,7 +260,7 @@ def test_rle_direct_decoder_is_pydicoms(name, tmp_path, monkeypatch):
     results = []
     for direct in (True, False):
         if not direct:
-            monkeypatch.setattr(convert, "_rle_frame_decoder", lambda image: None)
+            monkeypatch.setattr(decompress, "_rle_frame_decoder", lambda image: None)
         with convert.load(inst) as loaded:
             reader, size = loaded.encode(uids.LEE)
             results.append(reader.read(size))
@@ -287,7 +287,7 @@ def test_rle_decoder_loaded_without_numpy(tmp_path):
     path, _ = build(str(tmp_path), "rle_gray16s")
     script = f"""
 import sys
-from dcmsend import collect, convert, uids
+from dcmsend import collect, convert, decompress, uids
 inst = collect.Instance({path!r}, collect.READ_FILE_ONLY, "", "", "")
 with convert.load(inst) as loaded:
     reader, size = loaded.encode(uids.LEE)

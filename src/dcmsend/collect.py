@@ -19,7 +19,7 @@ import stat
 import struct
 import sys
 
-from dcmsend import exitcodes, uids
+from dcmsend import dictionary, exitcodes, uids
 from dcmsend.exitcodes import Exit
 from dcmsend.log import APP, DATA, DEBUG, NET
 
@@ -489,41 +489,25 @@ _META_DICT = {
     ITEM_TAG: (b"na", "Item"), ITEM_DELIM: (b"na", "ItemDelimitationItem"),
     SEQ_DELIM: (b"na", "SequenceDelimitationItem"),
 }
-_dict_loaded = False
+
+
+_WRITTEN_VR = {"xs": b"US", "ox": b"OB", "lt": b"OW", "up": b"UL", "px": b"OW", "na": b"na"}
 
 
 def _dict_entry(tag: int) -> tuple[bytes, str] | None:
-    """(VR, name) of a tag in the data dictionary, or None (DcmTag error)."""
+    """(VR, name) of a tag in DCMTK's data dictionary (no private creator), or None (DcmTag error)."""
     entry = _META_DICT.get(tag)
     if entry is not None:
         return entry
-    elem = tag & 0xFFFF
-    if elem == 0:
-        return b"UL", "GenericGroupLength"
-    if (tag >> 16) & 1 and 0x10 <= elem <= 0xFF:
-        return b"LO", "PrivateCreator"
-    try:
-        from pydicom import datadict
-    except ImportError:  # pragma: no cover
+    found = dictionary.lookup(tag)
+    if found is None:
         return None
-    try:
-        vr = datadict.dictionary_VR(tag)
-        name = datadict.keyword_for_tag(tag) or datadict.dictionary_description(tag)
-    except KeyError:
-        return None
-    vr = vr.split(" or ")[0] if vr else "UN"
-    return vr.encode("ascii", "replace")[:2], name
+    vr, name = found
+    return _WRITTEN_VR.get(vr) or vr.encode("latin-1"), name
 
 
-def _tag_name(tag: int) -> str:
-    entry = _dict_entry(tag)
-    return entry[1] if entry else "Unknown Tag & Data"
-
-
-def _tag_text(tag: int) -> str:
-    if tag == 0xFFFFFFFF:
-        return "(????,????)"  # (DcmTagKey::toString of DCMTK's undefined tag key)
-    return "(%04x,%04x)" % (tag >> 16, tag & 0xFFFF)
+_tag_name = dictionary.tag_name
+_tag_text = dictionary.tag_text
 
 
 def _check_transfer_syntax(st: _Stream) -> tuple[bool, bool]:

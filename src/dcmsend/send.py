@@ -314,7 +314,8 @@ class _Ahead:
     fast load, which says nothing at the active level and raises nothing, is done ahead; the log lines and any
     exact load stay where DCMTK has them."""
 
-    __slots__ = ("entries", "current", "index", "loaded", "prepared", "prepared_for", "sent", "sent_for", "checked")
+    __slots__ = ("entries", "current", "index", "loaded", "prepared", "prepared_for", "sent", "sent_for", "checked",
+                 "network_ts")
     loaded: convert.Loaded | None
     prepared: Any
     prepared_for: tuple | None
@@ -331,6 +332,7 @@ class _Ahead:
         self.sent = None  # how sending the prepared PDUs went, when they went out early (send_early)
         self.sent_for = None
         self.checked = False  # the loaded file was found unchanged after the response (send_early)
+        self.network_ts = ""  # the transfer syntax of the prepared PDUs (the file's, or converted by the fast walk)
 
     def prepare(self, assoc=None) -> None:
         j = self.current + 1
@@ -344,15 +346,23 @@ class _Ahead:
         self.checked = False
         if loaded is None or assoc is None or NET.enabled(INFO) or loaded.pending_warnings:
             return
-        # the normal way would say nothing for it (no consistency warning, no conversion, the context matches)
+        # the normal way would say nothing for it (no consistency warning, no message of a conversion, the context
+        # matches)
         cls, inst = loaded.sop_class_uid, loaded.sop_instance_uid
         if cls != entry.sop_class_uid or inst != entry.sop_instance_uid or not cls or not inst:
             return
         cx = assoc.accepted_context(entry.context_id)
-        if (cx is None or not assoc.regular_answer or cx.transfer_syntax != loaded.original_ts
-                or cx.abstract_syntax != cls or cx.transfer_syntax not in network.DIMSE_SUPPORTED_TS):
+        if (cx is None or not assoc.regular_answer or cx.abstract_syntax != cls
+                or cx.transfer_syntax not in network.DIMSE_SUPPORTED_TS
+                or _xfer_key(cx.transfer_syntax) is None or _xfer_key(loaded.original_ts) is None):
             return
-        stream, size = loaded.encode(loaded.original_ts)
+        # (in the file's own syntax, or converted between the uncompressed ones by the fast walk, which says nothing
+        # at the levels where this runs: the normal way's 'Converting transfer syntax' line is INFO)
+        encoded = loaded.encode_fast(cx.transfer_syntax)
+        if encoded is None:
+            return
+        stream, size = encoded
+        self.network_ts = cx.transfer_syntax
         message_id = assoc.next_message_id
         self.prepared = assoc.prepare_store(entry.context_id, message_id, cls, inst, stream, size)
         self.prepared_for = (assoc, message_id)
@@ -523,12 +533,15 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
     if ahead is not None:
         sent, status = ahead.take_sent(assoc, message_id)
         if sent:
-            return _await_response(assoc, entry, options, ahead, status, original, scu.hooks)
+            return _await_response(assoc, entry, options, ahead, status,
+                                   _prepared_ts(ahead.network_ts, original, status, options), scu.hooks)
     prepared = ahead.take_prepared(assoc, message_id) if ahead is not None else None
     if prepared is not None:
         # made while the previous response was awaited: the checks below all passed then and said nothing
+        network_ts = ahead.network_ts if ahead is not None else original
         status = assoc.send_prepared(prepared)
-        return _await_response(assoc, entry, options, ahead, status, original, scu.hooks)
+        return _await_response(assoc, entry, options, ahead, status,
+                               _prepared_ts(network_ts, original, status, options), scu.hooks)
     if not sop_class or not sop_instance:
         NET.error("Cannot send SOP instance, missing information:")
         NET.error(f"  SOP Class UID    : {sop_class}")
@@ -575,6 +588,14 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
             window.sent(message_id, entry)
         return status, current
     return _await_response(assoc, entry, options, ahead, status, current, scu.hooks)
+
+
+def _prepared_ts(network_ts: str, original: str, status: Condition | None, options) -> str:
+    """The transfer syntax the report gives an instance whose PDUs were prepared ahead in ``network_ts``: as the
+    normal way has it (converted at the request unless -dn, else once the data set went out)."""
+    if network_ts == original or status is None or options.decompress != "never":
+        return network_ts
+    return original
 
 
 def _await_response(assoc, entry, options, ahead: _Ahead | None, status: Condition | None, current: str,

@@ -1,0 +1,1321 @@
+"""THE data-set codec: reading a data set as DCMTK 3.6.7's dcmdata does (with its checks and messages) and writing it
+as its DIMSE layer sends it, in every transfer syntax.
+
+DCMTK writes a data set for the network with explicit-length sequences and items, existing group length elements
+recalculated (none added), all Data Set Trailing Padding (FFFC,FFFC) elements removed, elements in tag order, and the
+encapsulated Pixel Data always with undefined length.
+
+Two readers share the encoding rules below:
+- the fast walk (:func:`walk`, class ``_Walker``): one pass over the element headers, no per-element objects, for
+  every structure (sequences and items of explicit and undefined length at any depth, implicit VR little endian,
+  explicit big endian, private groups, group lengths, padding, encapsulated pixel data, UN).  It gives the *pieces*
+  of the data set in the wanted syntax: byte ranges of the source (optionally byte-swapped) where DCMTK's bytes are
+  the file's, literal bytes only for what changes.  It accepts only data sets that the exact reader reads without
+  any message; anything unusual makes it give up (None).
+- the exact reader (``_Parser``): builds an element tree (values stay in the source) with DCMTK's messages and
+  conditions for every malformed data set; ``_emit`` writes it (used after the fast walk gave up, and for the
+  decompression, which replaces elements).
+
+benchmarks/profile_hot_path.py --check and tests/test_dataset.py prove that both give the same bytes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+
+from dcmsend import collect, dictionary, uids
+from dcmsend.exitcodes import Condition, ConditionError
+from dcmsend.log import DATA
+
+# ---------------------------------------------------------------------------------------------------------------------
+# DCMTK conditions (module OFM_dcmdata = 1) used while reading.
+
+_DCMDATA = 1
+_DCMJPEG = 18
+EC_InvalidStream = Condition(_DCMDATA, 4, "Invalid stream")
+EC_StreamNotifyClient = Condition(_DCMDATA, 10, "I/O suspension or premature end of stream")
+EC_EndOfStream = Condition(_DCMDATA, 5, "End of stream")
+EC_CannotChangeRepresentation = Condition(_DCMDATA, 14, "Pixel representation cannot be changed")
+EC_UnsupportedEncoding = Condition(_DCMDATA, 15, "Unsupported compression or encryption")
+EC_ElemLengthLargerThanItem = Condition(
+    _DCMDATA, 27, "Length of element larger than explicit length of surrounding item")
+EC_FileMetaInfoHeaderMissing = Condition(_DCMDATA, 28, "File meta information header missing")
+EC_ItemDelimitationItemMissing = Condition(_DCMDATA, 38, "Item Delimitation Item missing")
+EC_SequDelimitationItemMissing = Condition(_DCMDATA, 34, "Sequence Delimitation Item missing")
+EC_UndefinedLengthOBOW = Condition(
+    _DCMDATA, 51, "Illegal element with OB or OW Value Representation and undefined length encountered")
+EC_PixelDataExplLengthIllegal = Condition(
+    _DCMDATA, 53, "Pixel data in top level dataset in compressed Transfer Syntax uses explicit length")
+EC_CorruptedData = Condition(_DCMDATA, 6, "Corrupted data")
+EC_InvalidFilename = Condition(_DCMDATA, 19, "Invalid filename")  # only the text matters here
+
+DCM_MAX_READ_LENGTH = 4096  # values longer than this are not loaded by loadFile (read later on demand)
+UNDEFINED = 0xFFFFFFFF
+
+PIXEL_DATA = 0x7FE00010
+SOP_CLASS_UID = 0x00080016
+SOP_INSTANCE_UID = 0x00080018
+TRAILING_PADDING = 0xFFFCFFFC
+ITEM = 0xFFFEE000
+ITEM_DELIM = 0xFFFEE00D
+SEQ_DELIM = 0xFFFEE0DD
+PIXEL_REPRESENTATION = 0x00280103
+WAVEFORM_BITS_ALLOCATED = 0x5400_1004
+
+# VRs DCMTK knows as standard; the ones with a 4-byte length field in explicit VR.
+STANDARD_VRS = frozenset(
+    "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UR US UT UV UN".split())
+EXTENDED_VRS = frozenset("OB OD OF OL OV OW SQ SV UC UR UT UN UV".split())
+STRING_VRS = frozenset("AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT".split())
+# Non-standard (DCMTK internal) VRs and the VR written for them (DcmVR::getValidEVR).
+_VALID_VR = {"xs": "US", "lt": "OW", "ox": "OB", "px": "OB", "up": "UL", "??": "UN", "?2": "UN", "na": "UN"}
+_LOWER_VRS = frozenset(["ox", "px", "xs", "lt", "na", "up", "pi"])
+# Byte width of one value for the byte-order change (1: no swapping).
+_SWAP_WIDTH = {"AT": 2, "OW": 2, "SS": 2, "US": 2, "xs": 2, "lt": 2, "FL": 4, "OF": 4, "OL": 4, "SL": 4, "UL": 4,
+               "up": 4, "FD": 8, "OD": 8, "OV": 8, "SV": 8, "UV": 8}
+# Value width used by DCMTK's "Length of element ... is not a multiple of" warning (fixed-size VRs > 1 byte).
+_VALUE_WIDTH = {"AT": 2, "OW": 2, "SS": 2, "US": 2, "FL": 4, "OF": 4, "OL": 4, "SL": 4, "UL": 4, "FD": 8, "OD": 8,
+                "OV": 8, "SV": 8, "UV": 8}
+# ZeroVelocityPixelValue is (0018,9812); PixelPaddingRangeLimit (0028,0121); Histogram First/Last Bin (0060,3004/6)
+_XS_PIXREP_TAGS = frozenset([0x00280120, 0x00280121, 0x00603004, 0x00603006, 0x00189812, 0x00280106, 0x00280107,
+                             0x00280108, 0x00280109, 0x00283002, 0x00409211, 0x00409216])
+# WaveformData (5400,1010), WaveformPaddingValue (5400,100A), ChannelMinimumValue (003A,0220), ChannelMaximumValue
+# (003A,0221)
+_WAVEFORM_OX_TAGS = frozenset([0x54001010, 0x5400100A, 0x003A0220, 0x003A0221])
+
+
+def _valid_vr(vr: str) -> str:
+    return vr if vr in STANDARD_VRS else _VALID_VR.get(vr, "UN")
+
+
+tag_text = dictionary.tag_text
+
+
+def tag_name(tag: int, creator: str | None = None) -> str:
+    """The attribute name DCMTK prints (from its own data dictionary)."""
+    return dictionary.tag_name(tag, creator)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data dictionary (for implicit VR data sets): DCMTK's VRs, from its own dictionary (dictionary.py).
+
+
+def _dict_vr(tag: int) -> str:
+    if tag == PIXEL_DATA:
+        return "OW"  # DcmPixelData read in implicit VR: OW
+    vr = dictionary.vr_of(tag)
+    return vr if vr != "na" else "??"
+
+
+def _private_vr(tag: int, creator: str) -> str | None:
+    found = dictionary.lookup(tag, creator)
+    return found[0] if found is not None else None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The parsed structure.
+
+
+class Elem:
+    __slots__ = ("tag", "vr", "length", "pos", "hdr_pos", "items", "frags", "little", "used", "tail", "spool")
+
+    def __init__(self, tag, vr, length, pos, hdr_pos, little=True):
+        self.tag = tag
+        self.vr = vr  # DCMTK's VR of the element (may be a non-standard one such as 'xs', '??', 'px')
+        self.length = length  # value length as DCMTK has it after loading (see _normalise)
+        self.pos = pos  # source offset of the value
+        self.hdr_pos = hdr_pos
+        self.used = length  # bytes of the source value that are part of the value
+        self.tail = b""  # bytes appended to them (padding)
+        self.items: list[Item] | None = None  # sequence items
+        self.frags: list[tuple[int, int, int]] | None = None  # pixel items: (header pos, value pos, length)
+        self.little = little  # byte order of the value in the source
+        self.spool: int | None = None  # the value is at ``pos`` in this other file (written by the decompression)
+
+
+class Item:
+    __slots__ = ("elems", "hdr_pos")
+
+    def __init__(self, hdr_pos):
+        self.elems: list[Elem] = []
+        self.hdr_pos = hdr_pos
+
+
+class Encoding:
+    """Explicit/implicit VR and byte order of a transfer syntax (immutable; one shared instance each)."""
+
+    __slots__ = ("explicit", "little")
+    explicit: bool
+    little: bool
+
+    def __init__(self, explicit: bool, little: bool):
+        object.__setattr__(self, "explicit", explicit)
+        object.__setattr__(self, "little", little)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def __eq__(self, other):
+        if other.__class__ is not Encoding:
+            return NotImplemented
+        return self.explicit == other.explicit and self.little == other.little
+
+    def __hash__(self) -> int:
+        return hash((self.explicit, self.little))
+
+    def __repr__(self) -> str:
+        return f"Encoding(explicit={self.explicit!r}, little={self.little!r})"
+
+    @staticmethod
+    def of(ts_uid: str) -> Encoding:
+        if ts_uid == uids.LEI or ts_uid == "1.2.840.113619.5.2":  # GE private: implicit LE (big endian pixel data)
+            return _IMPLICIT_LITTLE
+        if ts_uid == uids.BEE:
+            return _EXPLICIT_BIG
+        return _EXPLICIT_LITTLE
+
+
+_IMPLICIT_LITTLE = Encoding(False, True)
+_EXPLICIT_BIG = Encoding(True, False)
+_EXPLICIT_LITTLE = Encoding(True, True)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Reading.
+
+
+class _Parser:
+    def __init__(self, buf, start: int, enc: Encoding, ts_uid: str):
+        self.buf = buf
+        self.start = start
+        self.size = len(buf)
+        self.enc = enc
+        self.ts_uid = ts_uid
+
+    # errors -------------------------------------------------------------------------------------------------------
+    def _too_large(self, tag: int, length: int, value_pos: int, elems: list[Elem] | None = None):
+        remaining = max(0, self.size - value_pos)
+        name = tag_name(tag)
+        if remaining == 0 or length > DCM_MAX_READ_LENGTH:
+            DATA.error(f"DcmElement: {name} {tag_text(tag)} larger ({length}) than remaining bytes in file")
+            condition = EC_StreamNotifyClient
+        else:
+            DATA.error(f"DcmElement: {name} {tag_text(tag)} larger ({length}) than remaining bytes ({remaining}) in "
+                       "file, premature end of stream")
+            condition = EC_InvalidStream
+        if elems and tag <= elems[-1].tag:
+            # (DcmItem::readSubElement inserts the element it could not read all the same)
+            keys = [x.tag for x in elems]
+            i = bisect.bisect_left(keys, tag)
+            if i < len(elems) and elems[i].tag == tag:
+                DATA.warn(f"DcmItem: Element {tag_text(tag)} found twice in one data set or item, ignoring second "
+                          "entry")
+            else:
+                DATA.warn(f"DcmItem: Dataset not in ascending tag order, at element {tag_text(tag)}")
+        raise ConditionError(condition)
+
+    # one element header -------------------------------------------------------------------------------------------
+    def _header(self, pos: int, explicit: bool, little: bool, private_creators: dict, item: list[Elem] | None):
+        """Returns (tag, vr, length, header length) or raises; vr None for items/delimiters."""
+        buf = self.buf
+        avail = self.size - pos
+        if avail < (6 if explicit else 4):
+            raise ConditionError(EC_StreamNotifyClient)
+        group, elem = struct.unpack_from("<HH" if little else ">HH", buf, pos)
+        tag = (group << 16) | elem
+        if group == 0xFFFE and elem in (0xE000, 0xE00D, 0xE0DD):
+            if avail < 8:
+                raise ConditionError(EC_StreamNotifyClient)
+            (length,) = struct.unpack_from("<L" if little else ">L", buf, pos + 4)
+            return tag, None, length, 8
+        if explicit:
+            raw = bytes(buf[pos + 4:pos + 6])
+            vr = raw.decode("latin-1")
+            if vr not in STANDARD_VRS:
+                if vr in _LOWER_VRS:
+                    extended = vr in ("ox", "px", "lt")
+                elif vr.isascii() and vr.isalpha() and vr.isupper():
+                    vr, extended = "??", True  # DCMTK's EVR_UNKNOWN: a "future" VR with 4-byte length
+                else:
+                    vr, extended = "?2", False  # EVR_UNKNOWN2B
+                shown = "".join(chr(c) if c >= 32 else " " for c in raw)
+                DATA.warn(f"DcmItem: Non-standard VR '{shown}' ({raw[0]:02x}\\{raw[1]:02x}) encountered while parsing"
+                          f" element {tag_text(tag)}, assuming {4 if extended else 2} byte length field")
+                if tag == PIXEL_DATA and raw == b"OX":
+                    DATA.warn(f"DcmItem: Non-standard VR 'OX' is known to be wrongly used for PixelData "
+                              f"{tag_text(tag)}, setting VR to 'OW'")
+                    vr = "OW"
+            else:
+                extended = vr in EXTENDED_VRS
+            hlen = 12 if extended else 8
+            if avail < hlen:
+                raise ConditionError(EC_StreamNotifyClient)
+            if extended:
+                (length,) = struct.unpack_from("<L" if little else ">L", buf, pos + 8)
+            else:
+                (length,) = struct.unpack_from("<H" if little else ">H", buf, pos + 6)
+                width = _VALUE_WIDTH.get(vr, 1)
+                if width > 1 and length % width:
+                    DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of {width} (VR={vr})")
+            if extended and length != UNDEFINED:
+                width = _VALUE_WIDTH.get(vr, 1)
+                if width > 1 and length % width:
+                    DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of {width} (VR={vr})")
+            elif extended and length == UNDEFINED and _VALUE_WIDTH.get(vr, 1) > 1:
+                DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of "
+                          f"{_VALUE_WIDTH[vr]} (VR={vr})")
+        else:
+            if avail < 8:
+                raise ConditionError(EC_StreamNotifyClient)
+            (length,) = struct.unpack_from("<L" if little else ">L", buf, pos + 4)
+            hlen = 8
+            vr = _dict_vr(tag)
+            if (group & 1) and elem >= 0x1000:
+                creator = private_creators.get((group, elem >> 8))
+                if creator is not None:
+                    pvr = _private_vr(tag, creator)
+                    if pvr:
+                        vr = pvr
+            vr = self._check_and_update_vr(tag, vr, item or [], little)
+        if (length & 1) and length != UNDEFINED:
+            DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is odd")
+        return tag, vr, length, hlen
+
+    def _check_and_update_vr(self, tag: int, vr: str, item: list[Elem], little: bool) -> str:
+        if vr == "ox" and tag in _WAVEFORM_OX_TAGS:
+            bits = self._find_us(item, WAVEFORM_BITS_ALLOCATED, little)
+            if bits is not None:
+                new = "OB" if bits == 8 else "OW"
+                DATA.debug(f"DcmItem::checkAndUpdateVR() setting undefined VR of {tag_name(tag)} {tag_text(tag)} to "
+                           f"'{new}' because WaveformBitsAllocated (5400,1004) has a value "
+                           + ("of 8" if bits == 8 else "that is different from 8"))
+                return new
+        elif vr == "xs" and tag in _XS_PIXREP_TAGS:
+            rep = self._find_us(item, PIXEL_REPRESENTATION, little)
+            if rep is not None:
+                new = "SS" if rep == 1 else "US"
+                DATA.debug(f"DcmItem::checkAndUpdateVR() setting undefined VR of {tag_name(tag)} {tag_text(tag)} to "
+                           f"'{new}' because PixelRepresentation (0028,0103) has a value "
+                           + ("of 1" if rep == 1 else "that is different from 1"))
+                return new
+        elif vr == "ox" and ((tag & 0xFF00FFFF) == 0x60003000 or tag == PIXEL_DATA):
+            DATA.debug(f"DcmItem::checkAndUpdateVR() setting undefined VR of {tag_name(tag)} {tag_text(tag)} to 'OW'")
+            return "OW"
+        elif vr == "ox" and (tag & 0xFF00FFFF) == 0x50003000:
+            DATA.debug(f"DcmItem::checkAndUpdateVR() setting undefined VR of {tag_name(tag)} {tag_text(tag)} to 'OB'")
+            return "OB"
+        return vr
+
+    def _find_us(self, item: list[Elem], tag: int, little: bool) -> int | None:
+        for e in reversed(item):
+            if e.tag == tag:
+                if e.length >= 2 and e.length != UNDEFINED:
+                    return struct.unpack_from("<H" if little else ">H", self.buf, e.pos)[0]
+                return None
+            if e.tag < tag:
+                return None
+        return None
+
+    # items --------------------------------------------------------------------------------------------------------
+    def parse_elements(self, pos: int, end: int | None, explicit: bool, little: bool, top: bool,
+                       undefined_item: bool) -> tuple[list[Elem], int]:
+        """Read the elements of the data set (``top``) or an item: up to ``end`` (explicit length) or up to the item
+        delimiter (``undefined_item``) or to the end of the data (data set)."""
+        elems: list[Elem] = []
+        last_tag = -1
+        creators: dict = {}
+        size = self.size
+        limit = size if end is None else min(end, size)  # (an explicit-length item ends at the end of the data too)
+        item_len = None if end is None else end - pos
+        while True:
+            if pos >= limit:
+                # the end of the data at an element boundary ends every item and sequence quietly (EC_EndOfStream)
+                break
+            hdr_pos = pos
+            tag, vr, length, hlen = self._header(pos, explicit, little, creators, elems)
+            pos += hlen
+            if vr is None:  # item / delimiter tags
+                if tag == ITEM_DELIM:
+                    if undefined_item:
+                        return elems, pos
+                    break  # DCMTK stops reading this item/data set here (EC_ItemEnd)
+                if tag == SEQ_DELIM:
+                    DATA.error(f"DcmItem: Parse error in sequence item, found {tag_text(tag)} instead of item "
+                               "delimiter (fffe,e00d)")
+                    raise ConditionError(EC_ItemDelimitationItemMissing)
+                DATA.error(f"DcmItem: Parse error in sequence item, found {tag_text(tag)} instead of item "
+                           "delimiter (fffe,e00d)")
+                raise ConditionError(EC_ItemDelimitationItemMissing)
+            if end is not None and length != UNDEFINED and pos + length > end:
+                if pos > end:  # the header already went past the item's end: the element is read all the same
+                    DATA.warn(f"DcmItem: Explicit item length ({item_len} bytes) too large for the elements contained"
+                              " in the item")
+                else:
+                    DATA.warn(f"DcmItem: Element {tag_name(tag)} {tag_text(tag)} larger ({length}) than remaining "
+                              f"bytes ({end - pos}) of surrounding item")
+                    raise ConditionError(EC_ElemLengthLargerThanItem)
+            e = Elem(tag, vr, length, pos, hdr_pos, little)
+            if vr == "SQ" or (length == UNDEFINED and tag != PIXEL_DATA and vr not in ("OB", "OW", "px", "ox")):
+                if (vr == "UN" and explicit) or (vr == "??" and not explicit):  # (an unknown tag in implicit VR)
+                    DATA.warn(f"Found element {tag_text(tag)} with VR UN and undefined length, reading a sequence with"
+                              " transfer syntax LittleEndianImplicit (CP-246)")
+                    e.vr = "SQ"
+                    e.items, pos = self.parse_sequence(pos, length, False, True, tag)
+                else:
+                    e.vr = "SQ"
+                    e.items, pos = self.parse_sequence(pos, length, explicit, little, tag)
+            elif length == UNDEFINED:
+                if tag != PIXEL_DATA:
+                    DATA.error(f"DcmItem: Parse error in {tag_text(tag)}: Illegal element with OB or OW Value "
+                               "Representation and undefined length encountered")
+                    raise ConditionError(EC_UndefinedLengthOBOW)
+                e.frags, pos = self.parse_pixel_items(pos, little)
+            else:
+                if pos + length > size:
+                    self._too_large(tag, length, pos, elems)
+                pos += length
+                if length:
+                    self._normalise(e)
+                if (group := tag >> 16) & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
+                    creators[(group, tag & 0xFFFF)] = _strip(bytes(self.buf[e.pos:e.pos + length]))
+            group = tag >> 16
+            if group in (0x0001, 0x0002, 0x0003, 0x0005, 0x0007, 0xFFFF):
+                DATA.warn(f"DcmItem: Invalid Element {tag_text(tag)} found in data set")
+            if tag > last_tag:
+                elems.append(e)
+                last_tag = tag
+            else:
+                keys = [x.tag for x in elems]
+                i = bisect.bisect_left(keys, tag)
+                if i < len(elems) and elems[i].tag == tag:
+                    DATA.warn(f"DcmItem: Element {tag_text(tag)} found twice in one data set or item, ignoring "
+                              "second entry")
+                else:
+                    DATA.warn(f"DcmItem: Dataset not in ascending tag order, at element {tag_text(tag)}")
+                    elems.insert(i, e)
+        return elems, pos
+
+    def _normalise(self, e: Elem) -> None:
+        """The value as DCMTK has it after loading: strings lose trailing padding and get an even length
+        (DcmByteString::postLoadValue / makeDicomByteString); odd OB/UN values get a zero pad byte."""
+        vr = e.vr
+        length = e.length
+        if vr in STRING_VRS:
+            pad = 0 if vr == "UI" else 0x20
+            buf = self.buf
+            n = length
+            if n & 1:
+                if pad != 0:  # the added zero byte is no padding character: nothing is stripped
+                    e.tail = b"\0"
+                    e.length = n + 1
+                    return
+            while n > 0 and buf[e.pos + n - 1] == pad:
+                n -= 1
+            if n & 1:
+                e.used, e.tail, e.length = n, bytes([pad]), n + 1
+            else:
+                e.used, e.tail, e.length = n, b"", n
+        elif (length & 1) and vr in ("OB", "UN", "??", "?2", "ox", "px"):
+            e.tail = b"\0"
+            e.length = length + 1
+
+    def parse_sequence(self, pos: int, length: int, explicit: bool, little: bool, tag: int):
+        items: list[Item] = []
+        end = None if length == UNDEFINED else pos + length
+        while True:
+            if end is not None and pos >= end:
+                return items, pos
+            if pos >= self.size:
+                if items:  # the file ends after an item, before the end of the sequence
+                    _end_of_stream_in_sequence(tag)
+                return items, pos
+            if self.size - pos < 8:
+                raise ConditionError(EC_StreamNotifyClient)
+            group, elem, ilen = struct.unpack_from("<HHL" if little else ">HHL", self.buf, pos)
+            itag = (group << 16) | elem
+            if itag == SEQ_DELIM:
+                if end is None:
+                    return items, pos + 8
+                # a sequence delimiter inside an explicit-length sequence: DCMTK ends the sequence here
+                return items, pos + 8
+            if ilen != UNDEFINED and ilen & 1:
+                DATA.warn(f"DcmSequenceOfItems: Length of item in sequence {tag_name(tag)} {tag_text(tag)} is odd")
+            if itag != ITEM:
+                # (DcmSequenceOfItems::readSubItem: any other tag, delimiters included, ends the reading)
+                DATA.error(f"DcmSequenceOfItems: Parse error in sequence {tag_text(tag)}, found {tag_text(itag)} "
+                           "instead of sequence delimiter (fffe,e0dd)")
+                raise ConditionError(EC_SequDelimitationItemMissing)
+            item = Item(pos)
+            pos += 8
+            if ilen == UNDEFINED:
+                item.elems, pos = self.parse_elements(pos, None, explicit, little, False, True)
+            else:
+                iend = pos + ilen
+                if end is not None and iend > end:
+                    iend = iend  # DCMTK reads the item as announced
+                item.elems, pos = self.parse_elements(pos, iend, explicit, little, False, False)
+                pos = max(pos, iend) if pos <= iend else pos
+            items.append(item)
+
+    def parse_pixel_items(self, pos: int, little: bool):
+        frags: list[tuple[int, int, int]] = []
+        while True:
+            if pos >= self.size:
+                if frags:  # the file ends after an item, before the sequence delimiter
+                    _end_of_stream_in_sequence(PIXEL_DATA)
+                return frags, pos
+            if self.size - pos < 8:
+                raise ConditionError(EC_StreamNotifyClient)
+            group, elem, ilen = struct.unpack_from("<HHL" if little else ">HHL", self.buf, pos)
+            itag = (group << 16) | elem
+            if itag == SEQ_DELIM:
+                return frags, pos + 8
+            if itag != ITEM or ilen == UNDEFINED:
+                DATA.warn(f"DcmSequenceOfItems: Parse error in sequence (7fe0,0010), found {tag_text(itag)} instead "
+                          "of item tag (fffe,e000)")
+                raise ConditionError(EC_SequDelimitationItemMissing)
+            if pos + 8 + ilen > self.size:
+                self._too_large(ITEM, ilen, pos + 8)
+            frags.append((pos, pos + 8, ilen))
+            pos += 8 + ilen
+
+
+def _end_of_stream_in_sequence(tag: int):
+    DATA.warn(f"DcmSequenceOfItems: Reached end of stream before the end of sequence {tag_name(tag)} {tag_text(tag)}")
+    raise ConditionError(EC_SequDelimitationItemMissing)
+
+
+def _contains_pixel_data(elems: list[Elem]) -> bool:
+    for e in elems:
+        if e.tag == PIXEL_DATA:
+            return True
+        if e.items and any(_contains_pixel_data(it.elems) for it in e.items):
+            return True
+    return False
+
+
+def _strip(raw: bytes) -> str:
+    return raw.decode("latin-1").rstrip("\0 ").lstrip(" ")
+
+
+def _uid_value(buf, e: Elem | None, all_values: bool = False) -> str:
+    """DCMTK's findAndGetOFString for a UI element: first value, padding removed (``all_values``:
+    findAndGetOFStringArray, the whole value)."""
+    if e is None or e.items is not None or e.frags is not None or e.length in (0, UNDEFINED):
+        return ""
+    raw = (bytes(buf[e.pos:e.pos + e.used]) + e.tail).decode("latin-1")  # (the value as loaded, see _normalise)
+    first = raw if all_values else raw.split("\\", 1)[0]
+    return first.rstrip("\0 ")
+
+
+def _remove_uid_spaces(buf, e: Elem) -> str | None:
+    """DcmUniqueIdentifier's input correction of a UID value that DCMTK reads at send time (SOP Class/Instance UID):
+    all spaces removed, padded with a NUL to an even length; returns DCMTK's warning, or None if there were none."""
+    if e.vr != "UI" or e.items is not None or e.frags is not None or e.length in (0, UNDEFINED):
+        return None
+    raw = bytes(buf[e.pos:e.pos + e.used]) + e.tail
+    value = raw.translate(None, collect.BLANKS)  # (tabs and line breaks too, all called spaces)
+    if value == raw:
+        return None
+    value = value.rstrip(b"\0")
+    if len(value) & 1:
+        value += b"\0"
+    e.used, e.tail, e.length = 0, value, len(value)
+    return (f"DcmUniqueIdentifier: Element {tag_name(e.tag)} {tag_text(e.tag)} contains one or more space characters, "
+            "which were removed")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Lengths (calcElementLength with explicit-length sequences).
+
+
+def _header_len(vr: str, length: int, explicit: bool) -> int:
+    if not explicit:
+        return 8
+    valid = _valid_vr(vr)
+    if valid in EXTENDED_VRS or length > 0xFFFF:
+        return 12
+    return 8
+
+
+def _calc_len(elems: list[Elem], explicit: bool, writing: bool, memo: dict, native: bool = False) -> int:
+    """Sum of calcElementLength of ``elems``.  ``writing``: as computed for writing (padding removed, group
+    lengths 4 bytes).  ``native``: in a transfer syntax that is not encapsulated, where DcmPixelData's length of
+    encapsulated pixel data (which has no native representation) is 0."""
+    total = 0
+    for e in elems:
+        total += _elem_len(e, explicit, writing, memo, native)
+    return total
+
+
+def _elem_len(e: Elem, explicit: bool, writing: bool, memo: dict, native: bool = False) -> int:
+    if writing and e.tag == TRAILING_PADDING:
+        return 0
+    key = id(e)
+    got = memo.get(key)
+    if got is not None:
+        return got
+    if e.items is not None:
+        content = 0
+        for it in e.items:
+            content += 8 + _calc_len(it.elems, explicit, writing, memo, native)
+        n = (12 if explicit else 8) + content
+    elif e.frags is not None:
+        n = 0 if native else (12 if explicit else 8) + sum(8 + f[2] for f in e.frags) + 8
+    elif writing and (e.tag & 0xFFFF) == 0 and e.tag != 0:
+        n = 12
+    else:
+        n = _header_len(e.vr, e.length, explicit) + e.length
+    memo[key] = n
+    return n
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Writing: a list of pieces.
+
+
+class _Pieces:
+    """Output under construction: literal bytes and (swapped) ranges of the source."""
+
+    __slots__ = ("parts", "buf")
+
+    def __init__(self, buf):
+        self.parts: list = []  # bytes | (pos, n, width) | (pos, n, width, fd of another file)
+        self.buf = buf
+
+    def lit(self, data: bytes, src_pos: int | None = None) -> None:
+        if src_pos is not None and bytes(self.buf[src_pos:src_pos + len(data)]) == data:
+            self.rng(src_pos, len(data))
+            return
+        if self.parts and isinstance(self.parts[-1], bytearray):
+            self.parts[-1] += data
+        else:
+            self.parts.append(bytearray(data))
+
+    def rng(self, pos: int, n: int, width: int = 1) -> None:
+        if n == 0:
+            return
+        if self.parts:
+            last = self.parts[-1]
+            if isinstance(last, tuple) and len(last) == 3 and last[2] == width and last[0] + last[1] == pos:
+                self.parts[-1] = (last[0], last[1] + n, width)
+                return
+        self.parts.append((pos, n, width))
+
+    def size(self) -> int:
+        return sum(len(p) if isinstance(p, bytearray) else p[1] for p in self.parts)
+
+
+def _tag_bytes(tag: int, little: bool) -> bytes:
+    return struct.pack("<HH" if little else ">HH", tag >> 16, tag & 0xFFFF)
+
+
+def _elem_header(tag: int, vr: str, length: int, enc: Encoding) -> bytes:
+    little = enc.little
+    if not enc.explicit:
+        return _tag_bytes(tag, little) + struct.pack("<L" if little else ">L", length)
+    out_vr = _valid_vr(vr)
+    if out_vr not in EXTENDED_VRS and length > 0xFFFF and length != UNDEFINED:
+        out_vr = "UN"
+    if out_vr in EXTENDED_VRS:
+        return _tag_bytes(tag, little) + out_vr.encode() + b"\0\0" + struct.pack("<L" if little else ">L", length)
+    return _tag_bytes(tag, little) + out_vr.encode() + struct.pack("<H" if little else ">H", length)
+
+
+def _emit(out: _Pieces, elems: list[Elem], enc: Encoding, memo: dict) -> None:
+    little = enc.little
+    i = 0
+    n = len(elems)
+    while i < n:
+        e = elems[i]
+        tag = e.tag
+        if tag == TRAILING_PADDING:
+            i += 1
+            continue
+        if (tag & 0xFFFF) == 0 and e.items is None and e.frags is None:
+            # group length: recalculated over the rest of the group
+            group = tag >> 16
+            glen = 0
+            j = i + 1
+            while j < n and (elems[j].tag >> 16) == group:
+                glen += _elem_len(elems[j], enc.explicit, True, memo)
+                j += 1
+            if e.vr not in ("UL", "up"):
+                DATA.warn("DcmItem: Group Length with VR other than UL found, corrected")
+            hdr = _elem_header(tag, "UL", 4, enc) + struct.pack("<L" if little else ">L", glen)
+            out.lit(hdr, e.hdr_pos)
+        elif e.items is not None:
+            content = sum(8 + _calc_len(it.elems, enc.explicit, True, memo) for it in e.items)
+            out.lit(_elem_header(tag, "SQ", content, enc), e.hdr_pos)
+            for it in e.items:
+                ilen = _calc_len(it.elems, enc.explicit, True, memo)
+                out.lit(_tag_bytes(ITEM, little) + struct.pack("<L" if little else ">L", ilen), it.hdr_pos)
+                _emit(out, it.elems, enc, memo)
+        elif e.frags is not None:
+            out.lit(_elem_header(tag, "OB", UNDEFINED, enc), e.hdr_pos)
+            for hpos, vpos, flen in e.frags:
+                out.lit(_tag_bytes(ITEM, little) + struct.pack("<L" if little else ">L", flen), hpos)
+                out.rng(vpos, flen)
+            out.lit(_tag_bytes(SEQ_DELIM, little) + b"\0\0\0\0", None)
+        elif e.spool is not None:  # a value written by the decompression (little endian, in the spool file)
+            out.lit(_elem_header(tag, e.vr, e.length, enc), None)
+            if e.length:
+                out.parts.append((e.pos, e.length, 1 if little else _SWAP_WIDTH.get(e.vr, 1), e.spool))
+        else:
+            out.lit(_elem_header(tag, e.vr, e.length, enc), e.hdr_pos)
+            width = _SWAP_WIDTH.get(e.vr, 1) if e.little != little else 1
+            if width > 1 and e.length % width:
+                width = 1 if e.length < width else width
+            out.rng(e.pos, e.used, width)
+            if e.tail:
+                out.lit(e.tail, e.pos + e.used if e.used + len(e.tail) <= e.length else None)
+        i += 1
+
+
+# array type codes of 2, 4 and 8 bytes (array is imported only to swap: it imports collections, ~3 ms)
+_SWAP_CODES = {2: "H", 4: "I", 8: "Q"}
+
+
+class PiecesReader:
+    """A read-only binary stream (``readinto``/``read``) over pieces of a source file or buffer."""
+
+    def __init__(self, parts: list, fd: int | None, buf, total: int):
+        self._parts = parts
+        self._fd = fd
+        self._buf = memoryview(buf) if isinstance(buf, bytes) else buf
+        self._index = 0
+        self._offset = 0
+        self.total = total
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def in_memory(self):
+        """The whole stream as one memoryview when it is one unswapped range of an in-memory buffer (a small file
+        sent as it is), else None."""
+        parts = self._parts
+        if len(parts) != 1 or self.position:
+            return None
+        part = parts[0]
+        if isinstance(part, (bytes, bytearray)):
+            return memoryview(part)
+        if self._fd is not None or len(part) > 3 or part[2] != 1 or not isinstance(self._buf, memoryview):
+            return None
+        return self._buf[part[0]:part[0] + part[1]]
+
+    def readinto(self, b) -> int:
+        view = memoryview(b).cast("B")
+        want = len(view)
+        done = 0
+        while done < want and self._index < len(self._parts):
+            part = self._parts[self._index]
+            if isinstance(part, (bytes, bytearray)):
+                plen = len(part)
+                k = min(plen - self._offset, want - done)
+                view[done:done + k] = part[self._offset:self._offset + k]
+            else:
+                pos, plen, width = part[:3]
+                fd = part[3] if len(part) > 3 else self._fd
+                k = min(plen - self._offset, want - done)
+                if width > 1:
+                    # keep whole values together for swapping
+                    start = self._offset
+                    stop = start + k
+                    k = (stop // width) * width - start if stop < plen else k
+                    if k <= 0:
+                        k = min(width, plen - start)
+                        if done + k > want:
+                            break
+                self._copy(view, done, pos + self._offset, k, width, fd)
+            done += k
+            self._offset += k
+            if self._offset >= plen:
+                self._index += 1
+                self._offset = 0
+        self.position += done
+        return done
+
+    def _copy(self, view, at: int, src: int, k: int, width: int, fd: int | None) -> None:
+        if fd is not None:
+            got = 0
+            while got < k:
+                chunk = os.preadv(fd, [view[at + got:at + k]], src + got)
+                if chunk <= 0:
+                    raise ConditionError(EC_StreamNotifyClient)
+                got += chunk
+        else:
+            view[at:at + k] = self._buf[src:src + k]
+        if width > 1:
+            import array
+
+            values = array.array(_SWAP_CODES[width])
+            values.frombytes(view[at:at + k])
+            values.byteswap()
+            view[at:at + k] = memoryview(values).cast("B")
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.total - self.position
+        b = bytearray(n)
+        got = self.readinto(b)
+        return bytes(b[:got])
+
+    def close(self) -> None:
+        pass
+
+
+class _FileRangeReader:
+    """PiecesReader for one range of a file (the common case of a large file sent as it is): one ``preadv`` per
+    call, straight into the caller's buffer."""
+
+    __slots__ = ("_fd", "_pos", "total", "position")
+
+    def __init__(self, fd: int, pos: int, total: int):
+        self._fd = fd
+        self._pos = pos
+        self.total = total
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        want = min(len(b), self.total - self.position)
+        if want <= 0:
+            return 0
+        view = b if want == len(b) else memoryview(b)[:want]
+        got = 0
+        while got < want:
+            n = os.preadv(self._fd, [view[got:] if got else view], self._pos + self.position + got)
+            if n <= 0:
+                raise ConditionError(EC_StreamNotifyClient)
+            got += n
+        self.position += got
+        return got
+
+    def readv(self, views: list) -> int:
+        """Fill the buffers ``views`` in order with one ``preadv``; the bytes read (fewer only at the end)."""
+        want = 0
+        for v in views:
+            want += len(v)
+        if want > self.total - self.position:
+            got = 0
+            for v in views:  # (the end of the range comes within these buffers)
+                n = self.readinto(v)
+                got += n
+                if n < len(v):
+                    break
+            return got
+        n = os.preadv(self._fd, views, self._pos + self.position)
+        if n <= 0:
+            raise ConditionError(EC_StreamNotifyClient)
+        self.position += n
+        if n < want:  # a short read (rare): the rest buffer by buffer
+            skip = n
+            for v in views:
+                if skip >= len(v):
+                    skip -= len(v)
+                    continue
+                n += self.readinto(v[skip:])
+                skip = 0
+        return n
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.total - self.position
+        b = bytearray(n)
+        got = self.readinto(b)
+        return bytes(b[:got])
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The fast walk (see the module's docstring).
+
+_BLANKS = b" \t\n\r\x0b\x0c"
+
+_INVALID_GROUPS = frozenset((0x0000, 0x0001, 0x0002, 0x0003, 0x0005, 0x0007, 0xFFFF, 0xFFFE))
+# implicit VR: the VRs a conversion to explicit VR cannot take as they are (checkAndUpdateVR decides from the context)
+_CONTEXT_VRS = frozenset(("xs", "ox", "lt", "px", "na"))
+# VR (as in the source) -> (VR written, 4-byte length field, value width for byte swapping, padding byte or -1)
+_VR_INFO: dict = {}
+for _vr in STANDARD_VRS:
+    _VR_INFO[_vr] = (_vr, _vr in EXTENDED_VRS, _SWAP_WIDTH.get(_vr, 1),
+                     (0 if _vr == "UI" else 0x20) if _vr in STRING_VRS else -1)
+_VR_INFO["??"] = ("UN", True, 1, -1)
+_VR_INFO["up"] = ("UL", False, 4, -1)
+_VR_INFO["xs"] = ("US", False, 2, -1)
+_VR_INFO["ox"] = ("OB", True, 1, -1)
+_VR_INFO["lt"] = ("OW", True, 2, -1)
+_VR_INFO["px"] = ("OW", True, 2, -1)
+# explicit VR as read -> _VR_INFO's tuple + (VR, value width of DCMTK's "not a multiple of" check or 0)
+_EXPLICIT_VRS = {vr.encode(): _VR_INFO[vr] + (vr, _VALUE_WIDTH.get(vr, 0) if _VALUE_WIDTH.get(vr, 1) > 1 else 0)
+                 for vr in STANDARD_VRS}
+
+
+class Bail(Exception):
+    """The data set needs the exact reader."""
+
+
+class Walk:
+    """The fast walk's result: pieces of the data set in the output syntax and what the report needs."""
+
+    __slots__ = ("parts", "total", "size", "sop_class_uid", "sop_instance_uid", "frags")
+
+    def __init__(self, parts, total, size, cls, inst, frags):
+        self.parts = parts  # bytearray literals and (pos, n, width) ranges of the source
+        self.total = total  # bytes of the data set as sent
+        self.size = size  # calcElementLength in the source syntax (the report's Dataset Size)
+        self.sop_class_uid = cls
+        self.sop_instance_uid = inst
+        self.frags = frags  # encapsulated pixel data was found (a conversion to another syntax is not possible here)
+
+
+def _uid(raw: bytes) -> str:
+    return raw.decode("latin-1").split("\\", 1)[0].rstrip("\0 ")
+
+
+def walk(data, start: int, end: int, src_explicit: bool, src_little: bool, out_explicit: bool, out_little: bool,
+         encapsulated: bool) -> Walk | None:
+    """Walk the data set in ``data[start:end]`` (bytes or mmap of the file); None when the exact reader is needed."""
+    if start >= end:
+        return None  # an empty data set: the exact way (DCMTK keeps its default transfer syntax)
+    try:
+        return _Walker(data, end, src_explicit, src_little, out_explicit, out_little, encapsulated).run(start)
+    except (Bail, struct.error, IndexError, UnicodeError):
+        return None
+
+
+class _Walker:
+    def __init__(self, data, end, src_explicit, src_little, out_explicit, out_little, encapsulated):
+        self.data = data
+        self.end = end
+        self.explicit = src_explicit
+        self.little = src_little
+        self.out_explicit = out_explicit
+        self.out_little = out_little
+        self.same = src_explicit == out_explicit and src_little == out_little
+        self.swap = src_little != out_little
+        self.encapsulated = encapsulated
+        e = "<" if src_little else ">"
+        self.u16 = struct.Struct(e + "H").unpack_from
+        self.u32 = struct.Struct(e + "L").unpack_from
+        self.tag_len = struct.Struct(e + "HHL").unpack_from
+        self.tag_vr_short = struct.Struct(e + "HH2sH").unpack_from
+        o = "<" if out_little else ">"
+        self.o_tag_len = struct.Struct(o + "HHL").pack
+        self.o_tag_vr_short = struct.Struct(o + "HH2sH").pack
+        self.o_tag_vr_long = struct.Struct(o + "HH2sHL").pack
+        self.o_u32 = struct.Struct(o + "L").pack
+        self.parts: list = []
+        self.run_start = 0
+        self.cls = ""
+        self.inst = ""
+        self.frags = False
+
+    # pieces ------------------------------------------------------------------------------------------------------
+    def flush(self, upto: int) -> None:
+        if upto > self.run_start:
+            self.parts.append((self.run_start, upto - self.run_start, 1))
+        self.run_start = upto
+
+    def header(self, tag: int, vr: str, length: int) -> bytes:
+        """The element header as DCMTK writes it in the output syntax."""
+        if not self.out_explicit:
+            return self.o_tag_len(tag >> 16, tag & 0xFFFF, length)
+        info = _VR_INFO[vr]
+        out_vr = info[0]
+        if info[1]:
+            return self.o_tag_vr_long(tag >> 16, tag & 0xFFFF, out_vr.encode(), 0, length)
+        if length > 0xFFFF:
+            return self.o_tag_vr_long(tag >> 16, tag & 0xFFFF, b"UN", 0, length)
+        return self.o_tag_vr_short(tag >> 16, tag & 0xFFFF, out_vr.encode(), length)
+
+    def put_header(self, hdr_pos: int, hlen: int, hdr: bytes) -> None:
+        """The header at ``hdr_pos`` (``hlen`` bytes in the source) becomes ``hdr``; kept as a range if equal."""
+        if self.same and hlen == len(hdr) and self.data[hdr_pos:hdr_pos + hlen] == hdr:
+            return
+        self.flush(hdr_pos)
+        self.parts.append(bytearray(hdr))
+        self.run_start = hdr_pos + hlen
+
+    def placeholder(self, hdr_pos: int, hlen: int) -> int:
+        self.flush(hdr_pos)
+        self.parts.append(None)
+        self.run_start = hdr_pos + hlen
+        return len(self.parts) - 1
+
+    def fill(self, index: int, hdr_pos: int, hlen: int, hdr: bytes) -> None:
+        if self.same and hlen == len(hdr) and self.data[hdr_pos:hdr_pos + hlen] == hdr:
+            self.parts[index] = (hdr_pos, hlen, 1)
+        else:
+            self.parts[index] = bytearray(hdr)
+
+    # walking -----------------------------------------------------------------------------------------------------
+    def run(self, start: int) -> Walk:
+        self.run_start = start
+        pos, size, total = self.elements(start, self.end, False, True)
+        if pos != self.end:
+            raise Bail
+        self.flush(self.end)
+        parts = _merge(self.parts)
+        return Walk(parts, total, size, self.cls, self.inst, self.frags)
+
+    def elements(self, pos: int, limit: int, undefined_item: bool, top: bool) -> tuple[int, int, int]:
+        """The elements of the data set or an item, up to ``limit`` or the item delimiter; returns (position after,
+        length in the source syntax, length as written)."""
+        data = self.data
+        explicit = self.explicit
+        same = self.same
+        out_explicit = self.out_explicit
+        head = self.tag_vr_short if explicit else self.tag_len
+        u32 = self.u32
+        vr_info = _VR_INFO
+        explicit_vrs = _EXPLICIT_VRS
+        invalid = _INVALID_GROUPS
+        src_size = out_size = 0
+        last = -1
+        creators: dict | None = None
+        group_len = None  # [index, hdr_pos, hlen, group, sum] of a group length element being summed
+        pixrep = wbits = None  # PixelRepresentation, WaveformBitsAllocated of this item (implicit VR conversions)
+        while True:
+            if pos >= limit:
+                if undefined_item or pos != limit:
+                    raise Bail
+                break
+            hdr_pos = pos
+            if explicit:
+                group, elem, raw_vr, length = head(data, pos)
+            else:
+                group, elem, length = head(data, pos)
+            tag = (group << 16) | elem
+            if tag <= last or group in invalid:
+                if tag == ITEM_DELIM and undefined_item:
+                    if u32(data, pos + 4)[0] != 0:
+                        raise Bail
+                    self.flush(pos)
+                    self.run_start = pos + 8  # (not written: items get explicit lengths)
+                    pos += 8
+                    break
+                raise Bail
+            last = tag
+            if explicit:
+                info = explicit_vrs.get(raw_vr)
+                if info is None:
+                    raise Bail  # non-standard VR: DCMTK warns
+                vr = info[4]
+                if info[1]:
+                    if length:
+                        raise Bail  # (reserved bytes) - the exact way
+                    length = u32(data, pos + 8)[0]
+                    hlen = 12
+                else:
+                    hlen = 8
+                width = info[5]
+                if width and (length == UNDEFINED or length % width):
+                    raise Bail  # DCMTK warns
+            else:
+                hlen = 8
+                if group & 1 and elem >= 0x1000:
+                    vr = dictionary.vr_of(tag)
+                    creator = creators.get((group, elem >> 8)) if creators else None
+                    if creator is not None:
+                        found = dictionary.lookup(tag, creator)
+                        if found is not None:
+                            vr = found[0]
+                else:
+                    vr = dictionary.vr_of(tag) if tag != PIXEL_DATA else "OW"
+                if not same and vr in _CONTEXT_VRS:
+                    vr = _context_vr(tag, vr, pixrep, wbits)  # (DcmItem::checkAndUpdateVR)
+                info = vr_info.get(vr)
+                if info is None:
+                    raise Bail
+            vpos = pos + hlen
+            if group_len is not None and group != group_len[3]:
+                self.end_group(group_len)
+                group_len = None
+            if length == UNDEFINED:
+                if tag == PIXEL_DATA and (not explicit or vr in ("OB", "OW")):
+                    pos, s_len, o_len = self.pixel_items(tag, hdr_pos, hlen, vpos)
+                elif vr == "SQ":
+                    pos, s_len, o_len = self.sequence(tag, hdr_pos, hlen, vpos, None)
+                else:
+                    raise Bail  # (CP-246, undefined length OB/OW: DCMTK's messages)
+            elif vr == "SQ":
+                if vpos + length > limit:
+                    raise Bail
+                pos, s_len, o_len = self.sequence(tag, hdr_pos, hlen, vpos, vpos + length)
+            else:
+                if length & 1:
+                    raise Bail  # DCMTK warns
+                pos = vpos + length
+                if pos > limit:
+                    raise Bail
+                if elem == 0 or group == 0xFFFC or group == 0x7FE0:
+                    if elem == 0:
+                        # a group length: recalculated over the rest of the group as written
+                        if (explicit and vr != "UL") or length != 4:
+                            raise Bail
+                        index = self.placeholder(hdr_pos, hlen + 4)
+                        group_len = [index, hdr_pos, hlen + 4, group, 0]
+                        src_size += hlen + 4
+                        out_size += 12
+                        continue
+                    if tag == TRAILING_PADDING:
+                        self.flush(hdr_pos)
+                        self.run_start = pos  # removed when writing
+                        src_size += hlen + length
+                        continue
+                    if tag == PIXEL_DATA and top and self.encapsulated:
+                        raise Bail  # explicit length pixel data in an encapsulated syntax: DCMTK's error
+                pad = info[3]
+                if pad >= 0 and length:
+                    if not same or (data[pos - 1] == pad and data[pos - 2] == pad) or (
+                            top and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID)):
+                        length = self.string(tag, vr, hdr_pos, hlen, vpos, length, pad, top)
+                    if not explicit and group & 1 and elem <= 0xFF and elem >= 0x10:
+                        if creators is None:
+                            creators = {}
+                        creators[(group, elem)] = \
+                            data[vpos:vpos + length].decode("latin-1").rstrip("\0 ").lstrip(" ")
+                else:
+                    if top and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
+                        raise Bail  # (a UID element that is not UI, or empty: the exact way)
+                    if not same:
+                        self.put_header(hdr_pos, hlen, self.header(tag, vr, length))
+                        width = info[2] if self.swap else 1
+                        if width > 1 and length:
+                            self.flush(vpos)
+                            self.parts.append((vpos, length, width))
+                            self.run_start = pos
+                        if not explicit and length >= 2:
+                            if tag == PIXEL_REPRESENTATION:
+                                pixrep = self.u16(data, vpos)[0]
+                            elif tag == WAVEFORM_BITS_ALLOCATED:
+                                wbits = self.u16(data, vpos)[0]
+                s_len = hlen + length
+                o_len = ((12 if info[1] or length > 0xFFFF else 8) if out_explicit else 8) + length
+            src_size += s_len
+            out_size += o_len
+            if group_len is not None:
+                group_len[4] += o_len
+        if group_len is not None:
+            self.end_group(group_len)
+        return pos, src_size, out_size
+
+    def end_group(self, group_len) -> None:
+        index, hdr_pos, hlen, group, total = group_len
+        self.fill(index, hdr_pos, hlen, self.header(group << 16, "UL", 4) + self.o_u32(total))
+
+    def string(self, tag, vr, hdr_pos, hlen, vpos, length, pad, top) -> int:
+        """A string value (even length): DCMTK strips trailing padding when loading (and pads to an even length);
+        returns the value's length as loaded."""
+        data = self.data
+        n = length
+        while n > 0 and data[vpos + n - 1] == pad:
+            n -= 1
+        if top and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
+            if vr != "UI":
+                raise Bail
+            value = data[vpos:vpos + length]
+            if value.translate(None, _BLANKS) != value:
+                raise Bail  # (DCMTK removes blanks with a warning: the exact way)
+            if b"\\" in value:
+                raise Bail  # (multi-valued: the consistency check compares all values, see convert.Loaded)
+            if tag == SOP_CLASS_UID:
+                self.cls = _uid(value)
+            else:
+                self.inst = _uid(value)
+        new_len = n + (n & 1)
+        if new_len == length:
+            if not self.same:
+                self.put_header(hdr_pos, hlen, self.header(tag, vr, length))
+            return length
+        self.flush(hdr_pos)
+        self.parts.append(bytearray(self.header(tag, vr, new_len)))
+        self.run_start = vpos
+        self.flush(vpos + n)
+        if n & 1:
+            self.parts.append(bytearray((pad,)))
+        self.run_start = vpos + length
+        return new_len
+
+    def sequence(self, tag, hdr_pos, hlen, vpos, end) -> tuple[int, int, int]:
+        """A sequence; ``end`` None for undefined length.  Returns (position after, source length, written
+        length)."""
+        data = self.data
+        parts = self.parts
+        same = self.same
+        tag_len = self.tag_len
+        item_header = self.o_tag_len
+        elements = self.elements
+        # (placeholders: the lengths are known only after the contents; undefined lengths always change)
+        if hdr_pos > self.run_start:
+            parts.append((self.run_start, hdr_pos - self.run_start, 1))
+        index = len(parts)
+        parts.append(None)
+        self.run_start = vpos
+        pos = vpos
+        limit = self.end if end is None else end
+        src_content = out_content = 0
+        while True:
+            if end is not None and pos >= end:
+                if pos != end:
+                    raise Bail
+                break
+            if pos + 8 > limit:
+                raise Bail
+            group, elem, ilen = tag_len(data, pos)
+            if group != 0xFFFE or elem != 0xE000:
+                if group == 0xFFFE and elem == 0xE0DD and end is None and ilen == 0:
+                    self.flush(pos)
+                    self.run_start = pos + 8
+                    pos += 8
+                    break
+                raise Bail
+            item_pos = pos
+            if item_pos > self.run_start:
+                parts.append((self.run_start, item_pos - self.run_start, 1))
+            iindex = len(parts)
+            parts.append(None)
+            pos += 8
+            self.run_start = pos
+            if ilen == UNDEFINED:
+                pos, s_len, o_len = elements(pos, limit, True, False)
+                parts[iindex] = bytearray(item_header(0xFFFE, 0xE000, o_len))
+            else:
+                iend = pos + ilen
+                if iend > limit:
+                    raise Bail
+                pos, s_len, o_len = elements(pos, iend, False, False)
+                if same and o_len == ilen:
+                    parts[iindex] = (item_pos, 8, 1)
+                else:
+                    parts[iindex] = bytearray(item_header(0xFFFE, 0xE000, o_len))
+            src_content += 8 + s_len
+            out_content += 8 + o_len
+        if end is None:
+            parts[index] = bytearray(self.header(tag, "SQ", out_content))
+        else:
+            self.fill(index, hdr_pos, hlen, self.header(tag, "SQ", out_content))
+        return pos, (12 if self.explicit else 8) + src_content, (12 if self.out_explicit else 8) + out_content
+
+    def pixel_items(self, tag, hdr_pos, hlen, vpos) -> tuple[int, int, int]:
+        """Encapsulated pixel data: items up to the sequence delimiter, written with OB and a zero-length
+        delimiter."""
+        if not self.same or not self.encapsulated:
+            # (a conversion of encapsulated pixel data, or encapsulated pixel data in a native transfer syntax,
+            # which DCMTK cannot write: the exact way decides)
+            raise Bail
+        self.frags = True
+        data = self.data
+        self.put_header(hdr_pos, hlen, self.header(tag, "OB", UNDEFINED))
+        pos = vpos
+        end = self.end
+        content = 0
+        while True:
+            if pos + 8 > end:
+                raise Bail
+            group, elem, ilen = self.tag_len(data, pos)
+            itag = (group << 16) | elem
+            if itag == SEQ_DELIM:
+                if ilen != 0:
+                    self.flush(pos)
+                    self.parts.append(bytearray(self.o_tag_len(0xFFFE, 0xE0DD, 0)))
+                    self.run_start = pos + 8
+                pos += 8
+                break
+            if itag != ITEM or ilen == UNDEFINED or pos + 8 + ilen > end:
+                raise Bail
+            pos += 8 + ilen
+            content += 8 + ilen
+        n = (12 if self.explicit else 8) + content + 8
+        return pos, n, n
+
+
+def _context_vr(tag: int, vr: str, pixrep: int | None, wbits: int | None) -> str:
+    """The VR DCMTK gives an element of an ambiguous dictionary VR (checkAndUpdateVR), as _Parser does."""
+    if vr == "xs":
+        if tag in _XS_PIXREP_TAGS and pixrep is not None:
+            return "SS" if pixrep == 1 else "US"
+        return vr
+    if vr == "ox":
+        if tag in _WAVEFORM_OX_TAGS:
+            if wbits is not None:
+                return "OB" if wbits == 8 else "OW"
+            return vr
+        if (tag & 0xFF00FFFF) == 0x60003000 or tag == PIXEL_DATA:
+            return "OW"
+        if (tag & 0xFF00FFFF) == 0x50003000:
+            return "OB"
+        return vr
+    if vr == "lt":
+        return vr
+    raise Bail
+
+
+def swapped(chunk, width: int) -> bytes:
+    import array
+
+    values = array.array(_SWAP_CODES[width])
+    values.frombytes(chunk)
+    values.byteswap()
+    return values.tobytes()
+
+
+def compact(parts: list, data, big: int = 1 << 16) -> list:
+    """Runs of small pieces joined into literal bytes (read from ``data``, byte-swapped where asked); ranges of
+    ``big`` bytes or more stay ranges of the source (streamed from the file when sent)."""
+    if len(parts) <= 1:
+        return parts
+    out: list = []
+    buf = None
+    for p in parts:
+        if p.__class__ is tuple:
+            pos, n, width = p
+            if n >= big:
+                if buf is not None:
+                    out.append(buf)
+                    buf = None
+                out.append(p)
+                continue
+            chunk = data[pos:pos + n]
+            if width > 1:
+                chunk = swapped(chunk, width)
+        else:
+            chunk = p
+        if buf is None:
+            buf = bytearray(chunk)
+        else:
+            buf += chunk
+    if buf is not None:
+        out.append(buf)
+    return out
+
+
+def _merge(parts: list) -> list:
+    """Adjacent ranges of the source joined (a range after a range that ends where it starts)."""
+    out: list = []
+    last = None
+    for p in parts:
+        if p.__class__ is tuple:
+            if p[1] == 0:
+                continue
+            if last is not None and last[2] == 1 and p[2] == 1 and last[0] + last[1] == p[0]:
+                last = (last[0], last[1] + p[1], 1)
+                out[-1] = last
+                continue
+            out.append(p)
+            last = p
+        else:
+            if out and out[-1].__class__ is bytearray:
+                out[-1] += p
+            else:
+                out.append(p)
+            last = None
+    return out

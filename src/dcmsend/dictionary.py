@@ -1,0 +1,112 @@
+"""DCMTK 3.6.7's data dictionary (dicom.dic and private.dic, as Debian's libdcmtk17 loads them by default): the VR an
+implicit VR element is read with and the tag names DCMTK prints in its messages.
+
+The table is ``data/dictionary.tsv``, derived once by ``tools/derive_dictionary.py``; it is read on the first
+look-up only (a plain explicit VR transfer never needs it).  Look-ups follow DcmDataDictionary::findEntry: the exact
+entries first (a private tag with its creator, then with the element's low byte only), then the repeating (range)
+entries in the order of the files.  A public entry matches only a tag without private creator and vice versa.
+"""
+
+from __future__ import annotations
+
+import os
+
+_TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "dictionary.tsv")
+
+_exact: dict | None = None  # "GGGGEEEE" -> "VR\tname"; ("GGGGEEEE", creator) -> "VR\tname" for private entries
+_ranges: list = []
+_private_text = ""  # (glo, ghi, grestrict, elo, ehi, erestrict, creator or None, vr, name)
+
+UNKNOWN_NAME = "Unknown Tag & Data"
+
+
+def _load() -> dict:
+    global _exact, _ranges
+    with open(_TABLE_PATH, encoding="latin-1") as fh:
+        text = fh.read()
+    head = text.index("\n") + 1
+    first_range = text.find("\n*", head) + 1 or len(text)
+    first_private = text.find("\n=", head) + 1 or len(text)
+    # the public tags: "GGGGEEEE" -> "VR\tname" (split when looked up)
+    exact: dict = dict(line.split("\t", 1) for line in text[head:first_range - 1].split("\n"))
+    ranges = []
+    for line in text[first_range:first_private].split("\n"):
+        if line:
+            f = line.split("\t")
+            ranges.append((int(f[0][1:], 16), int(f[1], 16), f[2], int(f[3], 16), int(f[4], 16), f[5],
+                           None if f[6] == "-" else f[6], f[7], f[8]))
+    global _private_text
+    _private_text = text[first_private:]  # (parsed at the first look-up with a private creator)
+    _ranges = ranges
+    _exact = exact
+    return exact
+
+
+def _load_private(exact: dict) -> None:
+    global _private_text
+    text, _private_text = _private_text, ""
+    for line in text.split("\n"):
+        if line:
+            f = line.split("\t")
+            exact[(f[0][1:], f[1])] = f[2] + "\t" + f[3]
+
+
+def _fits(value: int, lo: int, hi: int, restrict: str) -> bool:
+    if not lo <= value <= hi:
+        return False
+    if restrict == "e":
+        return not value & 1
+    if restrict == "o":
+        return bool(value & 1)
+    return True
+
+
+_memo: dict = {}
+
+
+def lookup(tag: int, creator: str | None = None) -> tuple[str, str] | None:
+    """(DCMTK VR, name) of ``tag`` (with the private creator it belongs to, if any), or None when unknown."""
+    key = tag if creator is None else (tag, creator)
+    try:
+        return _memo[key]
+    except KeyError:
+        pass
+    exact = _exact if _exact is not None else _load()
+    hexkey = "%08X" % tag
+    if creator is not None and _private_text:
+        _load_private(exact)
+    found = exact.get(hexkey if creator is None else (hexkey, creator))
+    if found is None and creator is not None:
+        found = exact.get(("%08X" % (tag & 0xFFFF00FF), creator))
+    if found is not None:
+        found = tuple(found.split("\t", 1))
+    if found is None:
+        group, elem = tag >> 16, tag & 0xFFFF
+        low = elem & 0xFF if creator is not None else elem  # (a private entry: the element's low byte, too)
+        for glo, ghi, gr, elo, ehi, er, rcreator, vr, name in _ranges:
+            if rcreator == creator and _fits(group, glo, ghi, gr) and (
+                    _fits(elem, elo, ehi, er) or _fits(low, elo, ehi, er)):
+                found = (vr, name)
+                break
+    if len(_memo) < 65536:
+        _memo[key] = found
+    return found
+
+
+def tag_name(tag: int, creator: str | None = None) -> str:
+    """The name DCMTK prints for ``tag`` (DcmTag::getTagName)."""
+    found = lookup(tag, creator)
+    return found[1] if found is not None else UNKNOWN_NAME
+
+
+def tag_text(tag: int) -> str:
+    """DcmTagKey::toString."""
+    if tag == 0xFFFFFFFF:
+        return "(????,????)"  # (DCMTK's undefined tag key)
+    return "(%04x,%04x)" % (tag >> 16, tag & 0xFFFF)
+
+
+def vr_of(tag: int, creator: str | None = None) -> str:
+    """The VR DCMTK reads an implicit VR element with ('??' when the tag is unknown, DCMTK's EVR_UNKNOWN)."""
+    found = lookup(tag, creator)
+    return found[0] if found is not None else "??"

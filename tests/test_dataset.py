@@ -1,0 +1,75 @@
+"""The data-set codec's fast walk (dataset.py) gives exactly what the exact reader gives (same UIDs, Dataset Size,
+bytes in the file's own and every uncompressed transfer syntax, same log output at INFO and TRACE), on pydicom's test
+files, DCMTK re-encodings of them (implicit VR, big endian, undefined-length sequences, group lengths, padding), a
+synthetic enhanced MR with per-frame functional groups, and a fuzz corpus; and it takes the clean shapes itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import profile_hot_path  # noqa: E402
+import shapes  # noqa: E402
+
+from dcmsend import dataset, log  # noqa: E402
+
+
+def _same(path: str) -> tuple[int, int]:
+    """(instances, fast loads) under ``path``; fails on the first instance where fast and exact differ."""
+    entries = profile_hot_path.instances(path)
+    taken = 0
+    for entry in entries:
+        for level in (log.INFO, log.TRACE):
+            exact, _ = profile_hot_path._outcome(entry, False, level)
+            fast, took = profile_hot_path._outcome(entry, True, level)
+            assert fast == exact, (entry.path, level)
+            if level == log.INFO:
+                taken += took
+    return len(entries), taken
+
+
+def test_pydicom_test_files_fast_equals_exact():
+    import pydicom.data
+
+    n, taken = _same(os.path.dirname(pydicom.data.get_testdata_file("CT_small.dcm")))
+    assert n > 100 and taken > 0.85 * n
+
+
+@pytest.mark.skipif(shutil.which("dcmconv") is None, reason="DCMTK's dcmconv is not installed")
+def test_shapes_fast_equals_exact_and_fast(tmp_path):
+    paths = shapes.write_shapes(str(tmp_path), sources=["CT_small.dcm", "MR_small_bigendian.dcm", "rtplan.dcm",
+                                                        "test-SR.dcm", "waveform_ecg.dcm"], frames=20)
+    assert len(paths) > 40
+    n, taken = _same(str(tmp_path))
+    assert n == len(paths) and taken == n  # every clean shape goes the fast way
+
+
+def test_enhanced_mr_one_range_and_undefined_lengths_rewritten():
+    data = shapes.enhanced_mr(frames=5, size=8, undefined=False)
+    start = data.index(b"\x08\x00\x08\x00")
+    w = dataset.walk(data, start, len(data), True, True, True, True, False)
+    assert w is not None and w.parts == [(start, len(data) - start, 1)] and w.size == w.total == len(data) - start
+    undef = shapes.enhanced_mr(frames=5, size=8, undefined=True)
+    start = undef.index(b"\x08\x00\x08\x00")
+    w2 = dataset.walk(undef, start, len(undef), True, True, True, True, False)
+    out = b"".join(p if isinstance(p, bytearray) else undef[p[0]:p[0] + p[1]] for p in w2.parts)
+    assert out == data[data.index(b"\x08\x00\x08\x00"):]  # explicit lengths, no delimiters: DCMTK's bytes
+
+
+def test_fuzz_corpus_fast_equals_exact(tmp_path):
+    import fuzz
+
+    bases = fuzz._base_paths()
+    for seed in range(120):
+        case = tmp_path / f"case{seed}"
+        case.mkdir()
+        fuzz.build_case(seed * 7919 + 11, str(case), bases, False)
+    n, taken = _same(str(tmp_path))
+    assert n > 20 and taken > 0
