@@ -103,6 +103,21 @@ def test_failed_instances_under_no_halt_are_not_ok(scp):
     assert result.ok and result.all_stored and result.stored == result.instances
 
 
+@requires_dcmtk
+def test_instances_skipped_by_the_journal_are_not_failed(tmp_path):
+    """A resumed run (journal) whose instances were all stored before: they are skipped, not failed; ``ok``."""
+    journal = str(tmp_path / "j.db")
+    with Peer(str(tmp_path / "received"), ["+xa"]) as peer:
+        first = dcmsend.send("127.0.0.1", peer.port, [CT], journal=journal)
+        assert first.ok
+        second = dcmsend.send("127.0.0.1", peer.port, [CT, MR], journal=journal)
+    assert [r.outcome for r in second.results] == ["skipped", "success"]
+    assert second.exit_code == 0 and second.failed == []
+    assert second.ok and second.all_stored
+    assert [i.path for i in second.skipped] == [CT] and [i.path for i in second.stored] == [MR]
+    assert "0 failed" in repr(second)
+
+
 def test_unknown_keyword_is_a_type_error():
     with pytest.raises(TypeError, match="no_such_option"):
         dcmsend.send("127.0.0.1", 104, CT, no_such_option=True)

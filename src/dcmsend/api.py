@@ -134,13 +134,22 @@ class Result:
         return [i for i in self.instances if i.status is not None and stored(i.status)]
 
     @property
+    def skipped(self) -> list[Instance]:
+        """The instances not sent because the journal says this peer stored them before (``journal``)."""
+        if len(self.results) != len(self.instances):
+            return []
+        return [i for i, r in zip(self.instances, self.results) if r.outcome == "skipped"]
+
+    @property
     def failed(self) -> list[Instance]:
-        """The instances not stored: not sent (status None), refused, failed, or no acceptable presentation context."""
-        return [i for i in self.instances if i.status is None or not stored(i.status)]
+        """The instances not stored: not sent (status None; not those the journal skipped), refused, failed, or no
+        acceptable presentation context."""
+        skipped = {id(i) for i in self.skipped}
+        return [i for i in self.instances if (i.status is None or not stored(i.status)) and id(i) not in skipped]
 
     @property
     def all_stored(self) -> bool:
-        """Every instance of the transfer list was stored (and there was at least one)."""
+        """Every instance of the transfer list was stored, now or (skipped by the journal) before; at least one."""
         return bool(self.instances) and not self.failed
 
     @property
