@@ -118,6 +118,21 @@ def test_instances_skipped_by_the_journal_are_not_failed(tmp_path):
     assert "0 failed" in repr(second)
 
 
+@requires_dcmtk
+@pytest.mark.parametrize("keywords", [{}, {"parallel": 2, "parallel_unit": "instance"}, {"async_ops": 2}])
+def test_an_exception_in_the_callback_reaches_the_caller(tmp_path, keywords):
+    """The callback's exception propagates out of send(), with or without --parallel (not an internal error)."""
+    def callback(result):
+        if result.done == 2:
+            raise KeyError("from the callback")
+
+    with Peer(str(tmp_path / "received"), ["+xa"]) as peer:
+        with pytest.raises(KeyError, match="from the callback"):
+            dcmsend.send("127.0.0.1", peer.port, [CT, MR, CT, MR], on_instance=callback, **keywords)
+        # the peer is still usable: no association was left half open
+        assert dcmsend.send("127.0.0.1", peer.port, [CT], **keywords).ok
+
+
 def test_unknown_keyword_is_a_type_error():
     with pytest.raises(TypeError, match="no_such_option"):
         dcmsend.send("127.0.0.1", 104, CT, no_such_option=True)
