@@ -139,6 +139,10 @@ def rounds(options, state, hooks) -> tuple[int | None, object]:
         return None, None
     if options.parallel_unit not in ("study", "series", "instance"):  # (the command line checks it; the API may not)
         raise ValueError(f"parallel_unit must be 'study', 'series' or 'instance', not {options.parallel_unit!r}")
+    if not options.multi_associations:
+        # -ma (--single-association): one association planned over the whole transfer list, as dcmsend has it; a
+        # worker's association planned over its first unit would leave later units of other SOP classes unsent
+        return _single_association(options, state, hooks)
     units = make_units(entries, options.parallel_unit)
     # the largest units first (in input order among equals): the run ends sooner when one series is much larger than
     # the others (the longest-processing-time rule); the report keeps the input order
@@ -187,6 +191,24 @@ def rounds(options, state, hooks) -> tuple[int | None, object]:
     if run.code != NO_ERROR:
         return run.code, run.condition
     return None, None
+
+
+def _single_association(options, state, hooks) -> tuple[int | None, object]:
+    from dcmsend.send import _rounds as single_rounds
+    from dcmsend.send import _Scu
+
+    scu = _Scu(options, hooks)
+    try:
+        code = single_rounds(scu, state, options)
+    except BaseException as exc:
+        announce = getattr(exc, "announce", None)
+        if callable(announce):
+            announce()
+        scu.abort_now()
+        raise
+    finally:
+        scu.shutdown()
+    return code, (scu.last_condition if code is not None else None)
 
 
 def _worker(run: _Run, index: int) -> None:
