@@ -542,7 +542,7 @@ def test_json_report_associations_in_number_order_with_parallel(tmp_path):
     files = make_files(tmp_path / "in", 16)
     with Peer(str(tmp_path / "out"), ["--fork"]) as peer:
         code, _, err = ours(["127.0.0.1", peer.port, *files, "-j", "8", "--parallel-unit", "instance",
-                             "-ma", "+crj", "r.json"], tmp_path)
+                             "+crj", "r.json"], tmp_path)
     assert code == 0, err
     doc = load(tmp_path / "r.json")
     numbers = [a["number"] for a in doc["associations"]]
