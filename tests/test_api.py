@@ -133,6 +133,18 @@ def test_an_exception_in_the_callback_reaches_the_caller(tmp_path, keywords):
         assert dcmsend.send("127.0.0.1", peer.port, [CT], **keywords).ok
 
 
+@requires_dcmtk
+def test_file_name_keywords_take_path_objects(tmp_path):
+    """report_file / json_report / journal given as pathlib.Path, as the inputs may be."""
+    with Peer(str(tmp_path / "received"), ["+xa"]) as peer:
+        result = dcmsend.send("127.0.0.1", peer.port, [CT], report_file=tmp_path / "r.txt",
+                              json_report=tmp_path / "r.json", journal=tmp_path / "j.db")
+    assert result.ok
+    assert all((tmp_path / name).is_file() for name in ("r.txt", "r.json", "j.db"))
+    options = options_from_keywords("127.0.0.1", 104, {"tls_anonymous": True, "tls_ca_files": [tmp_path / "c.pem"]})
+    assert list(options.tls_ca_files) == [str(tmp_path / "c.pem")]
+
+
 def test_unknown_keyword_is_a_type_error():
     with pytest.raises(TypeError, match="no_such_option"):
         dcmsend.send("127.0.0.1", 104, CT, no_such_option=True)

@@ -447,7 +447,8 @@ def test_parallel_single_association_sends_every_sop_class(tmp_path, extension):
     paths = []
     for i in range(8):
         name = "CT_small.dcm" if i % 2 else "MR_small.dcm"
-        paths += series_data.write_series(str(tmp_path / f"in{i}"), 1, 1, name=name, root=f"1.2.826.0.1.3680043.10.1016.{i}")
+        paths += series_data.write_series(str(tmp_path / f"in{i}"), 1, 1, name=name,
+                                          root=f"1.2.826.0.1.3680043.10.1016.{i}")
     out = str(tmp_path / "peer")
     with _storescp(out) as peer:
         rc, _, err, _ = _run(["-ma", "-j", "2", "--parallel-unit", "instance", "127.0.0.1", str(peer.port), *paths,

@@ -217,6 +217,11 @@ def options_from_keywords(peer: str, port: int, keywords: dict, base: Options | 
     for name, value in keywords.items():
         if name in _NOT_KEYWORDS or name not in annotations:
             raise TypeError(f"send() got an unexpected keyword argument '{name}'")
+        # file names may be path objects, as the inputs may (json_report=Path("run.json"), tls_keys=(key, cert))
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        elif isinstance(value, (list, tuple)) and any(isinstance(v, os.PathLike) for v in value):
+            value = type(value)(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
         values[name] = value
     if not isinstance(peer, str):
         raise TypeError(f"peer must be str, not {type(peer).__name__}")
