@@ -103,6 +103,48 @@ def test_failed_instances_under_no_halt_are_not_ok(scp):
     assert result.ok and result.all_stored and result.stored == result.instances
 
 
+@requires_dcmtk
+def test_instances_skipped_by_the_journal_are_not_failed(tmp_path):
+    """A resumed run (journal) whose instances were all stored before: they are skipped, not failed; ``ok``."""
+    journal = str(tmp_path / "j.db")
+    with Peer(str(tmp_path / "received"), ["+xa"]) as peer:
+        first = dcmsend.send("127.0.0.1", peer.port, [CT], journal=journal)
+        assert first.ok
+        second = dcmsend.send("127.0.0.1", peer.port, [CT, MR], journal=journal)
+    assert [r.outcome for r in second.results] == ["skipped", "success"]
+    assert second.exit_code == 0 and second.failed == []
+    assert second.ok and second.all_stored
+    assert [i.path for i in second.skipped] == [CT] and [i.path for i in second.stored] == [MR]
+    assert "0 failed" in repr(second)
+
+
+@requires_dcmtk
+@pytest.mark.parametrize("keywords", [{}, {"parallel": 2, "parallel_unit": "instance"}, {"async_ops": 2}])
+def test_an_exception_in_the_callback_reaches_the_caller(tmp_path, keywords):
+    """The callback's exception propagates out of send(), with or without --parallel (not an internal error)."""
+    def callback(result):
+        if result.done == 2:
+            raise KeyError("from the callback")
+
+    with Peer(str(tmp_path / "received"), ["+xa"]) as peer:
+        with pytest.raises(KeyError, match="from the callback"):
+            dcmsend.send("127.0.0.1", peer.port, [CT, MR, CT, MR], on_instance=callback, **keywords)
+        # the peer is still usable: no association was left half open
+        assert dcmsend.send("127.0.0.1", peer.port, [CT], **keywords).ok
+
+
+@requires_dcmtk
+def test_file_name_keywords_take_path_objects(tmp_path):
+    """report_file / json_report / journal given as pathlib.Path, as the inputs may be."""
+    with Peer(str(tmp_path / "received"), ["+xa"]) as peer:
+        result = dcmsend.send("127.0.0.1", peer.port, [CT], report_file=tmp_path / "r.txt",
+                              json_report=tmp_path / "r.json", journal=tmp_path / "j.db")
+    assert result.ok
+    assert all((tmp_path / name).is_file() for name in ("r.txt", "r.json", "j.db"))
+    options = options_from_keywords("127.0.0.1", 104, {"tls_anonymous": True, "tls_ca_files": [tmp_path / "c.pem"]})
+    assert list(options.tls_ca_files) == [str(tmp_path / "c.pem")]
+
+
 def test_unknown_keyword_is_a_type_error():
     with pytest.raises(TypeError, match="no_such_option"):
         dcmsend.send("127.0.0.1", 104, CT, no_such_option=True)

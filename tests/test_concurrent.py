@@ -440,6 +440,24 @@ def test_parallel_single_association_mode(corpus, tmp_path):
     assert sorted(_uids(glob.glob(os.path.join(out, "*")))) == sorted(_uids(corpus))
 
 
+@requires_dcmtk
+@pytest.mark.parametrize("extension", [False, True])
+def test_parallel_single_association_sends_every_sop_class(tmp_path, extension):
+    """-ma with --parallel: instances of several SOP classes and transfer syntaxes in units of one instance; DCMTK's
+    single association carries them all, so must ours (not only those that fit a worker's first unit)."""
+    paths = []
+    for i in range(8):
+        name = "CT_small.dcm" if i % 2 else "MR_small.dcm"
+        paths += series_data.write_series(str(tmp_path / f"in{i}"), 1, 1, name=name,
+                                          root=f"1.2.826.0.1.3680043.10.1016.{i}")
+    out = str(tmp_path / "peer")
+    with _storescp(out) as peer:
+        rc, _, err, _ = _run(["-ma", "-j", "2", "--parallel-unit", "instance", "127.0.0.1", str(peer.port), *paths,
+                              *(["+crj", str(tmp_path / "r.json")] if extension else [])])
+    assert rc == 0, err
+    assert sorted(_uids(glob.glob(os.path.join(out, "*")))) == sorted(_uids(paths))
+
+
 # ------------------------------------------------------------------------------------------------ the unit scanner
 
 @pytest.mark.parametrize("ts", ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",

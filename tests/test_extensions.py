@@ -534,3 +534,18 @@ def test_retry_with_no_halt_after_peer_aborts(tmp_path):
     assert [a["instances"] for a in doc["attempts"]] == [3, 3]
     assert [i["outcome"] for i in doc["instances"]] == ["failed"] * 3
     assert all(len(i["attempts"]) == 2 for i in doc["instances"])
+
+
+def test_json_report_associations_in_number_order_with_parallel(tmp_path):
+    """With --parallel the workers' associations are negotiated concurrently; the JSON report still lists them in
+    the order of their numbers (as the schema says), so ``associations[n - 1]`` is association n."""
+    files = make_files(tmp_path / "in", 16)
+    with Peer(str(tmp_path / "out"), ["--fork"]) as peer:
+        code, _, err = ours(["127.0.0.1", peer.port, *files, "-j", "8", "--parallel-unit", "instance",
+                             "+crj", "r.json"], tmp_path)
+    assert code == 0, err
+    doc = load(tmp_path / "r.json")
+    numbers = [a["number"] for a in doc["associations"]]
+    assert numbers == list(range(1, doc["summary"]["associations"] + 1))
+    for item in doc["instances"]:
+        assert doc["associations"][item["association"] - 1]["number"] == item["association"]

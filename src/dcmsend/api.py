@@ -134,13 +134,22 @@ class Result:
         return [i for i in self.instances if i.status is not None and stored(i.status)]
 
     @property
+    def skipped(self) -> list[Instance]:
+        """The instances not sent because the journal says this peer stored them before (``journal``)."""
+        if len(self.results) != len(self.instances):
+            return []
+        return [i for i, r in zip(self.instances, self.results) if r.outcome == "skipped"]
+
+    @property
     def failed(self) -> list[Instance]:
-        """The instances not stored: not sent (status None), refused, failed, or no acceptable presentation context."""
-        return [i for i in self.instances if i.status is None or not stored(i.status)]
+        """The instances not stored: not sent (status None; not those the journal skipped), refused, failed, or no
+        acceptable presentation context."""
+        skipped = {id(i) for i in self.skipped}
+        return [i for i in self.instances if (i.status is None or not stored(i.status)) and id(i) not in skipped]
 
     @property
     def all_stored(self) -> bool:
-        """Every instance of the transfer list was stored (and there was at least one)."""
+        """Every instance of the transfer list was stored, now or (skipped by the journal) before; at least one."""
         return bool(self.instances) and not self.failed
 
     @property
@@ -208,6 +217,11 @@ def options_from_keywords(peer: str, port: int, keywords: dict, base: Options | 
     for name, value in keywords.items():
         if name in _NOT_KEYWORDS or name not in annotations:
             raise TypeError(f"send() got an unexpected keyword argument '{name}'")
+        # file names may be path objects, as the inputs may (json_report=Path("run.json"), tls_keys=(key, cert))
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        elif isinstance(value, (list, tuple)) and any(isinstance(v, os.PathLike) for v in value):
+            value = type(value)(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
         values[name] = value
     if not isinstance(peer, str):
         raise TypeError(f"peer must be str, not {type(peer).__name__}")

@@ -65,6 +65,7 @@ class _Run:
         self.stop = threading.Event()
         self.code = NO_ERROR
         self.condition = None  # the condition that ended the run (for dcmsend.runner's --retry)
+        self.error: BaseException | None = None  # a worker's unexpected exception: raised again in the main thread
         self.scus: list = []
         self.returned: list[list] = []  # units given back by a worker that could not negotiate (see back_off)
         # workers that negotiated an association and may still take units (a unit given back goes to them)
@@ -138,6 +139,10 @@ def rounds(options, state, hooks) -> tuple[int | None, object]:
         return None, None
     if options.parallel_unit not in ("study", "series", "instance"):  # (the command line checks it; the API may not)
         raise ValueError(f"parallel_unit must be 'study', 'series' or 'instance', not {options.parallel_unit!r}")
+    if not options.multi_associations:
+        # -ma (--single-association): one association planned over the whole transfer list, as dcmsend has it; a
+        # worker's association planned over its first unit would leave later units of other SOP classes unsent
+        return _single_association(options, state, hooks)
     units = make_units(entries, options.parallel_unit)
     # the largest units first (in input order among equals): the run ends sooner when one series is much larger than
     # the others (the longest-processing-time rule); the report keeps the input order
@@ -156,6 +161,8 @@ def rounds(options, state, hooks) -> tuple[int | None, object]:
         for t in threads:
             while t.is_alive():
                 t.join(0.25)  # (with a timeout: the main thread stays able to take SIGINT/SIGTERM)
+        if run.error is not None:
+            raise run.error
     except BaseException as exc:
         # interrupted (cli.Interrupted) or an internal error in the main thread: say why, abort every association
         # at once, let the workers end silently
@@ -186,6 +193,24 @@ def rounds(options, state, hooks) -> tuple[int | None, object]:
     return None, None
 
 
+def _single_association(options, state, hooks) -> tuple[int | None, object]:
+    from dcmsend.send import _rounds as single_rounds
+    from dcmsend.send import _Scu
+
+    scu = _Scu(options, hooks)
+    try:
+        code = single_rounds(scu, state, options)
+    except BaseException as exc:
+        announce = getattr(exc, "announce", None)
+        if callable(announce):
+            announce()
+        scu.abort_now()
+        raise
+    finally:
+        scu.shutdown()
+    return code, (scu.last_condition if code is not None else None)
+
+
 def _worker(run: _Run, index: int) -> None:
     ident = threading.get_ident()
     log.THREAD_TAGS[ident] = f"[w{index + 1}] "
@@ -196,9 +221,13 @@ def _worker(run: _Run, index: int) -> None:
         code = _work(run, index, state, scu)
         if code != NO_ERROR:
             run.fail(code, scu.last_condition)
-    except Exception as exc:  # never a traceback: the run ends as the single-association one would
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        APP.fatal(f"internal error: {text}")
+    except Exception as exc:
+        # stop the others; rounds() raises it again in the main thread, so that it ends the run as it would with one
+        # association (the command line: "F: internal error: ...", exit 100; the API: the caller gets it, e.g. an
+        # exception of its on_instance callback)
+        with run.lock:
+            if run.error is None:
+                run.error = exc
         run.fail(INTERNAL_ERROR)
     except BaseException:
         run.fail(INTERNAL_ERROR)

@@ -177,7 +177,8 @@ def document(tracker, state, options, exit_code: int | None, halted: bool) -> di
         "schema": SCHEMA,
         "run": run,
         "attempts": tracker.attempts,
-        "associations": tracker.associations,
+        # (in the order of their numbers: with --parallel, workers negotiate concurrently)
+        "associations": sorted(tracker.associations, key=lambda item: item["number"]),
         "instances": [r.as_dict() for r in results],
         "summary": summary(results, state),
     }
