@@ -545,6 +545,26 @@ def test_command_imports_nothing_slow(args, tmp_path):
     assert not imported & _SLOW_IMPORTS, sorted(imported & _SLOW_IMPORTS)
 
 
+def test_command_writes_its_bytecode_cache_despite_pythondontwritebytecode(tmp_path):
+    """PYTHONDONTWRITEBYTECODE (set in many container images) would make every start of an editable install compile
+    the package from source (~50 ms): the command writes its bytecode cache anyway (here into a PYTHONPYCACHEPREFIX,
+    so the test does not depend on what the source tree already holds); the library leaves the setting alone."""
+    from harness import ours_command
+
+    command = ours_command()
+    if len(command) == 1:
+        command = [sys.executable, command[0]]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=str(tmp_path / "cache"))
+    proc = subprocess.run([*command, "--version"], capture_output=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    written = [name for _, _, names in os.walk(tmp_path / "cache") for name in names]
+    assert any(name.startswith("cli.") and name.endswith(".pyc") for name in written), written
+    assert any(name.startswith("cmdline.") for name in written), written
+    library = subprocess.run([sys.executable, "-c", "import sys, dcmsend; print(sys.dont_write_bytecode)"],
+                             capture_output=True, timeout=60, env=env)
+    assert library.stdout.strip() == b"True", library
+
+
 # --- manual page ---------------------------------------------------------------------------------------------------
 
 
