@@ -74,7 +74,7 @@ def main() -> int:
             events.clear()
             log.reset()
             start = clock()
-            code = cli.main(["dcmsend", "127.0.0.1", str(port), "+sd", args.directory])
+            code = cli.main(["dcmsend", "127.0.0.1", str(port), "+sd", "+r", args.directory])
             total = clock() - start
             parts: dict[str, list[float]] = {"react": [], "send": [], "work": [], "wait": []}
             for i in range(len(events) - 4):

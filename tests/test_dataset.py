@@ -73,3 +73,44 @@ def test_fuzz_corpus_fast_equals_exact(tmp_path):
         fuzz.build_case(seed * 7919 + 11, str(case), bases, False)
     n, taken = _same(str(tmp_path))
     assert n > 20 and taken > 0
+
+
+def _joined(w, data) -> bytes:
+    return b"".join(bytes(p) if isinstance(p, bytearray) else data[p[0]:p[0] + p[1]] for p in w.parts)
+
+
+@pytest.mark.skipif(shutil.which("dcmconv") is None, reason="DCMTK's dcmconv is not installed")
+def test_implicit_to_explicit_walk_equals_the_generic_walk(tmp_path):
+    """The walk written for implicit VR -> explicit VR little endian gives the generic walk's bytes, Dataset Size and
+    UIDs on every implicit VR file of pydicom's and of DCMTK's re-encodings (group lengths, undefined lengths,
+    padding, private creators), and takes nearly all of them itself."""
+    import pydicom.data
+
+    shapes.write_shapes(str(tmp_path), sources=["CT_small.dcm", "MR_small_bigendian.dcm", "rtplan.dcm",
+                                                "test-SR.dcm", "waveform_ecg.dcm"], frames=5)
+    entries = profile_hot_path.instances(str(tmp_path))
+    entries += profile_hot_path.instances(os.path.dirname(pydicom.data.get_testdata_file("CT_small.dcm")))
+    compared = taken = 0
+    for entry in entries:
+        if entry.transfer_syntax_uid != "1.2.840.10008.1.2" or entry.dataset_offset < 0:
+            continue
+        with open(entry.path, "rb") as fh:
+            data = fh.read()
+        generic = dataset._Walker(data, len(data), False, True, True, True, False)
+        try:
+            expected = generic.run(entry.dataset_offset)
+        except dataset.Bail:
+            expected = None
+        try:
+            got = dataset._ImplicitToExplicit(data, len(data)).run(entry.dataset_offset)
+        except dataset.Bail:
+            got = None
+        if got is None:
+            continue
+        compared += 1
+        taken += 1
+        assert expected is not None, entry.path
+        assert _joined(got, data) == _joined(expected, data), entry.path
+        assert (got.total, got.size, got.sop_class_uid, got.sop_instance_uid) == (
+            expected.total, expected.size, expected.sop_class_uid, expected.sop_instance_uid), entry.path
+    assert compared > 20 and taken > 20

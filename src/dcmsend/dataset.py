@@ -858,6 +858,10 @@ _EXPLICIT_VRS = {vr.encode(): _VR_INFO[vr] + (vr, _VALUE_WIDTH.get(vr, 0) if _VA
                  for vr in STANDARD_VRS}
 
 
+# (tag, VR) -> (the explicit VR header's bytes before the length, 4-byte length field), little endian output
+_PREFIXES_LE: dict = {}
+
+
 class Bail(Exception):
     """The data set needs the exact reader."""
 
@@ -885,6 +889,11 @@ def walk(data, start: int, end: int, src_explicit: bool, src_little: bool, out_e
     """Walk the data set in ``data[start:end]`` (bytes or mmap of the file); None when the exact reader is needed."""
     if start >= end:
         return None  # an empty data set: the exact way (DCMTK keeps its default transfer syntax)
+    if not src_explicit and src_little and out_explicit and out_little:
+        try:
+            return _ImplicitToExplicit(data, end).run(start)
+        except (Bail, struct.error, IndexError, UnicodeError):
+            pass  # (the generic walk decides)
     try:
         return _Walker(data, end, src_explicit, src_little, out_explicit, out_little, encapsulated).run(start)
     except (Bail, struct.error, IndexError, UnicodeError):
@@ -1236,6 +1245,271 @@ class _Walker:
             content += 8 + ilen
         n = (12 if self.explicit else 8) + content + 8
         return pos, n, n
+
+
+_BIG = 1 << 16  # values of this size or more stay ranges of the file (streamed from it when sent)
+_LE_TAG_LEN = struct.Struct("<HHL").unpack_from
+_LE_U16 = struct.Struct("<H")
+_LE_U32 = struct.Struct("<L")
+_LE_UN_LONG = struct.Struct("<HH2sHL").pack
+_ITEM_HEAD = struct.pack("<HH", 0xFFFE, 0xE000)
+# tag -> (VR, _VR_INFO tuple) of the standard tags whose VR needs no context (implicit VR reading)
+_IMPLICIT_VRS: dict = {}
+
+
+class _ImplicitToExplicit:
+    """The walk of the most common conversion, implicit VR little endian into explicit VR little endian, written
+    straight into one buffer (the generic :class:`_Walker` keeps ranges of the source and literal pieces, which pays
+    off when most of the file goes out as it is; here every header changes).  It gives what the generic walk gives
+    (tests/test_dataset.py and ``benchmarks/profile_hot_path.py --check`` compare them); anything out of the
+    ordinary raises Bail, and the generic walk decides."""
+
+    __slots__ = ("data", "end", "out", "parts", "cls", "inst")
+
+    def __init__(self, data, end: int):
+        self.data = data
+        self.end = end
+        self.out = bytearray()
+        self.parts: list = []
+        self.cls = ""
+        self.inst = ""
+
+    def run(self, start: int) -> Walk:
+        pos, size, total = self.elements(start, self.end, False, True)
+        if pos != self.end:
+            raise Bail
+        if self.out or not self.parts:
+            self.parts.append(self.out)
+        return Walk(self.parts, total, size, self.cls, self.inst, False)
+
+    def big(self, vpos: int, length: int) -> bytearray:
+        """A large value: a range of the source between two buffers; returns the new buffer."""
+        if self.out:
+            self.parts.append(self.out)
+        self.parts.append((vpos, length, 1))
+        self.out = bytearray()
+        return self.out
+
+    def elements(self, pos: int, limit: int, undefined_item: bool, top: bool) -> tuple[int, int, int]:
+        """As :meth:`_Walker.elements`: (position after, length in the source syntax, length as written)."""
+        data = self.data
+        out = self.out
+        head = _LE_TAG_LEN
+        vrs = _IMPLICIT_VRS
+        vr_info = _VR_INFO
+        invalid = _INVALID_GROUPS
+        context_vrs = _CONTEXT_VRS
+        prefixes = _PREFIXES_LE
+        u16 = _LE_U16.pack
+        u32 = _LE_U32.pack
+        src_size = out_size = 0
+        last = -1
+        creators: dict | None = None
+        group_len = None  # (buffer, offset of the value, group) of a group length element being summed
+        group_sum = 0
+        pixrep = wbits = None
+        while True:
+            if pos >= limit:
+                if undefined_item or pos != limit:
+                    raise Bail
+                break
+            group, elem, length = head(data, pos)
+            tag = (group << 16) | elem
+            if tag <= last or group in invalid:
+                if tag == ITEM_DELIM and undefined_item:
+                    if length != 0:
+                        raise Bail
+                    pos += 8
+                    break
+                raise Bail
+            last = tag
+            if group & 1:
+                vr = dictionary.vr_of(tag)
+                if elem >= 0x1000:
+                    creator = creators.get((group, elem >> 8)) if creators else None
+                    if creator is not None:
+                        found = dictionary.lookup(tag, creator)
+                        if found is not None:
+                            vr = found[0]
+                if vr in context_vrs:
+                    vr = _context_vr(tag, vr, pixrep, wbits)
+                info = vr_info.get(vr)
+                if info is None:
+                    raise Bail
+            else:
+                got = vrs.get(tag)
+                if got is None:
+                    vr = dictionary.vr_of(tag) if tag != PIXEL_DATA else "OW"
+                    if vr in context_vrs:
+                        vr = _context_vr(tag, vr, pixrep, wbits)
+                        info = vr_info.get(vr)
+                        if info is None:
+                            raise Bail
+                    else:
+                        info = vr_info.get(vr)
+                        if info is None:
+                            raise Bail
+                        if len(vrs) < 65536:
+                            vrs[tag] = (vr, info)
+                else:
+                    vr, info = got
+            vpos = pos + 8
+            if group_len is not None and group != group_len[2]:
+                _LE_U32.pack_into(group_len[0], group_len[1], group_sum)
+                group_len = None
+            if length == UNDEFINED:
+                if vr != "SQ" or tag == PIXEL_DATA:
+                    raise Bail
+                self.out = out
+                pos, s_len, o_len = self.sequence(tag, vpos, None)
+                out = self.out
+            elif vr == "SQ":
+                if vpos + length > limit:
+                    raise Bail
+                self.out = out
+                pos, s_len, o_len = self.sequence(tag, vpos, vpos + length)
+                out = self.out
+            else:
+                if length & 1:
+                    raise Bail
+                pos = vpos + length
+                if pos > limit:
+                    raise Bail
+                if elem == 0 or group == 0xFFFC:
+                    if elem == 0:
+                        # a group length: recalculated over the rest of the group as written
+                        if length != 4:
+                            raise Bail
+                        out += _LE_UN_LONG(group, 0, b"UL", 4, 0)[:8]
+                        group_len = (out, len(out), group)
+                        group_sum = 0
+                        out += b"\0\0\0\0"
+                        src_size += 12
+                        out_size += 12
+                        continue
+                    if tag == TRAILING_PADDING:
+                        src_size += 8 + length  # (removed when writing)
+                        continue
+                pad = info[3]
+                if pad >= 0 and length:
+                    # a string: trailing padding stripped as DCMTK loads it, padded to an even length
+                    n = length
+                    while n > 0 and data[vpos + n - 1] == pad:
+                        n -= 1
+                    if top and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
+                        if vr != "UI":
+                            raise Bail
+                        value = data[vpos:pos]
+                        if value.translate(None, _BLANKS) != value or b"\\" in value:
+                            raise Bail
+                        if tag == SOP_CLASS_UID:
+                            self.cls = _uid(value)
+                        else:
+                            self.inst = _uid(value)
+                    length = n + (n & 1)
+                    if length > 0xFFFF or length >= _BIG:
+                        raise Bail  # (the generic walk)
+                    got = prefixes.get((tag, vr))
+                    if got is None:
+                        got = _prefix_le(tag, vr)
+                    out += got[0]
+                    out += (u32 if got[1] else u16)(length)
+                    out += data[vpos:vpos + n]
+                    if n & 1:
+                        out.append(pad)
+                    if group & 1 and 0x10 <= elem <= 0xFF:
+                        if creators is None:
+                            creators = {}
+                        creators[(group, elem)] = data[vpos:vpos + length].decode("latin-1").rstrip("\0 ").lstrip(" ")
+                else:
+                    if top and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
+                        raise Bail
+                    if length <= 0xFFFF:
+                        got = prefixes.get((tag, vr))
+                        if got is None:
+                            got = _prefix_le(tag, vr)
+                        out += got[0]
+                        out += (u32 if got[1] else u16)(length)
+                    elif info[1]:
+                        out += _LE_UN_LONG(group, elem, info[0].encode(), 0, length)
+                    else:
+                        out += _LE_UN_LONG(group, elem, b"UN", 0, length)
+                    if length >= _BIG:
+                        self.out = out
+                        out = self.big(vpos, length)
+                    elif length:
+                        out += data[vpos:pos]
+                        if length >= 2:
+                            if tag == PIXEL_REPRESENTATION:
+                                pixrep = u16_of(data, vpos)[0]
+                            elif tag == WAVEFORM_BITS_ALLOCATED:
+                                wbits = u16_of(data, vpos)[0]
+                s_len = 8 + length
+                o_len = (12 if info[1] or length > 0xFFFF else 8) + length
+            src_size += s_len
+            out_size += o_len
+            if group_len is not None:
+                group_sum += o_len
+        if group_len is not None:
+            _LE_U32.pack_into(group_len[0], group_len[1], group_sum)
+        self.out = out
+        return pos, src_size, out_size
+
+    def sequence(self, tag: int, vpos: int, end: int | None) -> tuple[int, int, int]:
+        """A sequence (``end`` None: undefined length), written with explicit lengths."""
+        data = self.data
+        out = self.out
+        out += _LE_UN_LONG(tag >> 16, tag & 0xFFFF, b"SQ", 0, 0)
+        seq_len = (out, len(out) - 4)
+        pos = vpos
+        limit = self.end if end is None else end
+        src_content = out_content = 0
+        while True:
+            if end is not None and pos >= end:
+                if pos != end:
+                    raise Bail
+                break
+            if pos + 8 > limit:
+                raise Bail
+            group, elem, ilen = _LE_TAG_LEN(data, pos)
+            if group != 0xFFFE or elem != 0xE000:
+                if group == 0xFFFE and elem == 0xE0DD and end is None and ilen == 0:
+                    pos += 8
+                    break
+                raise Bail
+            pos += 8
+            out = self.out
+            out += _ITEM_HEAD
+            item_len = (out, len(out))
+            out += b"\0\0\0\0"
+            if ilen == UNDEFINED:
+                pos, s_len, o_len = self.elements(pos, limit, True, False)
+            else:
+                iend = pos + ilen
+                if iend > limit:
+                    raise Bail
+                pos, s_len, o_len = self.elements(pos, iend, False, False)
+            _LE_U32.pack_into(item_len[0], item_len[1], o_len)
+            src_content += 8 + s_len
+            out_content += 8 + o_len
+        _LE_U32.pack_into(seq_len[0], seq_len[1], out_content)
+        return pos, 8 + src_content, 12 + out_content
+
+
+u16_of = _LE_U16.unpack_from
+
+
+def _prefix_le(tag: int, vr: str) -> tuple[bytes, bool]:
+    """The explicit VR little endian header of ``tag`` with ``vr`` up to its length field, and whether that field has
+    4 bytes (remembered in _PREFIXES_LE)."""
+    info = _VR_INFO[vr]
+    prefix = struct.pack("<HH2s", tag >> 16, tag & 0xFFFF, info[0].encode())
+    if info[1]:
+        prefix += b"\0\0"
+    got = (prefix, info[1])
+    if len(_PREFIXES_LE) < 65536:
+        _PREFIXES_LE[(tag, vr)] = got
+    return got
 
 
 def _context_vr(tag: int, vr: str, pixrep: int | None, wbits: int | None) -> str:
