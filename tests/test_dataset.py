@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import profile_hot_path  # noqa: E402
 import shapes  # noqa: E402
 
-from dcmsend import dataset, log  # noqa: E402
+from dcmsend import dataset, log, uids  # noqa: E402
 
 
 def _same(path: str) -> tuple[int, int]:
@@ -114,3 +114,42 @@ def test_implicit_to_explicit_walk_equals_the_generic_walk(tmp_path):
         assert (got.total, got.size, got.sop_class_uid, got.sop_instance_uid) == (
             expected.total, expected.size, expected.sop_class_uid, expected.sop_instance_uid), entry.path
     assert compared > 20 and taken > 20
+
+
+@pytest.mark.skipif(shutil.which("dcmconv") is None, reason="DCMTK's dcmconv is not installed")
+def test_same_explicit_little_endian_walk_equals_the_generic_walk(tmp_path):
+    """The lean walk of explicit VR little endian data sets sent as they are gives the generic walk's pieces,
+    Dataset Size and UIDs (sequences and items of undefined length, encapsulated pixel data, trailing padding), and
+    takes nearly every such file itself."""
+    import pydicom.data
+
+    shapes.write_shapes(str(tmp_path), sources=["CT_small.dcm", "MR_small_bigendian.dcm", "rtplan.dcm",
+                                                "test-SR.dcm", "waveform_ecg.dcm"], frames=5)
+    entries = profile_hot_path.instances(str(tmp_path))
+    entries += profile_hot_path.instances(os.path.dirname(pydicom.data.get_testdata_file("CT_small.dcm")))
+    compared = 0
+    for entry in entries:
+        if dataset.Encoding.of(entry.transfer_syntax_uid) != dataset.Encoding.of("1.2.840.10008.1.2.1") or (
+                entry.dataset_offset < 0 or entry.transfer_syntax_uid == "1.2.840.10008.1.2.1.99"):
+            continue
+        info = uids.transfer_syntax(entry.transfer_syntax_uid)
+        if info is None or info.deflated:
+            continue
+        encapsulated = info.encapsulated
+        with open(entry.path, "rb") as fh:
+            data = fh.read()
+        try:
+            expected = dataset._Walker(data, len(data), True, True, True, True, encapsulated).run(entry.dataset_offset)
+        except dataset.Bail:
+            expected = None
+        try:
+            got = dataset._SameExplicitLE(data, len(data), True, True, True, True, encapsulated).run(
+                entry.dataset_offset)
+        except dataset.Bail:
+            continue
+        compared += 1
+        assert expected is not None, entry.path
+        assert got.parts == expected.parts, entry.path
+        assert (got.total, got.size, got.sop_class_uid, got.sop_instance_uid, got.frags) == (
+            expected.total, expected.size, expected.sop_class_uid, expected.sop_instance_uid, expected.frags)
+    assert compared > 100
