@@ -20,6 +20,7 @@ import struct
 import sys
 
 from dcmsend import dictionary, exitcodes, uids
+from dcmsend.dictionary import BLANKS, tag_name, tag_text
 from dcmsend.exitcodes import Exit
 from dcmsend.log import APP, DATA, DEBUG, NET
 
@@ -187,8 +188,6 @@ _CLASSES = {
     b"space": " \\t\\n\\r\\x0b\\x0c", b"upper": "A-Z", b"xdigit": "0-9A-Fa-f",
 }
 _pattern_cache: dict[bytes, Any] = {}  # compiled patterns (re.Pattern) or None
-# what C's isspace() calls a space: DCMTK removes all of them from UID values (and calls them all spaces)
-BLANKS = b" \t\n\r\x0b\x0c"
 
 
 def _esc(byte: int) -> str:
@@ -458,11 +457,11 @@ _XFER_NAMES = {LEE_X: "Little Endian Explicit", LEI_X: "Little Endian Implicit",
 _XFER_UIDS = {LEE_X: uids.LEE, LEI_X: uids.LEI, BEE_X: uids.BEE}
 _UID_XFERS = {uids.LEI: LEI_X, uids.LEE: LEE_X, uids.BEE: BEE_X, "1.2.840.113619.5.2": LEI_X}
 
-_STANDARD_VRS = frozenset(
-    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split())
-_EXTENDED_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UR UT UV UN".split())
-_VALUE_WIDTH = {b"AT": 4, b"FL": 4, b"FD": 8, b"OD": 8, b"OF": 4, b"OL": 4, b"OV": 8, b"OW": 2, b"SL": 4,
-                b"SS": 2, b"SV": 8, b"UL": 4, b"US": 2, b"UV": 8}
+# dictionary.py's VR tables, as the bytes of an element header
+_STANDARD_VRS = frozenset(vr.encode() for vr in dictionary.STANDARD_VRS)
+_EXTENDED_VRS = frozenset(vr.encode() for vr in dictionary.EXTENDED_VRS)
+_SHORT_VRS = _STANDARD_VRS - _EXTENDED_VRS
+_VALUE_WIDTH = {vr.encode(): width for vr, width in dictionary.VALUE_WIDTH.items()}
 _DELIM_TAGS = frozenset((0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD))
 ITEM_TAG = 0xFFFEE000
 ITEM_DELIM = 0xFFFEE00D
@@ -504,10 +503,6 @@ def _dict_entry(tag: int) -> tuple[bytes, str] | None:
         return None
     vr, name = found
     return _WRITTEN_VR.get(vr) or vr.encode("latin-1"), name
-
-
-_tag_name = dictionary.tag_name
-_tag_text = dictionary.tag_text
 
 
 def _check_transfer_syntax(st: _Stream) -> tuple[bool, bool]:
@@ -575,7 +570,7 @@ def _read_tag_and_length(st: _Stream, xfer, item_len: int | None = None, item_st
             upper = 65 <= vr[0] <= 90 and 65 <= vr[1] <= 90
             extended = upper and vr != b"??"
             DATA.warn(f"DcmItem: Non-standard VR '{c0}{c1}' ({vr[0]:02x}\\{vr[1]:02x}) encountered while parsing "
-                      f"element {_tag_text(tag)}, assuming {'4' if extended else '2'} byte length field")
+                      f"element {tag_text(tag)}, assuming {'4' if extended else '2'} byte length field")
             vr = b"UN" if extended else b"??"
         bytes_read += 2
     else:
@@ -603,17 +598,17 @@ def _read_tag_and_length(st: _Stream, xfer, item_len: int | None = None, item_st
     if explicit and not is_delim:
         width = _VALUE_WIDTH.get(vr, 1)
         if width > 1 and length % width:
-            DATA.warn(f"DcmItem: Length of element {_tag_text(tag)} is not a multiple of {width} "
+            DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of {width} "
                       f"(VR={vr.decode('latin-1')})")
     if (length & 1) and length != UNDEFINED:
-        DATA.warn(f"DcmItem: Length of element {_tag_text(tag)} is odd")
+        DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is odd")
     if item_len is not None and item_len != UNDEFINED and length != UNDEFINED:
         remaining = item_len - (st.pos - item_start)
         if remaining < 0:
             DATA.warn(f"DcmItem: Explicit item length ({item_len} bytes) too large for the elements contained "
                       "in the item")
         elif length > remaining:
-            DATA.warn(f"DcmItem: Element {_tag_name(tag)} {_tag_text(tag)} larger ({length}) than remaining "
+            DATA.warn(f"DcmItem: Element {tag_name(tag)} {tag_text(tag)} larger ({length}) than remaining "
                       f"bytes ({remaining}) of surrounding item")
             return "Length of element larger than explicit length of surrounding item", tag, vr, length, bytes_read
     return None, tag, vr, length, bytes_read
@@ -624,13 +619,13 @@ def _read_value(st: _Stream, elem: _Element, max_read: int) -> str | None:
     length = elem.length
     if st.eos():
         if length > 0:
-            DATA.error(f"DcmElement: {_tag_name(elem.tag)} {_tag_text(elem.tag)} larger ({length}) than "
+            DATA.error(f"DcmElement: {tag_name(elem.tag)} {tag_text(elem.tag)} larger ({length}) than "
                        "remaining bytes in file")
             return EC_STREAM_NOTIFY
         return EC_END_OF_STREAM
     if length > max_read:
         if st.skip(length) < length:
-            DATA.error(f"DcmElement: {_tag_name(elem.tag)} {_tag_text(elem.tag)} larger ({length}) than "
+            DATA.error(f"DcmElement: {tag_name(elem.tag)} {tag_text(elem.tag)} larger ({length}) than "
                        "remaining bytes in file")
             return EC_STREAM_NOTIFY
         return None
@@ -639,7 +634,7 @@ def _read_value(st: _Stream, elem: _Element, max_read: int) -> str | None:
         return None
     data = st.read(length)
     if len(data) < length:
-        DATA.error(f"DcmElement: {_tag_name(elem.tag)} {_tag_text(elem.tag)} larger ({length}) than remaining "
+        DATA.error(f"DcmElement: {tag_name(elem.tag)} {tag_text(elem.tag)} larger ({length}) than remaining "
                    f"bytes ({len(data)}) in file, premature end of stream")
         return EC_INVALID_STREAM
     elem.value = data
@@ -652,16 +647,16 @@ def _read_sub_element(st: _Stream, xfer, elem: _Element, max_read: int, containe
     if tag == ITEM_DELIM:
         return EC_ITEM_END
     if tag == SEQ_DELIM:
-        DATA.error(f"DcmItem: Parse error in sequence item, found {_tag_text(tag)} instead of item delimiter "
-                   f"{_tag_text(ITEM_DELIM)}")
-        DATA.debug(f"DcmItem::readSubElement() cannot create Sub Element {_tag_text(tag)}")
+        DATA.error(f"DcmItem: Parse error in sequence item, found {tag_text(tag)} instead of item delimiter "
+                   f"{tag_text(ITEM_DELIM)}")
+        DATA.debug(f"DcmItem::readSubElement() cannot create Sub Element {tag_text(tag)}")
         return EC_ITEM_DELIM_MISSING
     if tag == ITEM_TAG:
         st.putback()
-        DATA.warn(f"DcmItem: Parse error while parsing element {_tag_text(tag)}")
+        DATA.warn(f"DcmItem: Parse error while parsing element {tag_text(tag)}")
         return "Invalid tag"
     if elem.vr == b"UN" and elem.length == UNDEFINED:
-        DATA.warn(f"Found element {_tag_text(tag)} with VR UN and undefined length, reading a sequence with "
+        DATA.warn(f"Found element {tag_text(tag)} with VR UN and undefined length, reading a sequence with "
                   "transfer syntax LittleEndianImplicit (CP-246)")
         elem.vr = b"SQ"
         status = _read_sequence(st, LEI_X, elem, max_read)
@@ -672,11 +667,11 @@ def _read_sub_element(st: _Stream, xfer, elem: _Element, max_read: int, containe
     else:
         status = _read_value(st, elem, max_read)
     if elem.tag in container:
-        DATA.warn(f"DcmItem: Element {_tag_text(elem.tag)} found twice in one data set or item, ignoring second "
+        DATA.warn(f"DcmItem: Element {tag_text(elem.tag)} found twice in one data set or item, ignoring second "
                   "entry")
     else:
         if container and tag < max(container):
-            DATA.warn(f"DcmItem: Dataset not in ascending tag order, at element {_tag_text(tag)}")
+            DATA.warn(f"DcmItem: Dataset not in ascending tag order, at element {tag_text(tag)}")
         container[elem.tag] = elem
     return status
 
@@ -701,7 +696,7 @@ def _read_item_body(st: _Stream, xfer, length: int, max_read: int, is_dataset: b
             complete = True
         group = tag >> 16
         if group in (1, 2, 3, 5, 7, 0xFFFF):
-            DATA.warn(f"DcmItem: Invalid Element {_tag_text(tag)} found in data set")
+            DATA.warn(f"DcmItem: Invalid Element {tag_text(tag)} found in data set")
         transferred = st.pos - start
         if status is not None:
             break
@@ -728,8 +723,8 @@ def _read_sequence(st: _Stream, xfer, elem: _Element, max_read: int) -> str | No
         if tag == SEQ_DELIM:
             return None
         if tag != ITEM_TAG:
-            DATA.warn(f"DcmSequenceOfItems: Parse error in sequence {_tag_text(elem.tag)}, found "
-                      f"{_tag_text(tag)} instead of item tag {_tag_text(ITEM_TAG)}")
+            DATA.warn(f"DcmSequenceOfItems: Parse error in sequence {tag_text(elem.tag)}, found "
+                      f"{tag_text(tag)} instead of item tag {tag_text(ITEM_TAG)}")
             return EC_CORRUPTED_DATA
         status, item = _read_item_body(st, xfer, vlen, max_read, False)
         elem.items.append(item)
@@ -772,7 +767,7 @@ def _string_value(elem: _Element | None, tag: int) -> str:
     if elem.vr == b"UI":
         stripped = raw.translate(None, BLANKS)
         if len(stripped) < len(raw):
-            DATA.warn(f"DcmUniqueIdentifier: Element {_tag_name(tag)} {_tag_text(tag)} contains one or more "
+            DATA.warn(f"DcmUniqueIdentifier: Element {tag_name(tag)} {tag_text(tag)} contains one or more "
                       "space characters, which were removed")
         raw = stripped.rstrip(b"\x00")
     elif elem.vr in (b"OB", b"UN", b"??"):
@@ -851,7 +846,7 @@ def _read_meta(st: _Stream, max_read: int = 4096) -> _Meta:
             if status is None:
                 complete = True
             if tag >> 16 != 0x0002:
-                DATA.warn(f"DcmMetaInfo: Invalid Element {_tag_text(tag)} found in Meta Information Header")
+                DATA.warn(f"DcmMetaInfo: Invalid Element {tag_text(tag)} found in Meta Information Header")
             if status is not None:
                 break
     if status in (EC_TAG_NOT_FOUND, EC_END_OF_STREAM):
@@ -1055,7 +1050,7 @@ def zlib_error_text(exc: Exception) -> str:
 def _raw_uid(elem: _Element) -> str:
     if elem.value is None:
         return ""
-    raw = bytes(b for b in elem.value if b not in b" \t\n\r\x0b\x0c").rstrip(b"\x00")
+    raw = elem.value.translate(None, BLANKS).rstrip(b"\x00")
     return _decode(raw.split(b"\x00", 1)[0])
 
 
@@ -1357,7 +1352,6 @@ def load_data_dictionary(environ=None) -> bool:
 # no per-element objects; anything unusual falls back to the exact emulation above (same result, same messages).
 
 _FAST_HEAD = b"\x02\x00\x00\x00UL\x04\x00"
-_SHORT_VRS = frozenset(_STANDARD_VRS - _EXTENDED_VRS)
 _unpack_i = struct.Struct("<I").unpack_from
 _unpack_h = struct.Struct("<H").unpack_from
 # (meta header bytes before the SOP Instance UID's length, bytes after its value, class UID, TS UID) of the last

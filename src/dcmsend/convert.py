@@ -16,8 +16,6 @@ import zlib
 from dcmsend import collect, dataset, dictionary, uids
 from dcmsend.dataset import (  # noqa: F401  (re-exported: convert.X names used elsewhere)
     _DCMDATA,
-    _VALUE_WIDTH,
-    EXTENDED_VRS,
     PIXEL_DATA,
     SOP_CLASS_UID,
     SOP_INSTANCE_UID,
@@ -43,8 +41,6 @@ from dcmsend.dataset import (  # noqa: F401  (re-exported: convert.X names used 
     _Pieces,
     _remove_uid_spaces,
     _uid_value,
-    tag_name,
-    tag_text,
     walk,
 )
 from dcmsend.decompress import (  # noqa: F401
