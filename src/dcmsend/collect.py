@@ -506,12 +506,20 @@ def _dict_entry(tag: int) -> tuple[bytes, str] | None:
 
 
 def _check_transfer_syntax(st: _Stream) -> tuple[bool, bool]:
-    """DcmItem::checkTransferSyntax: guess the encoding from the next 6 bytes."""
+    """DcmItem::checkTransferSyntax on the stream (it does not move)."""
     if st.avail() < 6:
         return LEE_X
     st.mark()
     b = st.read(6)
     st.putback()
+    return detect_transfer_syntax(b)
+
+
+def detect_transfer_syntax(b: bytes) -> tuple[bool, bool]:
+    """DcmItem::checkTransferSyntax: guess the encoding (explicit VR, little endian) from the first 6 bytes of a data
+    set or meta header (the one detection, for the input phase and the send-time load)."""
+    if len(b) < 6:
+        return LEE_X
     t1 = b[0] | (b[1] << 8)
     t2 = b[2] | (b[3] << 8)
     little = (t1 << 16) | t2
@@ -987,21 +995,9 @@ def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
         meta = None
         xfer_known = None
         if read_mode != READ_DATASET:
-            if st.eos():
-                return EC_END_OF_STREAM, None, {}, None
-            meta = _read_meta(st, max_read)
-            if meta.status is not None:
-                return meta.status, meta, {}, None
-            ts_elem = meta.elements.get(0x00020010)
-            if not meta.elements:
-                DATA.debug("DcmFileFormat::lookForXfer() no MetaInfo found")
-            elif ts_elem is None:
-                DATA.debug("DcmFileFormat::lookForXfer() no TransferSyntax in MetaInfo")
-            else:
-                ts_uid = _raw_uid(ts_elem)
-                xfer_known = ts_uid if uids.transfer_syntax(ts_uid) else None
-            if read_mode == READ_FILE_ONLY and xfer_known is None:
-                return EC_META_MISSING, meta, {}, None
+            status, meta, xfer_known = _read_file_meta(st, read_mode, max_read)
+            if status is not None:
+                return status, meta, {}, None
         if st.eos():
             return None, meta, {}, ""  # DcmDataset::read: end of stream is not an error
         if xfer_known is None:
@@ -1024,6 +1020,44 @@ def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def _read_file_meta(st: _Stream, read_mode: str, max_read: int, ts_warning: bool = False):
+    """DcmFileFormat::read up to its data set (+f, +fo): the meta header, lookForXfer, and with +fo the check that
+    the meta header names a known transfer syntax: (status, meta or None, the transfer syntax UID or None: unknown,
+    the data set's to be detected).  ``ts_warning``: say what DCMTK says when the Transfer Syntax UID has blanks."""
+    if st.eos():
+        return EC_END_OF_STREAM, None, None
+    meta = _read_meta(st, max_read)
+    if meta.status is not None:
+        return meta.status, meta, None
+    xfer_known = None
+    ts_elem = meta.elements.get(0x00020010)
+    if not meta.elements:
+        DATA.debug("DcmFileFormat::lookForXfer() no MetaInfo found")
+    elif ts_elem is None:
+        DATA.debug("DcmFileFormat::lookForXfer() no TransferSyntax in MetaInfo")
+    else:
+        if ts_warning:
+            _string_value(ts_elem, 0x00020010)
+        ts_uid = _raw_uid(ts_elem)
+        xfer_known = ts_uid if uids.transfer_syntax(ts_uid) else None
+    if read_mode == READ_FILE_ONLY and xfer_known is None:
+        return EC_META_MISSING, meta, None
+    return None, meta, xfer_known
+
+
+def read_file_meta(fd: int, size: int, read_mode: str) -> tuple[str | None, int, str | None]:
+    """The meta header of a file whose data set offset the input phase did not find (a DICOMDIR's file), read as
+    DCMTK's loadFile reads it when it sends the file, by the input phase's own reader, with DCMTK's messages:
+    (condition text or None, data set offset, the transfer syntax UID from the meta header or None: unknown, to be
+    detected from the data set).  ``read_mode``: READ_FILE or READ_FILE_ONLY."""
+    st = _Stream(fd, size)
+    try:
+        status, meta, xfer_known = _read_file_meta(st, read_mode, 4096, True)
+    except RecursionError:
+        return EC_NESTING_TOO_DEEP, 0, None
+    return status, st.pos if meta is None else meta.end, xfer_known
 
 
 def _read_deflated(st: _Stream, meta, ts_uid: str, max_read: int):
@@ -1540,4 +1574,4 @@ def collect(options, transfer_list: list[Instance] | None = None) -> list[Instan
 
 __all__ = ["Instance", "READ_FILE", "READ_FILE_ONLY", "READ_DATASET", "collect", "add_dicom_file", "expand_inputs",
            "check_sop_instance", "check_uid_value", "fnmatch_pathname", "get_sop_instance_from_file",
-]
+           "read_file_meta", "detect_transfer_syntax", "meta_header_messages"]
