@@ -435,6 +435,24 @@ def test_meta_header_of_a_dicomdir_file_read_at_send_time(kind, opts, tmp_path):
     assert real.returncode == 0
 
 
+@pytest.mark.parametrize("opts", [["-d", "-nh"], ["+f", "-d", "-nh"], ["-nuc", "-d", "-nh"]],
+                         ids=["file-only", "read-file", "no-uid-checks"])
+@pytest.mark.parametrize("kind", DICOMDIR_META)
+def test_meta_header_read_again_at_send_time(kind, opts, tmp_path):
+    """The same shapes as files the input phase reads (after a clean one): the send-time load reads the meta header
+    again by the same reader where DCMTK says more than the usual line (warnings, no preamble, no or an unknown
+    transfer syntax: lookForXfer's lines, the data set's encoding detected, with +fo and -nuc the file refused)."""
+    import fixtures_data as fx
+
+    def setup(side):
+        fx.write_part10(os.path.join(side, "a.dcm"), sop_instance="1.2.3.1")
+        with open(os.path.join(side, "b.dcm"), "wb") as fh:
+            fh.write(_dicomdir_meta_variant(kind, "1.2.3.2"))
+
+    real, _ = harness.compare([*opts, "127.0.0.1", "{port}", "a.dcm", "b.dcm"], tmp_path, setup=setup)
+    assert real.returncode in (0, 22, 23)
+
+
 RESPONSE_FAULTS = ["no-status", "no-msgid", "no-datasettype", "no-command-field", "empty-status", "empty-msgid",
                    "long-status", "odd-status", "odd-status3", "odd-class", "with-class", "data-set-present",
                    "overlong-status", "trailing-bytes"]

@@ -105,7 +105,7 @@ class Instance:
         # DCMTK's RequestSent: response received, or a pseudo-status (0xFFFF/0xFFFE) set
         self.request_sent = request_sent
         # the input phase found the meta header unusual (warnings, not explicit VR little endian, no preamble): the
-        # send-time load reads it again for what DCMTK says then (collect.meta_header_messages)
+        # send-time load reads it again for what DCMTK says then (collect.read_file_meta)
         self.meta_reread = meta_reread
 
     @property
@@ -468,41 +468,24 @@ ITEM_DELIM = 0xFFFEE00D
 SEQ_DELIM = 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
 
-# The file meta group as DCMTK's dictionary has it: tag -> (VR, name)
-_META_DICT = {
-    0x00020000: (b"UL", "FileMetaInformationGroupLength"), 0x00020001: (b"OB", "FileMetaInformationVersion"),
-    0x00020002: (b"UI", "MediaStorageSOPClassUID"), 0x00020003: (b"UI", "MediaStorageSOPInstanceUID"),
-    0x00020010: (b"UI", "TransferSyntaxUID"), 0x00020012: (b"UI", "ImplementationClassUID"),
-    0x00020013: (b"SH", "ImplementationVersionName"), 0x00020016: (b"AE", "SourceApplicationEntityTitle"),
-    0x00020017: (b"AE", "SendingApplicationEntityTitle"), 0x00020018: (b"AE", "ReceivingApplicationEntityTitle"),
-    0x00020026: (b"UR", "SourcePresentationAddress"), 0x00020027: (b"UR", "SendingPresentationAddress"),
-    0x00020028: (b"UR", "ReceivingPresentationAddress"), 0x00020031: (b"OB", "RTVMetaInformationVersion"),
-    0x00020032: (b"UI", "RTVCommunicationSOPClassUID"), 0x00020033: (b"UI", "RTVCommunicationSOPInstanceUID"),
-    0x00020035: (b"OB", "RTVSourceIdentifier"), 0x00020036: (b"OB", "RTVFlowIdentifier"),
-    0x00020037: (b"UL", "RTVFlowRTPSamplingRate"), 0x00020038: (b"FD", "RTVFlowActualFrameDuration"),
-    0x00020100: (b"UI", "PrivateInformationCreatorUID"), 0x00020102: (b"OB", "PrivateInformation"),
-    0x00080016: (b"UI", "SOPClassUID"), 0x00080018: (b"UI", "SOPInstanceUID"),
-    0x00041220: (b"SQ", "DirectoryRecordSequence"), 0x00041500: (b"CS", "ReferencedFileID"),
-    0x00041510: (b"UI", "ReferencedSOPClassUIDInFile"), 0x00041511: (b"UI", "ReferencedSOPInstanceUIDInFile"),
-    0x00041512: (b"UI", "ReferencedTransferSyntaxUIDInFile"), 0x7FE00010: (b"OW", "PixelData"),
-    ITEM_TAG: (b"na", "Item"), ITEM_DELIM: (b"na", "ItemDelimitationItem"),
-    SEQ_DELIM: (b"na", "SequenceDelimitationItem"),
-}
-
-
 _WRITTEN_VR = {"xs": b"US", "ox": b"OB", "lt": b"OW", "up": b"UL", "px": b"OW", "na": b"na"}
 
 
+_entries: dict[int, tuple[bytes, str] | None] = {}  # _dict_entry's answers (bounded)
+
+
 def _dict_entry(tag: int) -> tuple[bytes, str] | None:
-    """(VR, name) of a tag in DCMTK's data dictionary (no private creator), or None (DcmTag error)."""
-    entry = _META_DICT.get(tag)
-    if entry is not None:
-        return entry
+    """(VR as written, name) of a tag in DCMTK's data dictionary (dictionary.py; no private creator), or None
+    (DcmTag error)."""
+    try:
+        return _entries[tag]
+    except KeyError:
+        pass
     found = dictionary.lookup(tag)
-    if found is None:
-        return None
-    vr, name = found
-    return _WRITTEN_VR.get(vr) or vr.encode("latin-1"), name
+    entry = None if found is None else (_WRITTEN_VR.get(found[0]) or found[0].encode("latin-1"), found[1])
+    if len(_entries) < 65536:
+        _entries[tag] = entry
+    return entry
 
 
 def _check_transfer_syntax(st: _Stream) -> tuple[bool, bool]:
@@ -878,22 +861,17 @@ def _read_meta(st: _Stream, max_read: int = 4096) -> _Meta:
 def _send_time_messages_differ(meta: _Meta | None) -> bool:
     """Whether what DCMTK says about this meta header when it reads the file again to send it is more than the usual
     'checkAndReadPreamble() TransferSyntax="Little Endian Explicit"' line: warnings, another encoding, no preamble,
-    blanks removed from the Transfer Syntax UID."""
+    blanks removed from the Transfer Syntax UID, no known Transfer Syntax UID (lookForXfer's lines, the data set's
+    encoding detected)."""
     if meta is None:
         return False
     if meta.warned or not meta.preamble or meta.read_as != LEE_X:
         return True
     ts = meta.elements.get(0x00020010)
-    return ts is not None and ts.vr == b"UI" and ts.value is not None and ts.value.translate(None, BLANKS) != ts.value
+    if ts is None or uids.transfer_syntax(_raw_uid(ts)) is None:
+        return True
+    return ts.vr == b"UI" and ts.value is not None and ts.value.translate(None, BLANKS) != ts.value
 
-
-
-def meta_header_messages(path: str) -> None:
-    """Read the meta header of ``path`` again for its log lines alone (the checkAndReadPreamble debug line, any
-    warnings, the Transfer Syntax UID's blanks removed), as DCMTK's loadFile says them when it sends the file."""
-    status, meta = _load_meta(path)
-    if meta is not None and status is None:
-        _string_value(meta.elements.get(0x00020010), 0x00020010)
 
 
 def _next_is_meta(st: _Stream) -> bool:
@@ -1048,10 +1026,11 @@ def _read_file_meta(st: _Stream, read_mode: str, max_read: int, ts_warning: bool
 
 
 def read_file_meta(fd: int, size: int, read_mode: str) -> tuple[str | None, int, str | None]:
-    """The meta header of a file whose data set offset the input phase did not find (a DICOMDIR's file), read as
-    DCMTK's loadFile reads it when it sends the file, by the input phase's own reader, with DCMTK's messages:
-    (condition text or None, data set offset, the transfer syntax UID from the meta header or None: unknown, to be
-    detected from the data set).  ``read_mode``: READ_FILE or READ_FILE_ONLY."""
+    """The meta header of a file as DCMTK's loadFile reads it when it sends the file, by the input phase's own
+    reader, with DCMTK's messages (for a file whose data set offset the input phase did not find, a DICOMDIR's, and
+    one whose meta header it found unusual, Instance.meta_reread): (condition text or None, data set offset, the
+    transfer syntax UID from the meta header or None: unknown, to be detected from the data set).  ``read_mode``:
+    READ_FILE or READ_FILE_ONLY."""
     st = _Stream(fd, size)
     try:
         status, meta, xfer_known = _read_file_meta(st, read_mode, 4096, True)
@@ -1574,4 +1553,4 @@ def collect(options, transfer_list: list[Instance] | None = None) -> list[Instan
 
 __all__ = ["Instance", "READ_FILE", "READ_FILE_ONLY", "READ_DATASET", "collect", "add_dicom_file", "expand_inputs",
            "check_sop_instance", "check_uid_value", "fnmatch_pathname", "get_sop_instance_from_file",
-           "read_file_meta", "detect_transfer_syntax", "meta_header_messages"]
+           "read_file_meta", "detect_transfer_syntax"]

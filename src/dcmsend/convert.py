@@ -455,21 +455,19 @@ def _load(instance: collect.Instance, fh) -> Loaded:
     ts = instance.transfer_syntax_uid
     offset = instance.dataset_offset
     detect = False  # the data set's transfer syntax is unknown: detected from its first bytes
-    if offset < 0 or not ts:
-        if mode == collect.READ_DATASET:
+    if mode == collect.READ_DATASET:
+        if offset < 0 or not ts:
             offset, ts, detect = 0, "", True
-        else:
-            # a file the input phase did not read (from a DICOMDIR): its meta header read now by the input phase's
-            # reader, with what DCMTK says of it then
-            status, offset, found = collect.read_file_meta(fh.fileno(), size, mode)
-            if status is not None:
-                raise ConditionError(_condition(status))
-            ts, detect = found or "", found is None
-    elif mode != collect.READ_DATASET and offset > 0:
-        if instance.meta_reread:
-            collect.meta_header_messages(instance.path)  # its warnings again, its own encoding
-        else:
-            DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
+    elif offset < 0 or not ts or instance.meta_reread or uids.transfer_syntax(ts) is None:
+        # a file the input phase did not read (from a DICOMDIR), or whose meta header it found unusual: the meta
+        # header read now by the input phase's reader, with what DCMTK says of it then (its warnings again, its own
+        # encoding, lookForXfer's lines; +fo: no known transfer syntax is no meta header)
+        status, offset, found = collect.read_file_meta(fh.fileno(), size, mode)
+        if status is not None:
+            raise ConditionError(_condition(status))
+        ts, detect = found or "", found is None
+    elif offset > 0:
+        DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
     buf: mmap.mmap | bytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     if detect:
         explicit, little = collect.detect_transfer_syntax(bytes(buf[offset:offset + 6]))
