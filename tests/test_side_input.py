@@ -171,3 +171,20 @@ def test_data_dictionary_lines_side_by_side(name, tmp_path):
     real, ours = compare(["-d"] + P + ["empty.dcm"], tmp_path, with_peer=False, setup=bad("empty.dcm"),
                          env=DICT_SCENARIOS[name])
     assert real.returncode == 22
+
+
+@requires_dcmtk
+@pytest.mark.parametrize("length", [6, 3])
+def test_value_width_of_at_in_a_bare_data_set(length, tmp_path):
+    """The input phase reads a bare data set (+f) with the data-set codec's VR tables (dictionary.py): an AT value
+    is checked against DCMTK's width of 2 bytes (6 bytes: no warning; 3: "not a multiple of 2" and odd)."""
+    value = b"\x10\x00\x10\x00\x20\x00\x00\x00"[:length]
+    data = (fx.element_ex(0x00080016, b"UI", fx.ui(fx.CT), b"\0") + fx.element_ex(0x00080018, b"UI", b"1.2.3.4", b"\0")
+            + b"\x20\x00\x00\x50AT" + length.to_bytes(2, "little") + value
+            + fx.element_ex(0x00200013, b"IS", b"1"))
+
+    def setup(side):
+        fx.write(os.path.join(side, "at.dcm"), data)
+
+    real, _ = compare(["+f", "-nh", "127.0.0.1", "{port}", "at.dcm"], tmp_path, setup=setup)
+    assert real.returncode == 0

@@ -389,6 +389,70 @@ def test_unusual_meta_header_of_a_dicomdir_file(kind, opts, tmp_path):
     assert real.returncode == 0
 
 
+def _dicomdir_meta_variant(kind: str, instance: str) -> bytes:
+    """The unusual meta headers above and some more that only the send-time read of a DICOMDIR's file meets."""
+    import struct
+
+    import fixtures_data as fx
+
+    if kind in UNUSUAL_META:
+        return _unusual_meta(kind, instance)
+    ds = fx.dataset(fx.CT, instance)
+    prefix = b"\0" * 128 + b"DICM"
+    if kind == "group-length-long":  # the group length takes in the data set's first element
+        body = fx.meta_group(sop_instance=instance)[12:]
+        first = len(fx.element_ex(0x00080016, b"UI", fx.ui(fx.CT), b"\0"))
+        return prefix + fx.element_ex(0x00020000, b"UL", struct.pack("<I", len(body) + first)) + body + ds
+    if kind == "no-transfer-syntax":
+        return prefix + fx.meta_group(sop_instance=instance, ts=None) + ds
+    if kind == "unknown-transfer-syntax":
+        return prefix + fx.meta_group(sop_instance=instance, ts="1.2.3.4.5.6.7") + ds
+    if kind == "ts-inner-blank":
+        return prefix + fx.meta_group(sop_instance=instance, ts="1.2.840.10008.1.2 .1") + ds
+    if kind == "implicit-data-set":  # the meta header says explicit VR, the data set is implicit VR
+        return prefix + fx.meta_group(sop_instance=instance) + fx.dataset(fx.CT, instance, explicit=False)
+    if kind == "bare-data-set":
+        return ds
+    if kind == "bare-implicit-data-set":
+        return fx.dataset(fx.CT, instance, explicit=False)
+    if kind == "cut-in-uid-value":  # the file ends inside the value of (0002,0003)
+        meta = fx.meta_group(sop_instance=instance)
+        return prefix + meta[:meta.index(fx.ui(instance)) + 3]
+    raise AssertionError(kind)
+
+
+DICOMDIR_META = [*UNUSUAL_META, "group-length-long", "no-transfer-syntax", "unknown-transfer-syntax",
+                 "ts-inner-blank", "implicit-data-set", "bare-data-set", "bare-implicit-data-set", "cut-in-uid-value"]
+
+
+@pytest.mark.parametrize("opts", [["-d", "-nh"], ["+f", "-d", "-nh"]], ids=["file-only", "read-file"])
+@pytest.mark.parametrize("kind", DICOMDIR_META)
+def test_meta_header_of_a_dicomdir_file_read_at_send_time(kind, opts, tmp_path):
+    """A file from a DICOMDIR (its data set offset unknown to the input phase) is read at send time by the same
+    meta-header reader as the input phase's (collect.read_file_meta): DCMTK's messages, conditions, data set offset
+    and transfer syntax, with +fo (the meta header required) and +f (a bare data set taken, its encoding detected)."""
+    real, _ = _send_from_dicomdir(_dicomdir_meta_variant(kind, "1.2.3.2"), "1.2.3.2", opts, tmp_path)
+    assert real.returncode == 0
+
+
+@pytest.mark.parametrize("opts", [["-d", "-nh"], ["+f", "-d", "-nh"], ["-nuc", "-d", "-nh"]],
+                         ids=["file-only", "read-file", "no-uid-checks"])
+@pytest.mark.parametrize("kind", DICOMDIR_META)
+def test_meta_header_read_again_at_send_time(kind, opts, tmp_path):
+    """The same shapes as files the input phase reads (after a clean one): the send-time load reads the meta header
+    again by the same reader where DCMTK says more than the usual line (warnings, no preamble, no or an unknown
+    transfer syntax: lookForXfer's lines, the data set's encoding detected, with +fo and -nuc the file refused)."""
+    import fixtures_data as fx
+
+    def setup(side):
+        fx.write_part10(os.path.join(side, "a.dcm"), sop_instance="1.2.3.1")
+        with open(os.path.join(side, "b.dcm"), "wb") as fh:
+            fh.write(_dicomdir_meta_variant(kind, "1.2.3.2"))
+
+    real, _ = harness.compare([*opts, "127.0.0.1", "{port}", "a.dcm", "b.dcm"], tmp_path, setup=setup)
+    assert real.returncode in (0, 22, 23)
+
+
 RESPONSE_FAULTS = ["no-status", "no-msgid", "no-datasettype", "no-command-field", "empty-status", "empty-msgid",
                    "long-status", "odd-status", "odd-status3", "odd-class", "with-class", "data-set-present",
                    "overlong-status", "trailing-bytes"]

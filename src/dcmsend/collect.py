@@ -20,6 +20,7 @@ import struct
 import sys
 
 from dcmsend import dictionary, exitcodes, uids
+from dcmsend.dictionary import BLANKS, tag_name, tag_text
 from dcmsend.exitcodes import Exit
 from dcmsend.log import APP, DATA, DEBUG, NET
 
@@ -104,7 +105,7 @@ class Instance:
         # DCMTK's RequestSent: response received, or a pseudo-status (0xFFFF/0xFFFE) set
         self.request_sent = request_sent
         # the input phase found the meta header unusual (warnings, not explicit VR little endian, no preamble): the
-        # send-time load reads it again for what DCMTK says then (collect.meta_header_messages)
+        # send-time load reads it again for what DCMTK says then (collect.read_file_meta)
         self.meta_reread = meta_reread
 
     @property
@@ -187,8 +188,6 @@ _CLASSES = {
     b"space": " \\t\\n\\r\\x0b\\x0c", b"upper": "A-Z", b"xdigit": "0-9A-Fa-f",
 }
 _pattern_cache: dict[bytes, Any] = {}  # compiled patterns (re.Pattern) or None
-# what C's isspace() calls a space: DCMTK removes all of them from UID values (and calls them all spaces)
-BLANKS = b" \t\n\r\x0b\x0c"
 
 
 def _esc(byte: int) -> str:
@@ -458,65 +457,52 @@ _XFER_NAMES = {LEE_X: "Little Endian Explicit", LEI_X: "Little Endian Implicit",
 _XFER_UIDS = {LEE_X: uids.LEE, LEI_X: uids.LEI, BEE_X: uids.BEE}
 _UID_XFERS = {uids.LEI: LEI_X, uids.LEE: LEE_X, uids.BEE: BEE_X, "1.2.840.113619.5.2": LEI_X}
 
-_STANDARD_VRS = frozenset(
-    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split())
-_EXTENDED_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UR UT UV UN".split())
-_VALUE_WIDTH = {b"AT": 4, b"FL": 4, b"FD": 8, b"OD": 8, b"OF": 4, b"OL": 4, b"OV": 8, b"OW": 2, b"SL": 4,
-                b"SS": 2, b"SV": 8, b"UL": 4, b"US": 2, b"UV": 8}
+# dictionary.py's VR tables, as the bytes of an element header
+_STANDARD_VRS = frozenset(vr.encode() for vr in dictionary.STANDARD_VRS)
+_EXTENDED_VRS = frozenset(vr.encode() for vr in dictionary.EXTENDED_VRS)
+_SHORT_VRS = _STANDARD_VRS - _EXTENDED_VRS
+_VALUE_WIDTH = {vr.encode(): width for vr, width in dictionary.VALUE_WIDTH.items()}
 _DELIM_TAGS = frozenset((0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD))
 ITEM_TAG = 0xFFFEE000
 ITEM_DELIM = 0xFFFEE00D
 SEQ_DELIM = 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
 
-# The file meta group as DCMTK's dictionary has it: tag -> (VR, name)
-_META_DICT = {
-    0x00020000: (b"UL", "FileMetaInformationGroupLength"), 0x00020001: (b"OB", "FileMetaInformationVersion"),
-    0x00020002: (b"UI", "MediaStorageSOPClassUID"), 0x00020003: (b"UI", "MediaStorageSOPInstanceUID"),
-    0x00020010: (b"UI", "TransferSyntaxUID"), 0x00020012: (b"UI", "ImplementationClassUID"),
-    0x00020013: (b"SH", "ImplementationVersionName"), 0x00020016: (b"AE", "SourceApplicationEntityTitle"),
-    0x00020017: (b"AE", "SendingApplicationEntityTitle"), 0x00020018: (b"AE", "ReceivingApplicationEntityTitle"),
-    0x00020026: (b"UR", "SourcePresentationAddress"), 0x00020027: (b"UR", "SendingPresentationAddress"),
-    0x00020028: (b"UR", "ReceivingPresentationAddress"), 0x00020031: (b"OB", "RTVMetaInformationVersion"),
-    0x00020032: (b"UI", "RTVCommunicationSOPClassUID"), 0x00020033: (b"UI", "RTVCommunicationSOPInstanceUID"),
-    0x00020035: (b"OB", "RTVSourceIdentifier"), 0x00020036: (b"OB", "RTVFlowIdentifier"),
-    0x00020037: (b"UL", "RTVFlowRTPSamplingRate"), 0x00020038: (b"FD", "RTVFlowActualFrameDuration"),
-    0x00020100: (b"UI", "PrivateInformationCreatorUID"), 0x00020102: (b"OB", "PrivateInformation"),
-    0x00080016: (b"UI", "SOPClassUID"), 0x00080018: (b"UI", "SOPInstanceUID"),
-    0x00041220: (b"SQ", "DirectoryRecordSequence"), 0x00041500: (b"CS", "ReferencedFileID"),
-    0x00041510: (b"UI", "ReferencedSOPClassUIDInFile"), 0x00041511: (b"UI", "ReferencedSOPInstanceUIDInFile"),
-    0x00041512: (b"UI", "ReferencedTransferSyntaxUIDInFile"), 0x7FE00010: (b"OW", "PixelData"),
-    ITEM_TAG: (b"na", "Item"), ITEM_DELIM: (b"na", "ItemDelimitationItem"),
-    SEQ_DELIM: (b"na", "SequenceDelimitationItem"),
-}
-
-
 _WRITTEN_VR = {"xs": b"US", "ox": b"OB", "lt": b"OW", "up": b"UL", "px": b"OW", "na": b"na"}
 
 
+_entries: dict[int, tuple[bytes, str] | None] = {}  # _dict_entry's answers (bounded)
+
+
 def _dict_entry(tag: int) -> tuple[bytes, str] | None:
-    """(VR, name) of a tag in DCMTK's data dictionary (no private creator), or None (DcmTag error)."""
-    entry = _META_DICT.get(tag)
-    if entry is not None:
-        return entry
+    """(VR as written, name) of a tag in DCMTK's data dictionary (dictionary.py; no private creator), or None
+    (DcmTag error)."""
+    try:
+        return _entries[tag]
+    except KeyError:
+        pass
     found = dictionary.lookup(tag)
-    if found is None:
-        return None
-    vr, name = found
-    return _WRITTEN_VR.get(vr) or vr.encode("latin-1"), name
-
-
-_tag_name = dictionary.tag_name
-_tag_text = dictionary.tag_text
+    entry = None if found is None else (_WRITTEN_VR.get(found[0]) or found[0].encode("latin-1"), found[1])
+    if len(_entries) < 65536:
+        _entries[tag] = entry
+    return entry
 
 
 def _check_transfer_syntax(st: _Stream) -> tuple[bool, bool]:
-    """DcmItem::checkTransferSyntax: guess the encoding from the next 6 bytes."""
+    """DcmItem::checkTransferSyntax on the stream (it does not move)."""
     if st.avail() < 6:
         return LEE_X
     st.mark()
     b = st.read(6)
     st.putback()
+    return detect_transfer_syntax(b)
+
+
+def detect_transfer_syntax(b: bytes) -> tuple[bool, bool]:
+    """DcmItem::checkTransferSyntax: guess the encoding (explicit VR, little endian) from the first 6 bytes of a data
+    set or meta header (the one detection, for the input phase and the send-time load)."""
+    if len(b) < 6:
+        return LEE_X
     t1 = b[0] | (b[1] << 8)
     t2 = b[2] | (b[3] << 8)
     little = (t1 << 16) | t2
@@ -575,7 +561,7 @@ def _read_tag_and_length(st: _Stream, xfer, item_len: int | None = None, item_st
             upper = 65 <= vr[0] <= 90 and 65 <= vr[1] <= 90
             extended = upper and vr != b"??"
             DATA.warn(f"DcmItem: Non-standard VR '{c0}{c1}' ({vr[0]:02x}\\{vr[1]:02x}) encountered while parsing "
-                      f"element {_tag_text(tag)}, assuming {'4' if extended else '2'} byte length field")
+                      f"element {tag_text(tag)}, assuming {'4' if extended else '2'} byte length field")
             vr = b"UN" if extended else b"??"
         bytes_read += 2
     else:
@@ -603,17 +589,17 @@ def _read_tag_and_length(st: _Stream, xfer, item_len: int | None = None, item_st
     if explicit and not is_delim:
         width = _VALUE_WIDTH.get(vr, 1)
         if width > 1 and length % width:
-            DATA.warn(f"DcmItem: Length of element {_tag_text(tag)} is not a multiple of {width} "
+            DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of {width} "
                       f"(VR={vr.decode('latin-1')})")
     if (length & 1) and length != UNDEFINED:
-        DATA.warn(f"DcmItem: Length of element {_tag_text(tag)} is odd")
+        DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is odd")
     if item_len is not None and item_len != UNDEFINED and length != UNDEFINED:
         remaining = item_len - (st.pos - item_start)
         if remaining < 0:
             DATA.warn(f"DcmItem: Explicit item length ({item_len} bytes) too large for the elements contained "
                       "in the item")
         elif length > remaining:
-            DATA.warn(f"DcmItem: Element {_tag_name(tag)} {_tag_text(tag)} larger ({length}) than remaining "
+            DATA.warn(f"DcmItem: Element {tag_name(tag)} {tag_text(tag)} larger ({length}) than remaining "
                       f"bytes ({remaining}) of surrounding item")
             return "Length of element larger than explicit length of surrounding item", tag, vr, length, bytes_read
     return None, tag, vr, length, bytes_read
@@ -624,13 +610,13 @@ def _read_value(st: _Stream, elem: _Element, max_read: int) -> str | None:
     length = elem.length
     if st.eos():
         if length > 0:
-            DATA.error(f"DcmElement: {_tag_name(elem.tag)} {_tag_text(elem.tag)} larger ({length}) than "
+            DATA.error(f"DcmElement: {tag_name(elem.tag)} {tag_text(elem.tag)} larger ({length}) than "
                        "remaining bytes in file")
             return EC_STREAM_NOTIFY
         return EC_END_OF_STREAM
     if length > max_read:
         if st.skip(length) < length:
-            DATA.error(f"DcmElement: {_tag_name(elem.tag)} {_tag_text(elem.tag)} larger ({length}) than "
+            DATA.error(f"DcmElement: {tag_name(elem.tag)} {tag_text(elem.tag)} larger ({length}) than "
                        "remaining bytes in file")
             return EC_STREAM_NOTIFY
         return None
@@ -639,7 +625,7 @@ def _read_value(st: _Stream, elem: _Element, max_read: int) -> str | None:
         return None
     data = st.read(length)
     if len(data) < length:
-        DATA.error(f"DcmElement: {_tag_name(elem.tag)} {_tag_text(elem.tag)} larger ({length}) than remaining "
+        DATA.error(f"DcmElement: {tag_name(elem.tag)} {tag_text(elem.tag)} larger ({length}) than remaining "
                    f"bytes ({len(data)}) in file, premature end of stream")
         return EC_INVALID_STREAM
     elem.value = data
@@ -652,16 +638,16 @@ def _read_sub_element(st: _Stream, xfer, elem: _Element, max_read: int, containe
     if tag == ITEM_DELIM:
         return EC_ITEM_END
     if tag == SEQ_DELIM:
-        DATA.error(f"DcmItem: Parse error in sequence item, found {_tag_text(tag)} instead of item delimiter "
-                   f"{_tag_text(ITEM_DELIM)}")
-        DATA.debug(f"DcmItem::readSubElement() cannot create Sub Element {_tag_text(tag)}")
+        DATA.error(f"DcmItem: Parse error in sequence item, found {tag_text(tag)} instead of item delimiter "
+                   f"{tag_text(ITEM_DELIM)}")
+        DATA.debug(f"DcmItem::readSubElement() cannot create Sub Element {tag_text(tag)}")
         return EC_ITEM_DELIM_MISSING
     if tag == ITEM_TAG:
         st.putback()
-        DATA.warn(f"DcmItem: Parse error while parsing element {_tag_text(tag)}")
+        DATA.warn(f"DcmItem: Parse error while parsing element {tag_text(tag)}")
         return "Invalid tag"
     if elem.vr == b"UN" and elem.length == UNDEFINED:
-        DATA.warn(f"Found element {_tag_text(tag)} with VR UN and undefined length, reading a sequence with "
+        DATA.warn(f"Found element {tag_text(tag)} with VR UN and undefined length, reading a sequence with "
                   "transfer syntax LittleEndianImplicit (CP-246)")
         elem.vr = b"SQ"
         status = _read_sequence(st, LEI_X, elem, max_read)
@@ -672,11 +658,11 @@ def _read_sub_element(st: _Stream, xfer, elem: _Element, max_read: int, containe
     else:
         status = _read_value(st, elem, max_read)
     if elem.tag in container:
-        DATA.warn(f"DcmItem: Element {_tag_text(elem.tag)} found twice in one data set or item, ignoring second "
+        DATA.warn(f"DcmItem: Element {tag_text(elem.tag)} found twice in one data set or item, ignoring second "
                   "entry")
     else:
         if container and tag < max(container):
-            DATA.warn(f"DcmItem: Dataset not in ascending tag order, at element {_tag_text(tag)}")
+            DATA.warn(f"DcmItem: Dataset not in ascending tag order, at element {tag_text(tag)}")
         container[elem.tag] = elem
     return status
 
@@ -701,7 +687,7 @@ def _read_item_body(st: _Stream, xfer, length: int, max_read: int, is_dataset: b
             complete = True
         group = tag >> 16
         if group in (1, 2, 3, 5, 7, 0xFFFF):
-            DATA.warn(f"DcmItem: Invalid Element {_tag_text(tag)} found in data set")
+            DATA.warn(f"DcmItem: Invalid Element {tag_text(tag)} found in data set")
         transferred = st.pos - start
         if status is not None:
             break
@@ -728,8 +714,8 @@ def _read_sequence(st: _Stream, xfer, elem: _Element, max_read: int) -> str | No
         if tag == SEQ_DELIM:
             return None
         if tag != ITEM_TAG:
-            DATA.warn(f"DcmSequenceOfItems: Parse error in sequence {_tag_text(elem.tag)}, found "
-                      f"{_tag_text(tag)} instead of item tag {_tag_text(ITEM_TAG)}")
+            DATA.warn(f"DcmSequenceOfItems: Parse error in sequence {tag_text(elem.tag)}, found "
+                      f"{tag_text(tag)} instead of item tag {tag_text(ITEM_TAG)}")
             return EC_CORRUPTED_DATA
         status, item = _read_item_body(st, xfer, vlen, max_read, False)
         elem.items.append(item)
@@ -772,7 +758,7 @@ def _string_value(elem: _Element | None, tag: int) -> str:
     if elem.vr == b"UI":
         stripped = raw.translate(None, BLANKS)
         if len(stripped) < len(raw):
-            DATA.warn(f"DcmUniqueIdentifier: Element {_tag_name(tag)} {_tag_text(tag)} contains one or more "
+            DATA.warn(f"DcmUniqueIdentifier: Element {tag_name(tag)} {tag_text(tag)} contains one or more "
                       "space characters, which were removed")
         raw = stripped.rstrip(b"\x00")
     elif elem.vr in (b"OB", b"UN", b"??"):
@@ -851,7 +837,7 @@ def _read_meta(st: _Stream, max_read: int = 4096) -> _Meta:
             if status is None:
                 complete = True
             if tag >> 16 != 0x0002:
-                DATA.warn(f"DcmMetaInfo: Invalid Element {_tag_text(tag)} found in Meta Information Header")
+                DATA.warn(f"DcmMetaInfo: Invalid Element {tag_text(tag)} found in Meta Information Header")
             if status is not None:
                 break
     if status in (EC_TAG_NOT_FOUND, EC_END_OF_STREAM):
@@ -875,22 +861,17 @@ def _read_meta(st: _Stream, max_read: int = 4096) -> _Meta:
 def _send_time_messages_differ(meta: _Meta | None) -> bool:
     """Whether what DCMTK says about this meta header when it reads the file again to send it is more than the usual
     'checkAndReadPreamble() TransferSyntax="Little Endian Explicit"' line: warnings, another encoding, no preamble,
-    blanks removed from the Transfer Syntax UID."""
+    blanks removed from the Transfer Syntax UID, no known Transfer Syntax UID (lookForXfer's lines, the data set's
+    encoding detected)."""
     if meta is None:
         return False
     if meta.warned or not meta.preamble or meta.read_as != LEE_X:
         return True
     ts = meta.elements.get(0x00020010)
-    return ts is not None and ts.vr == b"UI" and ts.value is not None and ts.value.translate(None, BLANKS) != ts.value
+    if ts is None or uids.transfer_syntax(_raw_uid(ts)) is None:
+        return True
+    return ts.vr == b"UI" and ts.value is not None and ts.value.translate(None, BLANKS) != ts.value
 
-
-
-def meta_header_messages(path: str) -> None:
-    """Read the meta header of ``path`` again for its log lines alone (the checkAndReadPreamble debug line, any
-    warnings, the Transfer Syntax UID's blanks removed), as DCMTK's loadFile says them when it sends the file."""
-    status, meta = _load_meta(path)
-    if meta is not None and status is None:
-        _string_value(meta.elements.get(0x00020010), 0x00020010)
 
 
 def _next_is_meta(st: _Stream) -> bool:
@@ -992,21 +973,9 @@ def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
         meta = None
         xfer_known = None
         if read_mode != READ_DATASET:
-            if st.eos():
-                return EC_END_OF_STREAM, None, {}, None
-            meta = _read_meta(st, max_read)
-            if meta.status is not None:
-                return meta.status, meta, {}, None
-            ts_elem = meta.elements.get(0x00020010)
-            if not meta.elements:
-                DATA.debug("DcmFileFormat::lookForXfer() no MetaInfo found")
-            elif ts_elem is None:
-                DATA.debug("DcmFileFormat::lookForXfer() no TransferSyntax in MetaInfo")
-            else:
-                ts_uid = _raw_uid(ts_elem)
-                xfer_known = ts_uid if uids.transfer_syntax(ts_uid) else None
-            if read_mode == READ_FILE_ONLY and xfer_known is None:
-                return EC_META_MISSING, meta, {}, None
+            status, meta, xfer_known = _read_file_meta(st, read_mode, max_read)
+            if status is not None:
+                return status, meta, {}, None
         if st.eos():
             return None, meta, {}, ""  # DcmDataset::read: end of stream is not an error
         if xfer_known is None:
@@ -1029,6 +998,45 @@ def _load_fileformat(path: str, read_mode: str, max_read: int = 256):
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def _read_file_meta(st: _Stream, read_mode: str, max_read: int, ts_warning: bool = False):
+    """DcmFileFormat::read up to its data set (+f, +fo): the meta header, lookForXfer, and with +fo the check that
+    the meta header names a known transfer syntax: (status, meta or None, the transfer syntax UID or None: unknown,
+    the data set's to be detected).  ``ts_warning``: say what DCMTK says when the Transfer Syntax UID has blanks."""
+    if st.eos():
+        return EC_END_OF_STREAM, None, None
+    meta = _read_meta(st, max_read)
+    if meta.status is not None:
+        return meta.status, meta, None
+    xfer_known = None
+    ts_elem = meta.elements.get(0x00020010)
+    if not meta.elements:
+        DATA.debug("DcmFileFormat::lookForXfer() no MetaInfo found")
+    elif ts_elem is None:
+        DATA.debug("DcmFileFormat::lookForXfer() no TransferSyntax in MetaInfo")
+    else:
+        if ts_warning:
+            _string_value(ts_elem, 0x00020010)
+        ts_uid = _raw_uid(ts_elem)
+        xfer_known = ts_uid if uids.transfer_syntax(ts_uid) else None
+    if read_mode == READ_FILE_ONLY and xfer_known is None:
+        return EC_META_MISSING, meta, None
+    return None, meta, xfer_known
+
+
+def read_file_meta(fd: int, size: int, read_mode: str) -> tuple[str | None, int, str | None]:
+    """The meta header of a file as DCMTK's loadFile reads it when it sends the file, by the input phase's own
+    reader, with DCMTK's messages (for a file whose data set offset the input phase did not find, a DICOMDIR's, and
+    one whose meta header it found unusual, Instance.meta_reread): (condition text or None, data set offset, the
+    transfer syntax UID from the meta header or None: unknown, to be detected from the data set).  ``read_mode``:
+    READ_FILE or READ_FILE_ONLY."""
+    st = _Stream(fd, size)
+    try:
+        status, meta, xfer_known = _read_file_meta(st, read_mode, 4096, True)
+    except RecursionError:
+        return EC_NESTING_TOO_DEEP, 0, None
+    return status, st.pos if meta is None else meta.end, xfer_known
 
 
 def _read_deflated(st: _Stream, meta, ts_uid: str, max_read: int):
@@ -1055,7 +1063,7 @@ def zlib_error_text(exc: Exception) -> str:
 def _raw_uid(elem: _Element) -> str:
     if elem.value is None:
         return ""
-    raw = bytes(b for b in elem.value if b not in b" \t\n\r\x0b\x0c").rstrip(b"\x00")
+    raw = elem.value.translate(None, BLANKS).rstrip(b"\x00")
     return _decode(raw.split(b"\x00", 1)[0])
 
 
@@ -1357,7 +1365,6 @@ def load_data_dictionary(environ=None) -> bool:
 # no per-element objects; anything unusual falls back to the exact emulation above (same result, same messages).
 
 _FAST_HEAD = b"\x02\x00\x00\x00UL\x04\x00"
-_SHORT_VRS = frozenset(_STANDARD_VRS - _EXTENDED_VRS)
 _unpack_i = struct.Struct("<I").unpack_from
 _unpack_h = struct.Struct("<H").unpack_from
 # (meta header bytes before the SOP Instance UID's length, bytes after its value, class UID, TS UID) of the last
@@ -1546,4 +1553,4 @@ def collect(options, transfer_list: list[Instance] | None = None) -> list[Instan
 
 __all__ = ["Instance", "READ_FILE", "READ_FILE_ONLY", "READ_DATASET", "collect", "add_dicom_file", "expand_inputs",
            "check_sop_instance", "check_uid_value", "fnmatch_pathname", "get_sop_instance_from_file",
-]
+           "read_file_meta", "detect_transfer_syntax"]

@@ -10,25 +10,26 @@ from __future__ import annotations
 import mmap
 import os
 import stat
-import struct
 import zlib
 
-from dcmsend import collect, dataset, dictionary, uids
+from dcmsend import collect, dataset, uids
 from dcmsend.dataset import (  # noqa: F401  (re-exported: convert.X names used elsewhere)
     _DCMDATA,
-    _VALUE_WIDTH,
-    EXTENDED_VRS,
     PIXEL_DATA,
     SOP_CLASS_UID,
     SOP_INSTANCE_UID,
-    STANDARD_VRS,
     STRING_VRS,
     TRAILING_PADDING,
     UNDEFINED,
     EC_CannotChangeRepresentation,
+    EC_CorruptedData,
+    EC_ElemLengthLargerThanItem,
     EC_EndOfStream,
     EC_FileMetaInfoHeaderMissing,
+    EC_InvalidStream,
+    EC_ItemDelimitationItemMissing,
     EC_PixelDataExplLengthIllegal,
+    EC_SequDelimitationItemMissing,
     EC_StreamNotifyClient,
     EC_UnsupportedEncoding,
     Elem,
@@ -43,8 +44,6 @@ from dcmsend.dataset import (  # noqa: F401  (re-exported: convert.X names used 
     _Pieces,
     _remove_uid_spaces,
     _uid_value,
-    tag_name,
-    tag_text,
     walk,
 )
 from dcmsend.decompress import (  # noqa: F401
@@ -71,72 +70,14 @@ def _os_error_text(exc: OSError) -> str:
     return str(exc)
 
 
-def _read_meta(fh, path: str, require: bool) -> tuple[int, str] | None:
-    """Offset of the data set and the transfer syntax from the meta header; None if there is no DICM prefix."""
-    head = fh.read(132)
-    if len(head) < 132 or head[128:132] != b"DICM":
-        if require:
-            raise ConditionError(EC_FileMetaInfoHeaderMissing)
-        return None
-    pos = 132
-    ts = ""
-    group_end = None
-    while True:
-        fh.seek(pos)
-        hdr = fh.read(12)
-        if len(hdr) < 8:
-            break
-        group, elem = struct.unpack_from("<HH", hdr)
-        if group != 0x0002 or (group_end is not None and pos >= group_end):
-            break
-        vr = hdr[4:6]
-        if vr in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OL", b"OD", b"OV", b"SV", b"UV"):
-            if len(hdr) < 12:
-                raise ConditionError(EC_StreamNotifyClient)  # the file ends inside the element header
-            (length,) = struct.unpack_from("<L", hdr, 8)
-            vpos = pos + 12
-        elif vr.isalpha() and vr.isupper():
-            (length,) = struct.unpack_from("<H", hdr, 6)
-            vpos = pos + 8
-        else:  # implicit VR meta header
-            (length,) = struct.unpack_from("<L", hdr, 4)
-            vpos = pos + 8
-        fh.seek(vpos)
-        value = fh.read(length)
-        if len(value) < length:
-            raise ConditionError(EC_StreamNotifyClient)  # the file ends inside the value
-        if elem == 0x0000 and length == 4:
-            group_end = vpos + 4 + struct.unpack("<L", value)[0]
-        elif elem == 0x0010:
-            ts = value.decode("latin-1").rstrip("\0 ")
-        pos = vpos + length
-    return pos, ts
+# condition texts of the input phase's reader (collect) -> DCMTK's conditions
+_CONDITIONS = {c.text: c for c in (EC_InvalidStream, EC_StreamNotifyClient, EC_EndOfStream, EC_CorruptedData,
+                                   EC_ItemDelimitationItemMissing, EC_SequDelimitationItemMissing,
+                                   EC_ElemLengthLargerThanItem, EC_FileMetaInfoHeaderMissing)}
 
 
-def _detect_ts(buf, start: int) -> str:
-    """DCMTK's DcmItem::checkTransferSyntax (simplified: 'known tag' = in pydicom's dictionary)."""
-    if len(buf) - start < 6:
-        return uids.LEE
-    raw = bytes(buf[start:start + 6])
-    t1, t2 = struct.unpack_from("<HH", raw)
-    b1, b2 = struct.unpack_from(">HH", raw)
-    vr_ok = raw[4:6].decode("latin-1") in STANDARD_VRS
-
-    def known(g, e):
-        return dictionary.lookup((g << 16) | e) is not None  # (DcmTag's error(): not in the dictionary)
-
-    little_ok, big_ok = known(t1, t2), known(b1, b2)
-    if not little_ok and not big_ok:
-        return uids.LEE if vr_ok else uids.LEI
-    if vr_ok:
-        if not little_ok:
-            return uids.BEE
-        if not big_ok:
-            return uids.LEE
-        return uids.BEE if (t1 > 0xFF and b1 <= 0xFF) else uids.LEE
-    if not little_ok:
-        return uids.LEI  # big endian implicit: not supported, treated as little endian implicit
-    return uids.LEI
+def _condition(text: str) -> Condition:
+    return _CONDITIONS.get(text) or Condition(_DCMDATA, 0, text)
 
 
 class Loaded:
@@ -506,38 +447,36 @@ def load(instance: collect.Instance) -> Loaded:
 
 
 def _load(instance: collect.Instance, fh) -> Loaded:
-    if os.fstat(fh.fileno()).st_size == 0:
+    size = os.fstat(fh.fileno()).st_size
+    if size == 0:
         # an empty file, or a device such as /dev/zero or /dev/null (DCMTK's stream takes its size from fseek/ftell)
         raise ConditionError(EC_EndOfStream)
     mode = instance.read_mode
     ts = instance.transfer_syntax_uid
     offset = instance.dataset_offset
-    if offset < 0 or not ts:
-        if mode == collect.READ_DATASET:
-            offset, ts = 0, ""
-        else:
-            meta = _read_meta(fh, instance.path, mode == collect.READ_FILE_ONLY)
-            if meta is None:
-                offset, ts = 0, ""
-            else:
-                offset, ts = meta
-                # (a file the input phase did not read, from a DICOMDIR: what DCMTK says of its meta header now)
-                collect.meta_header_messages(instance.path)
-    elif mode != collect.READ_DATASET and offset > 0:
-        if instance.meta_reread:
-            collect.meta_header_messages(instance.path)  # its warnings again, its own encoding
-        else:
-            DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
-    size = os.fstat(fh.fileno()).st_size
-    buf: mmap.mmap | bytes = b""
-    if size > 0:
-        buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    if offset == 0 and mode != collect.READ_FILE_ONLY and (not ts or instance.dataset_offset < 0):
-        ts = _detect_ts(buf, 0)
+    detect = False  # the data set's transfer syntax is unknown: detected from its first bytes
+    if mode == collect.READ_DATASET:
+        if offset < 0 or not ts:
+            offset, ts, detect = 0, "", True
+    elif offset < 0 or not ts or instance.meta_reread or uids.transfer_syntax(ts) is None:
+        # a file the input phase did not read (from a DICOMDIR), or whose meta header it found unusual: the meta
+        # header read now by the input phase's reader, with what DCMTK says of it then (its warnings again, its own
+        # encoding, lookForXfer's lines; +fo: no known transfer syntax is no meta header)
+        status, offset, found = collect.read_file_meta(fh.fileno(), size, mode)
+        if status is not None:
+            raise ConditionError(_condition(status))
+        ts, detect = found or "", found is None
+    elif offset > 0:
+        DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
+    buf: mmap.mmap | bytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    if detect:
+        explicit, little = collect.detect_transfer_syntax(bytes(buf[offset:offset + 6]))
+        # (big endian implicit VR is no transfer syntax: read as little endian implicit VR)
+        ts = (uids.LEE if little else uids.BEE) if explicit else uids.LEI
     if offset >= len(buf):
         # nothing after the meta header: DCMTK reads an empty data set and keeps its default (explicit VR LE)
         return Loaded(instance.path, fh, buf, offset, uids.LEE, [], False)
-    if offset == 0 and mode != collect.READ_FILE_ONLY:
+    if detect or (offset == 0 and mode != collect.READ_FILE_ONLY):
         DATA.debug("DcmDataset::read() trying to detect transfer syntax of data set (because it is unknown)")
     info = uids.transfer_syntax(ts)
     DATA.debug(f'DcmDataset::read() TransferSyntax="{uids.ts_name(ts)}"')

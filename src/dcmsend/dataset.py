@@ -25,7 +25,8 @@ import bisect
 import os
 import struct
 
-from dcmsend import collect, dictionary, uids
+from dcmsend import dictionary, uids
+from dcmsend.dictionary import BLANKS, EXTENDED_VRS, STANDARD_VRS, VALUE_WIDTH, tag_name, tag_text
 from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA
 
@@ -64,10 +65,7 @@ SEQ_DELIM = 0xFFFEE0DD
 PIXEL_REPRESENTATION = 0x00280103
 WAVEFORM_BITS_ALLOCATED = 0x5400_1004
 
-# VRs DCMTK knows as standard; the ones with a 4-byte length field in explicit VR.
-STANDARD_VRS = frozenset(
-    "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UR US UT UV UN".split())
-EXTENDED_VRS = frozenset("OB OD OF OL OV OW SQ SV UC UR UT UN UV".split())
+# (the VR tables STANDARD_VRS, EXTENDED_VRS, VALUE_WIDTH are dictionary.py's)
 STRING_VRS = frozenset("AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT".split())
 # Non-standard (DCMTK internal) VRs and the VR written for them (DcmVR::getValidEVR).
 _VALID_VR = {"xs": "US", "lt": "OW", "ox": "OB", "px": "OB", "up": "UL", "??": "UN", "?2": "UN", "na": "UN"}
@@ -75,9 +73,6 @@ _LOWER_VRS = frozenset(["ox", "px", "xs", "lt", "na", "up", "pi"])
 # Byte width of one value for the byte-order change (1: no swapping).
 _SWAP_WIDTH = {"AT": 2, "OW": 2, "SS": 2, "US": 2, "xs": 2, "lt": 2, "FL": 4, "OF": 4, "OL": 4, "SL": 4, "UL": 4,
                "up": 4, "FD": 8, "OD": 8, "OV": 8, "SV": 8, "UV": 8}
-# Value width used by DCMTK's "Length of element ... is not a multiple of" warning (fixed-size VRs > 1 byte).
-_VALUE_WIDTH = {"AT": 2, "OW": 2, "SS": 2, "US": 2, "FL": 4, "OF": 4, "OL": 4, "SL": 4, "UL": 4, "FD": 8, "OD": 8,
-                "OV": 8, "SV": 8, "UV": 8}
 # ZeroVelocityPixelValue is (0018,9812); PixelPaddingRangeLimit (0028,0121); Histogram First/Last Bin (0060,3004/6)
 _XS_PIXREP_TAGS = frozenset([0x00280120, 0x00280121, 0x00603004, 0x00603006, 0x00189812, 0x00280106, 0x00280107,
                              0x00280108, 0x00280109, 0x00283002, 0x00409211, 0x00409216])
@@ -88,14 +83,6 @@ _WAVEFORM_OX_TAGS = frozenset([0x54001010, 0x5400100A, 0x003A0220, 0x003A0221])
 
 def _valid_vr(vr: str) -> str:
     return vr if vr in STANDARD_VRS else _VALID_VR.get(vr, "UN")
-
-
-tag_text = dictionary.tag_text
-
-
-def tag_name(tag: int, creator: str | None = None) -> str:
-    """The attribute name DCMTK prints (from its own data dictionary)."""
-    return dictionary.tag_name(tag, creator)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -256,16 +243,16 @@ class _Parser:
                 (length,) = struct.unpack_from("<L" if little else ">L", buf, pos + 8)
             else:
                 (length,) = struct.unpack_from("<H" if little else ">H", buf, pos + 6)
-                width = _VALUE_WIDTH.get(vr, 1)
+                width = VALUE_WIDTH.get(vr, 1)
                 if width > 1 and length % width:
                     DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of {width} (VR={vr})")
             if extended and length != UNDEFINED:
-                width = _VALUE_WIDTH.get(vr, 1)
+                width = VALUE_WIDTH.get(vr, 1)
                 if width > 1 and length % width:
                     DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of {width} (VR={vr})")
-            elif extended and length == UNDEFINED and _VALUE_WIDTH.get(vr, 1) > 1:
+            elif extended and length == UNDEFINED and VALUE_WIDTH.get(vr, 1) > 1:
                 DATA.warn(f"DcmItem: Length of element {tag_text(tag)} is not a multiple of "
-                          f"{_VALUE_WIDTH[vr]} (VR={vr})")
+                          f"{VALUE_WIDTH[vr]} (VR={vr})")
         else:
             if avail < 8:
                 raise ConditionError(EC_StreamNotifyClient)
@@ -516,7 +503,7 @@ def _remove_uid_spaces(buf, e: Elem) -> str | None:
     if e.vr != "UI" or e.items is not None or e.frags is not None or e.length in (0, UNDEFINED):
         return None
     raw = bytes(buf[e.pos:e.pos + e.used]) + e.tail
-    value = raw.translate(None, collect.BLANKS)  # (tabs and line breaks too, all called spaces)
+    value = raw.translate(None, BLANKS)  # (tabs and line breaks too, all called spaces)
     if value == raw:
         return None
     value = value.rstrip(b"\0")
@@ -837,8 +824,6 @@ class _FileRangeReader:
 # ---------------------------------------------------------------------------------------------------------------------
 # The fast walk (see the module's docstring).
 
-_BLANKS = b" \t\n\r\x0b\x0c"
-
 _INVALID_GROUPS = frozenset((0x0000, 0x0001, 0x0002, 0x0003, 0x0005, 0x0007, 0xFFFF, 0xFFFE))
 # implicit VR: the VRs a conversion to explicit VR cannot take as they are (checkAndUpdateVR decides from the context)
 _CONTEXT_VRS = frozenset(("xs", "ox", "lt", "px", "na"))
@@ -854,7 +839,7 @@ _VR_INFO["ox"] = ("OB", True, 1, -1)
 _VR_INFO["lt"] = ("OW", True, 2, -1)
 _VR_INFO["px"] = ("OW", True, 2, -1)
 # explicit VR as read -> _VR_INFO's tuple + (VR, value width of DCMTK's "not a multiple of" check or 0)
-_EXPLICIT_VRS = {vr.encode(): _VR_INFO[vr] + (vr, _VALUE_WIDTH.get(vr, 0) if _VALUE_WIDTH.get(vr, 1) > 1 else 0)
+_EXPLICIT_VRS = {vr.encode(): _VR_INFO[vr] + (vr, VALUE_WIDTH.get(vr, 0) if VALUE_WIDTH.get(vr, 1) > 1 else 0)
                  for vr in STANDARD_VRS}
 
 
@@ -1137,7 +1122,7 @@ class _Walker:
             if vr != "UI":
                 raise Bail
             value = data[vpos:vpos + length]
-            if value.translate(None, _BLANKS) != value:
+            if value.translate(None, BLANKS) != value:
                 raise Bail  # (DCMTK removes blanks with a warning: the exact way)
             if b"\\" in value:
                 raise Bail  # (multi-valued: the consistency check compares all values, see convert.Loaded)

@@ -1,5 +1,6 @@
 """DCMTK 3.6.7's data dictionary (dicom.dic and private.dic, as Debian's libdcmtk17 loads them by default): the VR an
-implicit VR element is read with and the tag names DCMTK prints in its messages.
+implicit VR element is read with and the tag names DCMTK prints in its messages; and the VR tables of its DcmVR (the
+one copy: collect.py and dataset.py read them from here).
 
 The table is ``data/dictionary.tsv``, derived once by ``tools/derive_dictionary.py``; it is read on the first
 look-up only (a plain explicit VR transfer never needs it).  Look-ups follow DcmDataDictionary::findEntry: the exact
@@ -18,6 +19,17 @@ _ranges: list = []
 _private_text = ""  # (glo, ghi, grestrict, elo, ehi, erestrict, creator or None, vr, name)
 
 UNKNOWN_NAME = "Unknown Tag & Data"
+
+# VRs DCMTK knows as standard; the ones with a 4-byte length field in explicit VR.
+STANDARD_VRS = frozenset(
+    "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UR US UT UV UN".split())
+EXTENDED_VRS = frozenset("OB OD OF OL OV OW SQ SV UC UR UT UN UV".split())
+# Value width used by DCMTK's "Length of element ... is not a multiple of" warning (fixed-size VRs wider than a byte;
+# AT counts as two 16-bit values, as DcmVR has it).
+VALUE_WIDTH = {"AT": 2, "OW": 2, "SS": 2, "US": 2, "FL": 4, "OF": 4, "OL": 4, "SL": 4, "UL": 4, "FD": 8, "OD": 8,
+               "OV": 8, "SV": 8, "UV": 8}
+# What C's isspace() calls a space: DCMTK removes all of them from UID values (and calls them all spaces).
+BLANKS = b" \t\n\r\x0b\x0c"
 
 
 def _load() -> dict:

@@ -1652,9 +1652,9 @@ class Association:
         try:
             cmd = parse_command(data)
         except CommandElementTooLong as exc:
-            from dcmsend.collect import _tag_name, _tag_text
+            from dcmsend.dictionary import tag_name, tag_text
 
-            DATA.error(f"DcmElement: {_tag_name(exc.tag)} {_tag_text(exc.tag)} larger ({exc.length}) than remaining "
+            DATA.error(f"DcmElement: {tag_name(exc.tag)} {tag_text(exc.tag)} larger ({exc.length}) than remaining "
                        f"bytes ({exc.remaining}) in file, premature end of stream")
             return push(_c(0x20D, "DIMSE: receiveCommand: cmdSet->read() Failed"), _INVALID_STREAM)
         except PduError:
