@@ -1321,7 +1321,7 @@ class _SameExplicitLE(_Walker):
                     if info[4] != "UI":
                         raise Bail
                     value = data[vpos:end]
-                    if value.translate(None, _BLANKS) != value or b"\\" in value:
+                    if value.translate(None, BLANKS) != value or b"\\" in value:
                         raise Bail
                     if tag == SOP_CLASS_UID:
                         self.cls = _uid(value)
@@ -1488,7 +1488,7 @@ class _ImplicitToExplicit:
                         if vr != "UI":
                             raise Bail
                         value = data[vpos:pos]
-                        if value.translate(None, _BLANKS) != value or b"\\" in value:
+                        if value.translate(None, BLANKS) != value or b"\\" in value:
                             raise Bail
                         if tag == SOP_CLASS_UID:
                             self.cls = _uid(value)
