@@ -874,9 +874,9 @@ def walk(data, start: int, end: int, src_explicit: bool, src_little: bool, out_e
     """Walk the data set in ``data[start:end]`` (bytes or mmap of the file); None when the exact reader is needed."""
     if start >= end:
         return None  # an empty data set: the exact way (DCMTK keeps its default transfer syntax)
-    if not src_explicit and src_little and out_explicit and out_little:
+    if out_explicit and out_little and (not src_explicit or not src_little) and (src_little or src_explicit):
         try:
-            return _ImplicitToExplicit(data, end).run(start)
+            return (_ImplicitToExplicit if src_little else _BigToLittle)(data, end).run(start)
         except (Bail, struct.error, IndexError, UnicodeError):
             pass  # (the generic walk decides)
     if src_explicit and src_little and out_explicit and out_little:
@@ -1352,7 +1352,7 @@ class _ImplicitToExplicit:
     (tests/test_dataset.py and ``benchmarks/profile_hot_path.py --check`` compare them); anything out of the
     ordinary raises Bail, and the generic walk decides."""
 
-    __slots__ = ("data", "end", "out", "parts", "cls", "inst")
+    __slots__ = ("data", "end", "out", "parts", "cls", "inst", "tag_len")
 
     def __init__(self, data, end: int):
         self.data = data
@@ -1361,6 +1361,7 @@ class _ImplicitToExplicit:
         self.parts: list = []
         self.cls = ""
         self.inst = ""
+        self.tag_len = _LE_TAG_LEN  # (of the source)
 
     def run(self, start: int) -> Walk:
         pos, size, total = self.elements(start, self.end, False, True)
@@ -1370,11 +1371,12 @@ class _ImplicitToExplicit:
             self.parts.append(self.out)
         return Walk(self.parts, total, size, self.cls, self.inst, False)
 
-    def big(self, vpos: int, length: int) -> bytearray:
-        """A large value: a range of the source between two buffers; returns the new buffer."""
+    def big(self, vpos: int, length: int, width: int = 1) -> bytearray:
+        """A large value: a range of the source (byte-swapped in ``width`` units when read) between two buffers;
+        returns the new buffer."""
         if self.out:
             self.parts.append(self.out)
-        self.parts.append((vpos, length, 1))
+        self.parts.append((vpos, length, width))
         self.out = bytearray()
         return self.out
 
@@ -1559,7 +1561,7 @@ class _ImplicitToExplicit:
                 break
             if pos + 8 > limit:
                 raise Bail
-            group, elem, ilen = _LE_TAG_LEN(data, pos)
+            group, elem, ilen = self.tag_len(data, pos)
             if group != 0xFFFE or elem != 0xE000:
                 if group == 0xFFFE and elem == 0xE0DD and end is None and ilen == 0:
                     pos += 8
@@ -1581,9 +1583,160 @@ class _ImplicitToExplicit:
             src_content += 8 + s_len
             out_content += 8 + o_len
         _LE_U32.pack_into(seq_len[0], seq_len[1], out_content)
-        return pos, 8 + src_content, 12 + out_content
+        return pos, self.SQ_HEADER + src_content, 12 + out_content
+
+    SQ_HEADER = 8  # the sequence header's length in the source syntax
 
 
+class _BigToLittle(_ImplicitToExplicit):
+    """The walk of explicit VR big endian into explicit VR little endian (headers rewritten, values of more than one
+    byte swapped), written into one buffer as :class:`_ImplicitToExplicit`; anything out of the ordinary raises
+    Bail, and the generic walk decides."""
+
+    __slots__ = ()
+    SQ_HEADER = 12
+
+    def __init__(self, data, end: int):
+        super().__init__(data, end)
+        self.tag_len = _BE_TAG_LEN
+
+    def elements(self, pos: int, limit: int, undefined_item: bool, top: bool) -> tuple[int, int, int]:
+        data = self.data
+        out = self.out
+        head = _BE_TAG_VR_SHORT
+        be_u32 = _BE_U32
+        explicit_vrs = _EXPLICIT_VRS
+        invalid = _INVALID_GROUPS
+        prefixes = _PREFIXES_LE
+        u16 = _LE_U16.pack
+        u32 = _LE_U32.pack
+        src_size = out_size = 0
+        last = -1
+        group_len = None  # (buffer, offset of the value, group) of a group length element being summed
+        group_sum = 0
+        while True:
+            if pos >= limit:
+                if undefined_item or pos != limit:
+                    raise Bail
+                break
+            group, elem, raw_vr, length = head(data, pos)
+            tag = (group << 16) | elem
+            if tag <= last or group in invalid:
+                if tag == ITEM_DELIM and undefined_item:
+                    if be_u32(data, pos + 4)[0] != 0:
+                        raise Bail
+                    pos += 8
+                    break
+                raise Bail
+            last = tag
+            info = explicit_vrs.get(raw_vr)
+            if info is None:
+                raise Bail
+            vr = info[4]
+            if info[1]:
+                if length:
+                    raise Bail
+                length = be_u32(data, pos + 8)[0]
+                hlen = 12
+            else:
+                hlen = 8
+            width = info[5]
+            if width and (length == UNDEFINED or length % width):
+                raise Bail
+            vpos = pos + hlen
+            if group_len is not None and group != group_len[2]:
+                _LE_U32.pack_into(group_len[0], group_len[1], group_sum)
+                group_len = None
+            if length == UNDEFINED:
+                if vr != "SQ":
+                    raise Bail
+                self.out = out
+                pos, s_len, o_len = self.sequence(tag, vpos, None)
+                out = self.out
+            elif vr == "SQ":
+                if vpos + length > limit:
+                    raise Bail
+                self.out = out
+                pos, s_len, o_len = self.sequence(tag, vpos, vpos + length)
+                out = self.out
+            else:
+                if length & 1:
+                    raise Bail
+                pos = vpos + length
+                if pos > limit:
+                    raise Bail
+                if elem == 0 or group == 0xFFFC:
+                    if elem == 0:
+                        if vr != "UL" or length != 4:
+                            raise Bail
+                        out += _LE_UN_LONG(group, 0, b"UL", 4, 0)[:8]
+                        group_len = (out, len(out), group)
+                        group_sum = 0
+                        out += b"\0\0\0\0"
+                        src_size += hlen + 4
+                        out_size += 12
+                        continue
+                    if tag == TRAILING_PADDING:
+                        src_size += hlen + length  # (removed when writing)
+                        continue
+                pad = info[3]
+                if pad >= 0 and length:
+                    n = length
+                    while n > 0 and data[vpos + n - 1] == pad:
+                        n -= 1
+                    if top and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
+                        if vr != "UI":
+                            raise Bail
+                        value = data[vpos:pos]
+                        if value.translate(None, BLANKS) != value or b"\\" in value:
+                            raise Bail
+                        if tag == SOP_CLASS_UID:
+                            self.cls = _uid(value)
+                        else:
+                            self.inst = _uid(value)
+                    length = n + (n & 1)
+                    if length > 0xFFFF or length >= _BIG:
+                        raise Bail
+                    got = prefixes.get((tag, vr))
+                    if got is None:
+                        got = _prefix_le(tag, vr)
+                    out += got[0]
+                    out += (u32 if got[1] else u16)(length)
+                    out += data[vpos:vpos + n]
+                    if n & 1:
+                        out.append(pad)
+                else:
+                    if top and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
+                        raise Bail
+                    if length <= 0xFFFF:
+                        got = prefixes.get((tag, vr))
+                        if got is None:
+                            got = _prefix_le(tag, vr)
+                        out += got[0]
+                        out += (u32 if got[1] else u16)(length)
+                    else:
+                        out += _LE_UN_LONG(group, elem, info[0].encode() if info[1] else b"UN", 0, length)
+                    swap = info[2]
+                    if length >= _BIG:
+                        self.out = out
+                        out = self.big(vpos, length, swap)
+                    elif length:
+                        out += data[vpos:pos] if swap == 1 else swapped(data[vpos:pos], swap)
+                s_len = hlen + length
+                o_len = (12 if info[1] or length > 0xFFFF else 8) + length
+            src_size += s_len
+            out_size += o_len
+            if group_len is not None:
+                group_sum += o_len
+        if group_len is not None:
+            _LE_U32.pack_into(group_len[0], group_len[1], group_sum)
+        self.out = out
+        return pos, src_size, out_size
+
+
+_BE_TAG_LEN = struct.Struct(">HHL").unpack_from
+_BE_TAG_VR_SHORT = struct.Struct(">HH2sH").unpack_from
+_BE_U32 = struct.Struct(">L").unpack_from
 u16_of = _LE_U16.unpack_from
 
 
