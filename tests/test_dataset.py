@@ -105,9 +105,8 @@ def test_converting_walks_equal_the_generic_walk(tmp_path):
             expected = generic.run(entry.dataset_offset)
         except dataset.Bail:
             expected = None
-        walker = dataset._BigToLittle if explicit else dataset._ImplicitToExplicit
         try:
-            got = walker(data, len(data)).run(entry.dataset_offset)
+            got = dataset._ToExplicitLE(data, len(data), not explicit).run(entry.dataset_offset)
         except dataset.Bail:
             continue
         compared[ts] += 1

@@ -876,7 +876,7 @@ def walk(data, start: int, end: int, src_explicit: bool, src_little: bool, out_e
         return None  # an empty data set: the exact way (DCMTK keeps its default transfer syntax)
     if out_explicit and out_little and (not src_explicit or not src_little) and (src_little or src_explicit):
         try:
-            return (_ImplicitToExplicit if src_little else _BigToLittle)(data, end).run(start)
+            return _ToExplicitLE(data, end, src_little).run(start)
         except (Bail, struct.error, IndexError, UnicodeError):
             pass  # (the generic walk decides)
     if src_explicit and src_little and out_explicit and out_little:
@@ -1345,23 +1345,28 @@ _ITEM_HEAD = struct.pack("<HH", 0xFFFE, 0xE000)
 _IMPLICIT_VRS: dict = {}
 
 
-class _ImplicitToExplicit:
-    """The walk of the most common conversion, implicit VR little endian into explicit VR little endian, written
-    straight into one buffer (the generic :class:`_Walker` keeps ranges of the source and literal pieces, which pays
-    off when most of the file goes out as it is; here every header changes).  It gives what the generic walk gives
-    (tests/test_dataset.py and ``benchmarks/profile_hot_path.py --check`` compare them); anything out of the
-    ordinary raises Bail, and the generic walk decides."""
+class _ToExplicitLE:
+    """The walk of the common conversions, implicit VR little endian or explicit VR big endian into explicit VR
+    little endian, written straight into one buffer (the generic :class:`_Walker` keeps ranges of the source and
+    literal pieces, which pays off when most of the file goes out as it is; here every header changes, and big
+    endian values of more than one byte are swapped).  It gives what the generic walk gives (tests/test_dataset.py
+    and ``benchmarks/profile_hot_path.py --check`` compare them); anything out of the ordinary raises Bail, and the
+    generic walk decides."""
 
-    __slots__ = ("data", "end", "out", "parts", "cls", "inst", "tag_len")
+    __slots__ = ("data", "end", "out", "parts", "cls", "inst", "implicit", "head", "tag_len", "u32")
 
-    def __init__(self, data, end: int):
+    def __init__(self, data, end: int, implicit: bool):
         self.data = data
         self.end = end
         self.out = bytearray()
         self.parts: list = []
         self.cls = ""
         self.inst = ""
-        self.tag_len = _LE_TAG_LEN  # (of the source)
+        self.implicit = implicit  # else explicit VR big endian
+        # (readers of the source: an element header, an item header, a 4-byte length)
+        self.head = _LE_TAG_LEN if implicit else _BE_TAG_VR_SHORT
+        self.tag_len = _LE_TAG_LEN if implicit else _BE_TAG_LEN
+        self.u32 = _LE_U32.unpack_from if implicit else _BE_U32
 
     def run(self, start: int) -> Walk:
         pos, size, total = self.elements(start, self.end, False, True)
@@ -1371,7 +1376,7 @@ class _ImplicitToExplicit:
             self.parts.append(self.out)
         return Walk(self.parts, total, size, self.cls, self.inst, False)
 
-    def big(self, vpos: int, length: int, width: int = 1) -> bytearray:
+    def big(self, vpos: int, length: int, width: int) -> bytearray:
         """A large value: a range of the source (byte-swapped in ``width`` units when read) between two buffers;
         returns the new buffer."""
         if self.out:
@@ -1384,9 +1389,12 @@ class _ImplicitToExplicit:
         """As :meth:`_Walker.elements`: (position after, length in the source syntax, length as written)."""
         data = self.data
         out = self.out
-        head = _LE_TAG_LEN
+        implicit = self.implicit
+        head = self.head
+        u32_of = self.u32
         vrs = _IMPLICIT_VRS
         vr_info = _VR_INFO
+        explicit_vrs = _EXPLICIT_VRS
         invalid = _INVALID_GROUPS
         context_vrs = _CONTEXT_VRS
         prefixes = _PREFIXES_LE
@@ -1397,23 +1405,42 @@ class _ImplicitToExplicit:
         creators: dict | None = None
         group_len = None  # (buffer, offset of the value, group) of a group length element being summed
         group_sum = 0
-        pixrep = wbits = None
+        pixrep = wbits = None  # PixelRepresentation, WaveformBitsAllocated of this item (implicit VR)
+        hlen = 8
         while True:
             if pos >= limit:
                 if undefined_item or pos != limit:
                     raise Bail
                 break
-            group, elem, length = head(data, pos)
+            if implicit:
+                group, elem, length = head(data, pos)
+            else:
+                group, elem, raw_vr, length = head(data, pos)
             tag = (group << 16) | elem
             if tag <= last or group in invalid:
                 if tag == ITEM_DELIM and undefined_item:
-                    if length != 0:
+                    if u32_of(data, pos + 4)[0] != 0:
                         raise Bail
                     pos += 8
                     break
                 raise Bail
             last = tag
-            if group & 1:
+            if not implicit:
+                info = explicit_vrs.get(raw_vr)
+                if info is None:
+                    raise Bail
+                vr = info[4]
+                if info[1]:
+                    if length:
+                        raise Bail
+                    length = u32_of(data, pos + 8)[0]
+                    hlen = 12
+                else:
+                    hlen = 8
+                width = info[5]
+                if width and (length == UNDEFINED or length % width):
+                    raise Bail
+            elif group & 1:
                 vr = dictionary.vr_of(tag)
                 if elem >= 0x1000:
                     creator = creators.get((group, elem >> 8)) if creators else None
@@ -1443,7 +1470,7 @@ class _ImplicitToExplicit:
                             vrs[tag] = (vr, info)
                 else:
                     vr, info = got
-            vpos = pos + 8
+            vpos = pos + hlen
             if group_len is not None and group != group_len[2]:
                 _LE_U32.pack_into(group_len[0], group_len[1], group_sum)
                 group_len = None
@@ -1468,17 +1495,17 @@ class _ImplicitToExplicit:
                 if elem == 0 or group == 0xFFFC:
                     if elem == 0:
                         # a group length: recalculated over the rest of the group as written
-                        if length != 4:
+                        if length != 4 or (not implicit and vr != "UL"):
                             raise Bail
                         out += _LE_UN_LONG(group, 0, b"UL", 4, 0)[:8]
                         group_len = (out, len(out), group)
                         group_sum = 0
                         out += b"\0\0\0\0"
-                        src_size += 12
+                        src_size += hlen + 4
                         out_size += 12
                         continue
                     if tag == TRAILING_PADDING:
-                        src_size += 8 + length  # (removed when writing)
+                        src_size += hlen + length  # (removed when writing)
                         continue
                 pad = info[3]
                 if pad >= 0 and length:
@@ -1507,7 +1534,7 @@ class _ImplicitToExplicit:
                     out += data[vpos:vpos + n]
                     if n & 1:
                         out.append(pad)
-                    if group & 1 and 0x10 <= elem <= 0xFF:
+                    if implicit and group & 1 and 0x10 <= elem <= 0xFF:
                         if creators is None:
                             creators = {}
                         creators[(group, elem)] = data[vpos:vpos + length].decode("latin-1").rstrip("\0 ").lstrip(" ")
@@ -1520,21 +1547,20 @@ class _ImplicitToExplicit:
                             got = _prefix_le(tag, vr)
                         out += got[0]
                         out += (u32 if got[1] else u16)(length)
-                    elif info[1]:
-                        out += _LE_UN_LONG(group, elem, info[0].encode(), 0, length)
                     else:
-                        out += _LE_UN_LONG(group, elem, b"UN", 0, length)
+                        out += _LE_UN_LONG(group, elem, info[0].encode() if info[1] else b"UN", 0, length)
+                    swap = 1 if implicit else info[2]
                     if length >= _BIG:
                         self.out = out
-                        out = self.big(vpos, length)
+                        out = self.big(vpos, length, swap)
                     elif length:
-                        out += data[vpos:pos]
-                        if length >= 2:
+                        out += data[vpos:pos] if swap == 1 else swapped(data[vpos:pos], swap)
+                        if implicit and length >= 2:
                             if tag == PIXEL_REPRESENTATION:
-                                pixrep = u16_of(data, vpos)[0]
+                                pixrep = _LE_U16.unpack_from(data, vpos)[0]
                             elif tag == WAVEFORM_BITS_ALLOCATED:
-                                wbits = u16_of(data, vpos)[0]
-                s_len = 8 + length
+                                wbits = _LE_U16.unpack_from(data, vpos)[0]
+                s_len = hlen + length
                 o_len = (12 if info[1] or length > 0xFFFF else 8) + length
             src_size += s_len
             out_size += o_len
@@ -1548,6 +1574,7 @@ class _ImplicitToExplicit:
     def sequence(self, tag: int, vpos: int, end: int | None) -> tuple[int, int, int]:
         """A sequence (``end`` None: undefined length), written with explicit lengths."""
         data = self.data
+        tag_len = self.tag_len
         out = self.out
         out += _LE_UN_LONG(tag >> 16, tag & 0xFFFF, b"SQ", 0, 0)
         seq_len = (out, len(out) - 4)
@@ -1561,7 +1588,7 @@ class _ImplicitToExplicit:
                 break
             if pos + 8 > limit:
                 raise Bail
-            group, elem, ilen = self.tag_len(data, pos)
+            group, elem, ilen = tag_len(data, pos)
             if group != 0xFFFE or elem != 0xE000:
                 if group == 0xFFFE and elem == 0xE0DD and end is None and ilen == 0:
                     pos += 8
@@ -1583,161 +1610,12 @@ class _ImplicitToExplicit:
             src_content += 8 + s_len
             out_content += 8 + o_len
         _LE_U32.pack_into(seq_len[0], seq_len[1], out_content)
-        return pos, self.SQ_HEADER + src_content, 12 + out_content
-
-    SQ_HEADER = 8  # the sequence header's length in the source syntax
-
-
-class _BigToLittle(_ImplicitToExplicit):
-    """The walk of explicit VR big endian into explicit VR little endian (headers rewritten, values of more than one
-    byte swapped), written into one buffer as :class:`_ImplicitToExplicit`; anything out of the ordinary raises
-    Bail, and the generic walk decides."""
-
-    __slots__ = ()
-    SQ_HEADER = 12
-
-    def __init__(self, data, end: int):
-        super().__init__(data, end)
-        self.tag_len = _BE_TAG_LEN
-
-    def elements(self, pos: int, limit: int, undefined_item: bool, top: bool) -> tuple[int, int, int]:
-        data = self.data
-        out = self.out
-        head = _BE_TAG_VR_SHORT
-        be_u32 = _BE_U32
-        explicit_vrs = _EXPLICIT_VRS
-        invalid = _INVALID_GROUPS
-        prefixes = _PREFIXES_LE
-        u16 = _LE_U16.pack
-        u32 = _LE_U32.pack
-        src_size = out_size = 0
-        last = -1
-        group_len = None  # (buffer, offset of the value, group) of a group length element being summed
-        group_sum = 0
-        while True:
-            if pos >= limit:
-                if undefined_item or pos != limit:
-                    raise Bail
-                break
-            group, elem, raw_vr, length = head(data, pos)
-            tag = (group << 16) | elem
-            if tag <= last or group in invalid:
-                if tag == ITEM_DELIM and undefined_item:
-                    if be_u32(data, pos + 4)[0] != 0:
-                        raise Bail
-                    pos += 8
-                    break
-                raise Bail
-            last = tag
-            info = explicit_vrs.get(raw_vr)
-            if info is None:
-                raise Bail
-            vr = info[4]
-            if info[1]:
-                if length:
-                    raise Bail
-                length = be_u32(data, pos + 8)[0]
-                hlen = 12
-            else:
-                hlen = 8
-            width = info[5]
-            if width and (length == UNDEFINED or length % width):
-                raise Bail
-            vpos = pos + hlen
-            if group_len is not None and group != group_len[2]:
-                _LE_U32.pack_into(group_len[0], group_len[1], group_sum)
-                group_len = None
-            if length == UNDEFINED:
-                if vr != "SQ":
-                    raise Bail
-                self.out = out
-                pos, s_len, o_len = self.sequence(tag, vpos, None)
-                out = self.out
-            elif vr == "SQ":
-                if vpos + length > limit:
-                    raise Bail
-                self.out = out
-                pos, s_len, o_len = self.sequence(tag, vpos, vpos + length)
-                out = self.out
-            else:
-                if length & 1:
-                    raise Bail
-                pos = vpos + length
-                if pos > limit:
-                    raise Bail
-                if elem == 0 or group == 0xFFFC:
-                    if elem == 0:
-                        if vr != "UL" or length != 4:
-                            raise Bail
-                        out += _LE_UN_LONG(group, 0, b"UL", 4, 0)[:8]
-                        group_len = (out, len(out), group)
-                        group_sum = 0
-                        out += b"\0\0\0\0"
-                        src_size += hlen + 4
-                        out_size += 12
-                        continue
-                    if tag == TRAILING_PADDING:
-                        src_size += hlen + length  # (removed when writing)
-                        continue
-                pad = info[3]
-                if pad >= 0 and length:
-                    n = length
-                    while n > 0 and data[vpos + n - 1] == pad:
-                        n -= 1
-                    if top and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
-                        if vr != "UI":
-                            raise Bail
-                        value = data[vpos:pos]
-                        if value.translate(None, BLANKS) != value or b"\\" in value:
-                            raise Bail
-                        if tag == SOP_CLASS_UID:
-                            self.cls = _uid(value)
-                        else:
-                            self.inst = _uid(value)
-                    length = n + (n & 1)
-                    if length > 0xFFFF or length >= _BIG:
-                        raise Bail
-                    got = prefixes.get((tag, vr))
-                    if got is None:
-                        got = _prefix_le(tag, vr)
-                    out += got[0]
-                    out += (u32 if got[1] else u16)(length)
-                    out += data[vpos:vpos + n]
-                    if n & 1:
-                        out.append(pad)
-                else:
-                    if top and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
-                        raise Bail
-                    if length <= 0xFFFF:
-                        got = prefixes.get((tag, vr))
-                        if got is None:
-                            got = _prefix_le(tag, vr)
-                        out += got[0]
-                        out += (u32 if got[1] else u16)(length)
-                    else:
-                        out += _LE_UN_LONG(group, elem, info[0].encode() if info[1] else b"UN", 0, length)
-                    swap = info[2]
-                    if length >= _BIG:
-                        self.out = out
-                        out = self.big(vpos, length, swap)
-                    elif length:
-                        out += data[vpos:pos] if swap == 1 else swapped(data[vpos:pos], swap)
-                s_len = hlen + length
-                o_len = (12 if info[1] or length > 0xFFFF else 8) + length
-            src_size += s_len
-            out_size += o_len
-            if group_len is not None:
-                group_sum += o_len
-        if group_len is not None:
-            _LE_U32.pack_into(group_len[0], group_len[1], group_sum)
-        self.out = out
-        return pos, src_size, out_size
+        return pos, (8 if self.implicit else 12) + src_content, 12 + out_content
 
 
 _BE_TAG_LEN = struct.Struct(">HHL").unpack_from
 _BE_TAG_VR_SHORT = struct.Struct(">HH2sH").unpack_from
 _BE_U32 = struct.Struct(">L").unpack_from
-u16_of = _LE_U16.unpack_from
 
 
 def _prefix_le(tag: int, vr: str) -> tuple[bytes, bool]:
