@@ -9,7 +9,7 @@ Default DIR: the benchmark series in ~/.cache/dcmsend-bench (small2000, ct500). 
 test files, the shapes of benchmarks/shapes.py (the issue-12 shapes, among them a 200-frame enhanced MR, and DCMTK
 re-encodings of them: implicit VR, big endian, undefined lengths, group lengths, padding), a fuzz corpus of
 tools/fuzz.py and the benchmark series that exist: for every file the input phase accepts it compares the fast load
-(convert._fast_load, dataset.walk) with the exact reader (SOP UIDs, dataset size, the encoded bytes in the file's
+(convert._fast_load, walk.walk) with the exact reader (SOP UIDs, dataset size, the encoded bytes in the file's
 own syntax and in the uncompressed ones, the conditions, the log output at INFO and TRACE) and reports the files
 the fast path took.
 """

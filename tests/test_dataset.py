@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import profile_hot_path  # noqa: E402
 import shapes  # noqa: E402
 
-from dcmsend import dataset, log, uids  # noqa: E402
+from dcmsend import dataset, log, uids, walk  # noqa: E402
 
 
 def _same(path: str) -> tuple[int, int]:
@@ -54,11 +54,11 @@ def test_shapes_fast_equals_exact_and_fast(tmp_path):
 def test_enhanced_mr_one_range_and_undefined_lengths_rewritten():
     data = shapes.enhanced_mr(frames=5, size=8, undefined=False)
     start = data.index(b"\x08\x00\x08\x00")
-    w = dataset.walk(data, start, len(data), True, True, True, True, False)
+    w = walk.walk(data, start, len(data), True, True, True, True, False)
     assert w is not None and w.parts == [(start, len(data) - start, 1)] and w.size == w.total == len(data) - start
     undef = shapes.enhanced_mr(frames=5, size=8, undefined=True)
     start = undef.index(b"\x08\x00\x08\x00")
-    w2 = dataset.walk(undef, start, len(undef), True, True, True, True, False)
+    w2 = walk.walk(undef, start, len(undef), True, True, True, True, False)
     out = b"".join(p if isinstance(p, bytearray) else undef[p[0]:p[0] + p[1]] for p in w2.parts)
     assert out == data[data.index(b"\x08\x00\x08\x00"):]  # explicit lengths, no delimiters: DCMTK's bytes
 
@@ -78,7 +78,7 @@ def test_fuzz_corpus_fast_equals_exact(tmp_path):
 def _joined(w, data) -> bytes:
     """The bytes of a walk's pieces (ranges byte-swapped as the reader swaps them)."""
     return b"".join(bytes(p) if isinstance(p, bytearray) else data[p[0]:p[0] + p[1]] if p[2] == 1
-                    else dataset.swapped(data[p[0]:p[0] + p[1]], p[2]) for p in w.parts)
+                    else walk.swapped(data[p[0]:p[0] + p[1]], p[2]) for p in w.parts)
 
 
 @pytest.mark.skipif(shutil.which("dcmconv") is None, reason="DCMTK's dcmconv is not installed")
@@ -100,19 +100,19 @@ def test_converting_walks_equal_the_generic_walk(tmp_path):
         explicit = ts == "1.2.840.10008.1.2.2"
         with open(entry.path, "rb") as fh:
             data = fh.read()
-        generic = dataset._Walker(data, len(data), explicit, not explicit, True, True, False)
+        generic = walk._Walker(data, len(data), explicit, not explicit, True, True, False)
         try:
             expected = generic.run(entry.dataset_offset)
-        except dataset.Bail:
+        except walk.Bail:
             expected = None
         try:
-            got = dataset._ToExplicitLE(data, len(data), not explicit).run(entry.dataset_offset)
-        except dataset.Bail:
+            got = walk._ToExplicitLE(data, len(data), not explicit).run(entry.dataset_offset)
+        except walk.Bail:
             continue
         compared[ts] += 1
         assert expected is not None, entry.path
-        expected.parts = dataset.compact(expected.parts, data)
-        got.parts = dataset.compact(got.parts, data)
+        expected.parts = walk.compact(expected.parts, data)
+        got.parts = walk.compact(got.parts, data)
         assert _joined(got, data) == _joined(expected, data), entry.path
         assert (got.total, got.size, got.sop_class_uid, got.sop_instance_uid) == (
             expected.total, expected.size, expected.sop_class_uid, expected.sop_instance_uid), entry.path
@@ -142,13 +142,13 @@ def test_same_explicit_little_endian_walk_equals_the_generic_walk(tmp_path):
         with open(entry.path, "rb") as fh:
             data = fh.read()
         try:
-            expected = dataset._Walker(data, len(data), True, True, True, True, encapsulated).run(entry.dataset_offset)
-        except dataset.Bail:
+            expected = walk._Walker(data, len(data), True, True, True, True, encapsulated).run(entry.dataset_offset)
+        except walk.Bail:
             expected = None
         try:
-            got = dataset._SameExplicitLE(data, len(data), True, True, True, True, encapsulated).run(
+            got = walk._SameExplicitLE(data, len(data), True, True, True, True, encapsulated).run(
                 entry.dataset_offset)
-        except dataset.Bail:
+        except walk.Bail:
             continue
         compared += 1
         assert expected is not None, entry.path

@@ -1,8 +1,8 @@
 """The conversion side of sending: load an instance as DCMTK's ``DcmFileFormat::loadFile`` does at send time, report
 its size as ``DcmDataset::calcElementLength`` does, and decide how the data set is produced in the network transfer
 syntax: as it is (byte ranges of the file, streamed with ``os.preadv``), converted between the uncompressed syntaxes,
-deflated, or decompressed.  The data-set codec is dataset.py (the fast walk first, the exact reader where it gives
-up); the pixel decoders are decompress.py.
+deflated, or decompressed.  The data-set codec is walk.py (the fast walk, first) and dataset.py (the exact reader,
+where the walk gives up); the pixel decoders are decompress.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import stat
 import zlib
 
-from dcmsend import collect, dataset, uids
+from dcmsend import collect, uids, walk
 from dcmsend.dataset import (  # noqa: F401  (re-exported: convert.X names used elsewhere)
     _DCMDATA,
     PIXEL_DATA,
@@ -44,7 +44,6 @@ from dcmsend.dataset import (  # noqa: F401  (re-exported: convert.X names used 
     _Pieces,
     _remove_uid_spaces,
     _uid_value,
-    walk,
 )
 from dcmsend.decompress import (  # noqa: F401
     JPEG_DCT,
@@ -239,10 +238,10 @@ class Loaded:
             except (OSError, ValueError):
                 return None
         try:
-            found = dataset.walk(data, self._start, fast.file_size, src.explicit, src.little, dst.explicit,
+            found = walk.walk(data, self._start, fast.file_size, src.explicit, src.little, dst.explicit,
                                  dst.little, False)
             if found is not None:
-                found.parts = dataset.compact(found.parts, data)
+                found.parts = walk.compact(found.parts, data)
         finally:
             if mapped is not None:
                 mapped.close()
@@ -299,7 +298,7 @@ class Loaded:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The fast load: the data set walked once by dataset.walk (no per-element objects) into the pieces of the data set in
+# The fast load: the data set walked once by walk.walk (no per-element objects) into the pieces of the data set in
 # the network syntax it will most likely go in (its own; explicit VR little endian for implicit VR and big endian
 # files); anything that gives a message goes the exact way.  A small file is read once: the sending reuses that
 # buffer; a larger one is memory-mapped for the walk and streamed from the file.
@@ -354,15 +353,15 @@ def _fast_load(instance: collect.Instance, ts: str, info) -> Loaded | None:
                 if ts != uids.LEE and ts in uids.UNCOMPRESSED:
                     # (implicit VR, big endian: nearly every peer takes explicit VR little endian; that is walked
                     # first, the file's own syntax only when asked for)
-                    found = dataset.walk(data, instance.dataset_offset, st.st_size, enc.explicit, enc.little,
+                    found = walk.walk(data, instance.dataset_offset, st.st_size, enc.explicit, enc.little,
                                          True, True, False)
                     parts_ts = uids.LEE
                 if found is None:
-                    found = dataset.walk(data, instance.dataset_offset, st.st_size, enc.explicit, enc.little,
+                    found = walk.walk(data, instance.dataset_offset, st.st_size, enc.explicit, enc.little,
                                          enc.explicit, enc.little, info.encapsulated)
                     parts_ts = ts
                 if found is not None and len(found.parts) > 1:
-                    found.parts = dataset.compact(found.parts, data)
+                    found.parts = walk.compact(found.parts, data)
                 if data.__class__ is bytes:
                     whole = data
                 else:
