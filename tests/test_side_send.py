@@ -112,7 +112,7 @@ STORESCP_SCENARIOS = [
     # (storescp sleeps at every PDU it receives: one second each, and a maximum PDU that takes CT_small in one,
     # keep the response seconds late, not tens of seconds; -nh: the first response still comes after the second
     # timeout, during the release)
-    ("dimse-timeout", ["-v", "-td", "1"], [CT], ["--sleep-during", "1", "-pdu", "131072"]),
+    ("dimse-timeout", ["-v", "-td", "1"], [CT], ["--sleep-during", "2", "-pdu", "131072"]),
     ("dimse-timeout-nh", ["-v", "-nh", "-td", "1", "+crf", "{report}"], [CT, MR], ["--sleep-during", "1"]),
     ("long-peer-name", ["-v"], [CT], "LONGPEER"),
 ]
