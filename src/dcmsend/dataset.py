@@ -662,7 +662,28 @@ def _emit(out: _Pieces, elems: list[Elem], enc: Encoding, memo: dict) -> None:
 _SWAP_CODES = {2: "H", 4: "I", 8: "Q"}
 
 
-class PiecesReader:
+class _Reader:
+    """What the network code reads a data set's bytes with: ``readinto`` (the subclass's), ``read`` and ``close``."""
+
+    __slots__ = ()
+    total: int
+    position: int
+
+    def readinto(self, b) -> int:
+        raise NotImplementedError
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.total - self.position
+        b = bytearray(n)
+        got = self.readinto(b)
+        return bytes(b[:got])
+
+    def close(self) -> None:
+        pass
+
+
+class PiecesReader(_Reader):
     """A read-only binary stream (``readinto``/``read``) over pieces of a source file or buffer."""
 
     def __init__(self, parts: list, fd: int | None, buf, total: int):
@@ -740,18 +761,9 @@ class PiecesReader:
             values.byteswap()
             view[at:at + k] = memoryview(values).cast("B")
 
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            n = self.total - self.position
-        b = bytearray(n)
-        got = self.readinto(b)
-        return bytes(b[:got])
-
-    def close(self) -> None:
-        pass
 
 
-class _FileRangeReader:
+class _FileRangeReader(_Reader):
     """PiecesReader for one range of a file (the common case of a large file sent as it is): one ``preadv`` per
     call, straight into the caller's buffer."""
 
@@ -807,12 +819,3 @@ class _FileRangeReader:
                 skip = 0
         return n
 
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            n = self.total - self.position
-        b = bytearray(n)
-        got = self.readinto(b)
-        return bytes(b[:got])
-
-    def close(self) -> None:
-        pass

@@ -195,19 +195,10 @@ def rounds(options, state, hooks) -> tuple[int | None, object]:
 
 def _single_association(options, state, hooks) -> tuple[int | None, object]:
     from dcmsend.send import _rounds as single_rounds
-    from dcmsend.send import _Scu
+    from dcmsend.send import _Scu, guarded
 
     scu = _Scu(options, hooks)
-    try:
-        code = single_rounds(scu, state, options)
-    except BaseException as exc:
-        announce = getattr(exc, "announce", None)
-        if callable(announce):
-            announce()
-        scu.abort_now()
-        raise
-    finally:
-        scu.shutdown()
+    code = guarded(scu, lambda: single_rounds(scu, state, options))
     return code, (scu.last_condition if code is not None else None)
 
 

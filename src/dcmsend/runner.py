@@ -380,17 +380,10 @@ def _attempt_rounds(options, state, tracker: Tracker, scu_class, rounds) -> tupl
         parallel_rounds = getattr(parallel, "rounds", None)
         if parallel_rounds is not None:
             return parallel_rounds(options, state, tracker)
+    from dcmsend.send import guarded
+
     scu = scu_class(options, tracker)
-    try:
-        code = rounds(scu, state, options)
-    except BaseException as exc:
-        announce = getattr(exc, "announce", None)
-        if callable(announce):
-            announce()
-        scu.abort_now()
-        raise
-    finally:
-        scu.shutdown()
+    code = guarded(scu, lambda: rounds(scu, state, options))
     return code, scu.last_condition
 
 

@@ -182,11 +182,16 @@ def transfer(options, entries: list, on_instance=None) -> int:
         return parallel.transfer(options, entries)
     state = plan.TransferState(entries)
     scu = _Scu(options)
+    return guarded(scu, lambda: _run(scu, state, options))
+
+
+def guarded(scu, run):
+    """``run()`` (association rounds with ``scu``), and ``scu`` shut down afterwards.  On an interrupt (SIGINT/SIGTERM,
+    see cli.Interrupted) or an internal error: say why, then abort the association at once (A-ABORT, no waiting for
+    the peer); the exception goes on to cli.main."""
     try:
-        return _run(scu, state, options)
+        return run()
     except BaseException as exc:
-        # an interrupt (SIGINT/SIGTERM, see cli.Interrupted) or an internal error: say why, then abort the
-        # association at once (A-ABORT, no waiting for the peer); the exception goes on to cli.main
         announce = getattr(exc, "announce", None)
         if callable(announce):
             announce()
