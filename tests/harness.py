@@ -259,3 +259,18 @@ def assert_same(real: Run, ours: Run, ignore_lines=None) -> None:
 
 def has_dcmtk() -> bool:
     return os.path.exists(REAL_DCMSEND) and os.path.exists(STORESCP) and shutil.which(STORESCP) is not None
+
+
+# DCMTK's debug output may start with the dictionary loading lines (depends on how DCMTK was packaged)
+IGNORE_DICTIONARY = [r"^D: DcmDataDictionary: Loading file: "]
+
+
+def testfile(name: str) -> str:
+    """The path of one of pydicom's test files; the test is skipped where it is not available."""
+    import pytest
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    if not path:
+        pytest.skip(f"pydicom test file {name} is not available")
+    return path

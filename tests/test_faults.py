@@ -38,17 +38,10 @@ def fresh_logging():
     with fuzz.library_logging_preserved():
         yield
 
-# DCMTK's debug output may start with the dictionary loading lines (depends on how DCMTK was packaged)
-IGNORE = [r"^D: DcmDataDictionary: Loading file: "]
+IGNORE = harness.IGNORE_DICTIONARY
 
 
-def _testfile(name: str) -> str:
-    from pydicom.data import get_testdata_file
-
-    path = get_testdata_file(name)
-    if not path:
-        pytest.skip(f"pydicom test file {name} is not available")
-    return path
+_testfile = harness.testfile
 
 
 CT, MR, MRI = "CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm"

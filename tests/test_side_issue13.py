@@ -15,16 +15,10 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
 pytestmark = requires_dcmtk
-IGNORE = [r"^D: DcmDataDictionary: Loading file: "]
+IGNORE = harness.IGNORE_DICTIONARY
 
 
-def _testfile(name: str) -> str:
-    from pydicom.data import get_testdata_file
-
-    path = get_testdata_file(name)
-    if not path:
-        pytest.skip(f"pydicom test file {name} is not available")
-    return path
+_testfile = harness.testfile
 
 
 # ---- item 8: a multi-valued SOP Class / Instance UID with -nuc --------------------------------------------------

@@ -22,13 +22,7 @@ import harness  # noqa: E402
 pytestmark = requires_dcmtk
 
 
-def _testfile(name: str) -> str:
-    from pydicom.data import get_testdata_file
-
-    path = get_testdata_file(name)
-    if not path:
-        pytest.skip(f"pydicom test file {name} is not available")
-    return path
+_testfile = harness.testfile
 
 
 CT, MR, MRI, MRB, DFL, RTP, J2K, RLE, JPG, JPB = (
