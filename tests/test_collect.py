@@ -388,3 +388,26 @@ def test_uid_shaped_is_the_regular_expression():
         samples.append(bytes(rnd.choice(b"0000111229...\0 a") for _ in range(rnd.randrange(1, 9))))
     for value in samples:
         assert collect.uid_shaped(value) == bool(pattern.match(value)), value
+
+
+def test_dictionary_lookups_by_bisection_equal_the_whole_table():
+    """dictionary.py looks public and private entries up by bisection in the sorted lines of data/dictionary.tsv
+    (no per-entry work when loading): every entry of the table is found with its VR and name, the sections are
+    sorted, and unknown tags fall through to the range entries or to None."""
+    from dcmsend import dictionary
+
+    with open(dictionary._TABLE_PATH, encoding="latin-1") as fh:
+        lines = fh.read().split("\n")[1:]
+    public = [line for line in lines if line and line[0] not in "*=#"]
+    private = [line for line in lines if line.startswith("=")]
+    assert public == sorted(public) and private == sorted(private)
+    assert len(public) > 4000 and len(private) > 2000
+    for line in public:
+        key, vr, name = line.split("\t")
+        assert dictionary.lookup(int(key, 16)) == (vr, name), line
+    for line in private:
+        key, creator, vr, name = line.split("\t")
+        assert dictionary.lookup(int(key[1:], 16), creator) == (vr, name), line
+    assert dictionary.lookup(0x00100010) == ("PN", "PatientName")
+    assert dictionary.lookup(0x60003000)[1] == "OverlayData"  # (a range entry: repeating group 60xx)
+    assert dictionary.lookup(0x00191010, "NO SUCH CREATOR") is None

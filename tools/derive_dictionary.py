@@ -50,7 +50,9 @@ def parse_key(key):
 
 def main():
     files = sys.argv[1:] or DEFAULT
-    public, ranges, private = [], [], []
+    public: dict = {}  # (a later file's entry replaces an earlier one, as DCMTK's dictionary does)
+    ranges: list = []
+    private: dict = {}
     for path in files:
         with open(path, encoding="latin-1") as fh:
             for line in fh:
@@ -62,15 +64,18 @@ def main():
                 (glo, ghi, gr), creator, (elo, ehi, er) = parse_key(key)
                 if glo == ghi and elo == ehi:
                     if creator is None:
-                        public.append(f"{glo}{int(elo, 16):04X}\t{vr}\t{name}")
+                        public[f"{glo}{int(elo, 16):04X}"] = f"{glo}{int(elo, 16):04X}\t{vr}\t{name}"
                     else:
-                        private.append(f"={glo}{int(elo, 16):04X}\t{creator}\t{vr}\t{name}")
+                        private[(f"{glo}{int(elo, 16):04X}", creator)] = \
+                            f"={glo}{int(elo, 16):04X}\t{creator}\t{vr}\t{name}"
                 else:
                     ranges.append(f"*{glo}\t{ghi}\t{gr}\t{int(elo, 16):04X}\t{int(ehi, 16):04X}\t{er}\t"
                                   f"{creator if creator is not None else '-'}\t{vr}\t{name}")
     print("# DCMTK 3.6.7 data dictionary (derived by tools/derive_dictionary.py from " +
           " ".join(f.rsplit("/", 1)[-1] for f in files) + ")")
-    for line in public + ranges + private:
+    # the public and the private entries sorted by tag (and creator: dictionary.py looks them up by bisection); the
+    # ranges in the files' order (the first that fits is taken)
+    for line in sorted(public.values()) + ranges + sorted(private.values()):
         print(line)
 
 

@@ -11,12 +11,14 @@ entries in the order of the files.  A public entry matches only a tag without pr
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 
 _TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "dictionary.tsv")
 
-_exact: dict | None = None  # "GGGGEEEE" -> "VR\tname"; ("GGGGEEEE", creator) -> "VR\tname" for private entries
-_ranges: list = []
-_private_text = ""  # (glo, ghi, grestrict, elo, ehi, erestrict, creator or None, vr, name)
+_public: list = []  # "GGGGEEEE\tVR\tname", sorted (looked up by bisection: no per-entry work when loading)
+_private: list = []  # "=GGGGEEEE\tcreator\tVR\tname", sorted
+_ranges: list = []  # (glo, ghi, grestrict, elo, ehi, erestrict, creator or None, vr, name)
+_loaded = False
 
 UNKNOWN_NAME = "Unknown Tag & Data"
 
@@ -32,35 +34,33 @@ VALUE_WIDTH = {"AT": 2, "OW": 2, "SS": 2, "US": 2, "FL": 4, "OF": 4, "OL": 4, "S
 BLANKS = b" \t\n\r\x0b\x0c"
 
 
-def _load() -> dict:
-    global _exact, _ranges
+def _load() -> None:
+    """Read the table: the public and private entries stay sorted lines (looked up by bisection, no per-entry work
+    here), the few range entries are parsed."""
+    global _public, _private, _ranges, _loaded
     with open(_TABLE_PATH, encoding="latin-1") as fh:
         text = fh.read()
     head = text.index("\n") + 1
     first_range = text.find("\n*", head) + 1 or len(text)
     first_private = text.find("\n=", head) + 1 or len(text)
-    # the public tags: "GGGGEEEE" -> "VR\tname" (split when looked up)
-    exact: dict = dict(line.split("\t", 1) for line in text[head:first_range - 1].split("\n"))
     ranges = []
     for line in text[first_range:first_private].split("\n"):
         if line:
             f = line.split("\t")
             ranges.append((int(f[0][1:], 16), int(f[1], 16), f[2], int(f[3], 16), int(f[4], 16), f[5],
                            None if f[6] == "-" else f[6], f[7], f[8]))
-    global _private_text
-    _private_text = text[first_private:]  # (parsed at the first look-up with a private creator)
+    _public = text[head:first_range - 1].split("\n")
+    _private = text[first_private:].split("\n")
     _ranges = ranges
-    _exact = exact
-    return exact
+    _loaded = True
 
 
-def _load_private(exact: dict) -> None:
-    global _private_text
-    text, _private_text = _private_text, ""
-    for line in text.split("\n"):
-        if line:
-            f = line.split("\t")
-            exact[(f[0][1:], f[1])] = f[2] + "\t" + f[3]
+def _find(lines: list, prefix: str) -> str | None:
+    """The rest of the sorted line that starts with ``prefix``, or None."""
+    i = bisect_left(lines, prefix)
+    if i < len(lines) and lines[i].startswith(prefix):
+        return lines[i][len(prefix):]
+    return None
 
 
 def _fits(value: int, lo: int, hi: int, restrict: str) -> bool:
@@ -83,16 +83,19 @@ def lookup(tag: int, creator: str | None = None) -> tuple[str, str] | None:
         return _memo[key]
     except KeyError:
         pass
-    exact = _exact if _exact is not None else _load()
-    hexkey = "%08X" % tag
-    if creator is not None and _private_text:
-        _load_private(exact)
-    found = exact.get(hexkey if creator is None else (hexkey, creator))
-    if found is None and creator is not None:
-        found = exact.get(("%08X" % (tag & 0xFFFF00FF), creator))
-    if found is not None:
-        found = tuple(found.split("\t", 1))
-    if found is None:
+    if not _loaded:
+        _load()
+    if creator is None:
+        line = _find(_public, "%08X\t" % tag)
+    else:
+        line = _find(_private, f"={tag:08X}\t{creator}\t")
+        if line is None:
+            line = _find(_private, f"={tag & 0xFFFF00FF:08X}\t{creator}\t")
+    found: tuple[str, str] | None = None
+    if line is not None:
+        vr, name = line.split("\t", 1)
+        found = (vr, name)
+    else:
         group, elem = tag >> 16, tag & 0xFFFF
         low = elem & 0xFF if creator is not None else elem  # (a private entry: the element's low byte, too)
         for glo, ghi, gr, elo, ehi, er, rcreator, vr, name in _ranges:
