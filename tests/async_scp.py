@@ -17,6 +17,7 @@ Options:
   --max-associations N  reject (A-ASSOCIATE-RJ: rejected transient, local limit exceeded) an association while N
                     others are open
   --hold            never answer (read everything; print "A-ABORT received" when one comes)
+  --response-delay MS  wait MS milliseconds before answering each request (keeps an association open a while)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 _LOCK = threading.Lock()
 _OPEN = [0]  # associations open now
@@ -111,6 +113,8 @@ class Session:
         self.count += 1
         if self.args.hold:
             return
+        if self.args.response_delay:
+            time.sleep(self.args.response_delay / 1000)
         msgid = struct.unpack("<H", cmd[0x00000110][:2])[0]
         fail = self.args.fail_every and self.count % self.args.fail_every == 0
         status = 0xA700 if fail else 0
@@ -214,6 +218,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--abort-after", type=int, default=0)
     parser.add_argument("--hold", action="store_true")
     parser.add_argument("--max-associations", type=int, default=0)
+    parser.add_argument("--response-delay", type=int, default=0)
     parser.add_argument("-od", required=True)
     parser.add_argument("port", type=int)
     args = parser.parse_args(argv)

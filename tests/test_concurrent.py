@@ -396,7 +396,9 @@ def test_parallel_with_a_peer_limiting_associations(corpus, tmp_path):
     units back and end; the run goes on with the association that works."""
     out = str(tmp_path / "peer")
     report = str(tmp_path / "report.txt")
-    with _async_peer(out, "--max-associations", "1") as peer:
+    # (the responses 20 ms late: the first association is still open when the other workers negotiate, also on a
+    # loaded machine)
+    with _async_peer(out, "--max-associations", "1", "--response-delay", "20") as peer:
         rc, _, err, _ = _run(["-j", "3", "+crf", report, "127.0.0.1", str(peer.port), *corpus])
     assert rc == 0, err
     warnings = re.findall(r"^W: \[w\d:a\d\] cannot negotiate network association: DUL Association Rejected, going on "

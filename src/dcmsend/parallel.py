@@ -33,7 +33,7 @@ from dcmsend.exitcodes import (
     INTERNAL_ERROR,
     NO_ERROR,
 )
-from dcmsend.log import APP, DEBUG
+from dcmsend.log import APP
 from dcmsend.network import (
     DUL_PEERABORTEDASSOCIATION,
     DUL_PEERREQUESTEDRELEASE,
@@ -288,7 +288,7 @@ def _fits(entries: list, first: int, base: int) -> bool:
 def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, int]:
     """The association rounds for the instances from ``state.current`` on (:func:`dcmsend.send._run`); the last
     association stays open.  Returns (exit code, the open round's first index or -1, associations negotiated)."""
-    from dcmsend.send import send_instances
+    from dcmsend.send import send_instances, start_association
 
     options = run.options
     multi = options.multi_associations
@@ -311,18 +311,8 @@ def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, i
             break
         number = run.new_association()
         log.THREAD_TAGS[threading.get_ident()] = f"[w{index + 1}:a{number}] "
-        if multi:
-            if APP.enabled(DEBUG):
-                APP.debug("-" * 65 + f"\nstarting association #{number}")
-            else:
-                APP.info(f"starting association #{number}")
-        APP.info("initializing network ...")
-        status = scu.init_network(state.contexts)
-        if status is not None:
-            APP.fatal(f"cannot initialize network: {status.text}")
-            scu.last_condition = status
+        if start_association(scu, state.contexts, number, multi) is not None:
             return CANNOT_INITIALIZE_NETWORK, -1, negotiated
-        APP.info("negotiating network association ...")
         with run.lock:
             run.negotiating.add(index)
         try:

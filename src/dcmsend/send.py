@@ -214,6 +214,24 @@ def _run(scu: _Scu, state, options) -> int:
     return _finish(state, options)
 
 
+def start_association(scu: _Scu, contexts, number: int, multi: bool) -> Condition | None:
+    """dcmsend's lines for association ``number`` and its network set-up: None, or the condition (after its F line)
+    when the network cannot be initialised."""
+    if multi:
+        if APP.enabled(DEBUG):
+            APP.debug("-" * 65 + f"\nstarting association #{number}")
+        else:
+            APP.info(f"starting association #{number}")
+    APP.info("initializing network ...")
+    status = scu.init_network(contexts)
+    if status is not None:
+        APP.fatal(f"cannot initialize network: {status.text}")
+        scu.last_condition = status
+        return status
+    APP.info("negotiating network association ...")
+    return None
+
+
 def _rounds(scu: _Scu, state, options) -> int | None:
     """The association rounds; None at their normal end, else the exit code (after the F line)."""
     multi = options.multi_associations  # (the "... associations allowed" debug line ends the input phase)
@@ -221,18 +239,8 @@ def _rounds(scu: _Scu, state, options) -> int | None:
         status = plan.add_presentation_contexts(state, options)
         if status is not None:
             break
-        if multi:
-            if APP.enabled(DEBUG):
-                APP.debug("-" * 65 + f"\nstarting association #{state.association_counter + 1}")
-            else:
-                APP.info(f"starting association #{state.association_counter + 1}")
-        APP.info("initializing network ...")
-        status = scu.init_network(state.contexts)
-        if status is not None:
-            APP.fatal(f"cannot initialize network: {status.text}")
-            scu.last_condition = status
+        if start_association(scu, state.contexts, state.association_counter + 1, multi) is not None:
             return CANNOT_INITIALIZE_NETWORK
-        APP.info("negotiating network association ...")
         status = _negotiate(scu, state)
         if status is not None:
             if status == NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS:
