@@ -29,14 +29,11 @@ from dcmsend.exitcodes import (
     CANNOT_ADD_PRESENTATION_CONTEXT,
     CANNOT_INITIALIZE_NETWORK,
     CANNOT_NEGOTIATE_ASSOCIATION,
-    CANNOT_SEND_REQUEST,
     INTERNAL_ERROR,
     NO_ERROR,
 )
 from dcmsend.log import APP
 from dcmsend.network import (
-    DUL_PEERABORTEDASSOCIATION,
-    DUL_PEERREQUESTEDRELEASE,
     NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS,
 )
 from dcmsend.units import make_units
@@ -235,7 +232,7 @@ def _worker(run: _Run, index: int) -> None:
 
 
 def _work(run: _Run, index: int, state: WorkerState, scu) -> int:
-    from dcmsend.send import send_instances
+    from dcmsend.send import send_failed, send_instances
 
     options = run.options
     round_first = -1  # where the round of the open association starts in state.entries (-1: none open)
@@ -252,7 +249,7 @@ def _work(run: _Run, index: int, state: WorkerState, scu) -> int:
                 APP.debug(f"continuing on association #{state.association_counter} with the next unit of work")
                 status = send_instances(scu, state, options)
                 if status is not None:
-                    return _send_failed(scu, status)
+                    return send_failed(scu, status)
                 continue
             scu.release()
             round_first = -1
@@ -288,7 +285,7 @@ def _fits(entries: list, first: int, base: int) -> bool:
 def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, int]:
     """The association rounds for the instances from ``state.current`` on (:func:`dcmsend.send._run`); the last
     association stays open.  Returns (exit code, the open round's first index or -1, associations negotiated)."""
-    from dcmsend.send import send_instances, start_association
+    from dcmsend.send import send_failed, send_instances, start_association
 
     options = run.options
     multi = options.multi_associations
@@ -347,19 +344,9 @@ def _rounds(run: _Run, index: int, state: WorkerState, scu) -> tuple[int, int, i
         APP.info("sending SOP instances ...")
         status = send_instances(scu, state, options)
         if status is not None:
-            return _send_failed(scu, status), -1, negotiated
+            return send_failed(scu, status), -1, negotiated
         if state.current >= len(state.entries):
             return NO_ERROR, first, negotiated
     return NO_ERROR, -1, negotiated
 
 
-def _send_failed(scu, status) -> int:
-    from dcmsend.send import _PEER_ABORTED, _PEER_RELEASE
-
-    APP.fatal(f"cannot send SOP instance: {status.text}")
-    scu.last_condition = status
-    if status == DUL_PEERREQUESTEDRELEASE:
-        scu.close(_PEER_RELEASE)
-    elif status == DUL_PEERABORTEDASSOCIATION:
-        scu.close(_PEER_ABORTED)
-    return CANNOT_SEND_REQUEST

@@ -232,6 +232,17 @@ def start_association(scu: _Scu, contexts, number: int, multi: bool) -> Conditio
     return None
 
 
+def send_failed(scu: _Scu, status: Condition) -> int:
+    """Sending ended with ``status``: dcmsend's F line, the association closed as the peer left it; the exit code."""
+    APP.fatal(f"cannot send SOP instance: {status.text}")
+    scu.last_condition = status
+    if status == DUL_PEERREQUESTEDRELEASE:
+        scu.close(_PEER_RELEASE)
+    elif status == DUL_PEERABORTEDASSOCIATION:
+        scu.close(_PEER_ABORTED)
+    return CANNOT_SEND_REQUEST
+
+
 def _rounds(scu: _Scu, state, options) -> int | None:
     """The association rounds; None at their normal end, else the exit code (after the F line)."""
     multi = options.multi_associations  # (the "... associations allowed" debug line ends the input phase)
@@ -257,13 +268,7 @@ def _rounds(scu: _Scu, state, options) -> int | None:
             APP.info("sending SOP instances ...")
             status = send_instances(scu, state, options)
             if status is not None:
-                APP.fatal(f"cannot send SOP instance: {status.text}")
-                scu.last_condition = status
-                if status == DUL_PEERREQUESTEDRELEASE:
-                    scu.close(_PEER_RELEASE)
-                elif status == DUL_PEERABORTEDASSOCIATION:
-                    scu.close(_PEER_ABORTED)
-                return CANNOT_SEND_REQUEST
+                return send_failed(scu, status)
         scu.release()
         if not multi:
             break
