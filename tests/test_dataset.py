@@ -156,3 +156,74 @@ def test_same_explicit_little_endian_walk_equals_the_generic_walk(tmp_path):
         assert (got.total, got.size, got.sop_class_uid, got.sop_instance_uid, got.frags) == (
             expected.total, expected.size, expected.sop_class_uid, expected.sop_instance_uid, expected.frags)
     assert compared > 100
+
+
+def _el(tag: int, vr: bytes, value: bytes) -> bytes:
+    import struct
+
+    if vr in (b"OB", b"OW", b"SQ", b"UN", b"UT"):
+        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+
+def _item(content: bytes, undefined: bool = False) -> bytes:
+    import struct
+
+    if undefined:
+        return struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF) + content + struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
+    return struct.pack("<HHL", 0xFFFE, 0xE000, len(content)) + content
+
+
+def _sq(tag: int, items: list, undefined: bool = False) -> bytes:
+    import struct
+
+    body = b"".join(items)
+    if undefined:
+        return (struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, 0xFFFFFFFF) + body
+                + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0))
+    return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, len(body)) + body
+
+
+def _nested(u: dict) -> bytes:
+    """A data set of nested sequences; ``u`` names the parts written with undefined length (or with padding)."""
+    import struct
+
+    leaf = _el(0x00081150, b"UI", b"1.2.3.4\0") + _el(0x00081155, b"UI", b"1.2.3.4.5.6\0")
+    deep = _sq(0x00400555, [_item(_el(0x0040A043, b"LO", b"ABCD"), u.get("deep_item", False))], u.get("deep", False))
+    middle = _sq(0x00081140, [_item(leaf + (_el(0x00209157, b"UL", b"\1\0\0\0")), u.get("mid_item", False)),
+                              _item(leaf + deep)], u.get("middle", False))
+    inner_pad = _el(0xFFFCFFFC, b"OB", b"\0\0") if u.get("pad") else b""
+    pixels = _el(0x7FE00010, b"OW", b"\0\0\0\0")
+    if u.get("icon"):  # encapsulated pixel data (in an encapsulated transfer syntax), also in the items
+        pixels = (struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF) + _item(b"") + _item(b"\1\2\3\4")
+                  + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0))
+        # (a sequence delimiter with a length: written with 0, the item's length stays the same)
+        inner_pad += pixels[:-4] + struct.pack("<L", 4 if u["icon"] == "odd delimiter" else 0)
+    frames = [_item(middle + _el(0x00189074, b"DT", b"20260101120000") + inner_pad, u.get(f"frame{i}", False))
+              for i in range(3)]
+    return (_el(0x00080016, b"UI", b"1.2.840.10008.5.1.4.1.1.4.1\0") + _el(0x00080018, b"UI", b"1.2.3\0")
+            + _sq(0x52009230, frames, u.get("outer", False)) + pixels)
+
+
+@pytest.mark.parametrize("undefined", [{}, {"deep": True}, {"deep_item": True}, {"mid_item": True},
+                                       {"middle": True}, {"frame1": True}, {"frame2": True}, {"pad": True},
+                                       {"outer": True}, {"outer": True, "deep": True}, {"frame0": True, "deep": True},
+                                       {"icon": "odd delimiter"}, {"icon": "plain"}])
+def test_quick_sequences_equal_the_generic_walk(undefined):
+    """Sequences of explicit length walked the quick way (no pieces of their own) give the generic walk's pieces,
+    also where an item or a sequence at some depth has an undefined length or changes (then the outermost quick
+    sequence is walked again the generic way); what goes out has explicit lengths everywhere."""
+    data = _nested(undefined)
+    icon = "icon" in undefined  # (encapsulated pixel data in the items: an encapsulated transfer syntax)
+    expected = walk._Walker(data, len(data), True, True, True, True, icon).run(0)
+    got = walk._SameExplicitLE(data, len(data), True, True, True, True, icon).run(0)
+    assert got.parts == expected.parts
+    assert (got.total, got.size, got.sop_class_uid, got.sop_instance_uid) == (
+        expected.total, expected.size, expected.sop_class_uid, expected.sop_instance_uid)
+    assert (got.sop_class_uid, got.sop_instance_uid) == ("1.2.840.10008.5.1.4.1.1.4.1", "1.2.3")
+    written = _joined(got, data)
+    assert len(written) == got.total
+    plain = _nested({"icon": "plain"} if icon else {})
+    assert written == plain  # explicit lengths, no delimiters, no padding inside the items, OB
+    if not undefined or undefined.get("icon") == "plain":
+        assert got.parts == [(0, len(data), 1)] and got.size == len(data)

@@ -67,6 +67,10 @@ class Bail(Exception):
     """The data set needs the exact reader."""
 
 
+class _Changed(Exception):
+    """A sequence walked the quick way (:meth:`_SameExplicitLE.sequence`) does not go out as it is."""
+
+
 class Walk:
     """The fast walk's result: pieces of the data set in the output syntax and what the report needs."""
 
@@ -549,6 +553,61 @@ class _SameExplicitLE(_Walker):
             total += end - pos
             pos = end
         return pos, size, total
+
+    inside = False  # within a sequence walked the quick way
+    slow = False  # walking a sequence again the generic way
+
+    def sequence(self, tag, hdr_pos, hlen, vpos, end) -> tuple[int, int, int]:
+        """A sequence of explicit length whose items all have explicit lengths and go out as they are (the common
+        case, e.g. the thousands of items of an enhanced multi-frame header) is walked without pieces of its own:
+        its bytes stay in the range of the source that runs through it.  A change of length in it (an item or
+        sequence of undefined length, padding removed) ends that quick walk at the outermost such sequence, which is
+        walked again the generic way."""
+        if end is None or self.slow:
+            if self.inside:
+                raise _Changed  # (an undefined length is written as an explicit one)
+            return _Walker.sequence(self, tag, hdr_pos, hlen, vpos, end)
+        if self.inside:
+            return self._quick_sequence(vpos, end)
+        parts = self.parts
+        count = len(parts)
+        run_start = self.run_start
+        self.inside = True
+        try:
+            return self._quick_sequence(vpos, end)
+        except _Changed:
+            pass
+        finally:
+            self.inside = False
+        del parts[count:]
+        self.run_start = run_start
+        self.slow = True
+        try:
+            return _Walker.sequence(self, tag, hdr_pos, hlen, vpos, end)
+        finally:
+            self.slow = False
+
+    def _quick_sequence(self, vpos: int, end: int) -> tuple[int, int, int]:
+        data = self.data
+        tag_len = self.tag_len
+        elements = self.elements
+        pos = vpos
+        while pos < end:
+            if pos + 8 > end:
+                raise Bail
+            group, elem, ilen = tag_len(data, pos)
+            if group != 0xFFFE or elem != 0xE000:
+                raise Bail
+            if ilen == UNDEFINED:
+                raise _Changed
+            iend = pos + 8 + ilen
+            if iend > end:
+                raise Bail
+            pos, _, written = elements(pos + 8, iend, False, False)
+            if written != ilen:
+                raise _Changed  # (pieces made inside for changes of the same length are kept)
+        n = 12 + end - vpos
+        return pos, n, n
 
 
 _BIG = 1 << 16  # values of this size or more stay ranges of the file (streamed from it when sent)
