@@ -411,3 +411,31 @@ def test_dictionary_lookups_by_bisection_equal_the_whole_table():
     assert dictionary.lookup(0x00100010) == ("PN", "PatientName")
     assert dictionary.lookup(0x60003000)[1] == "OverlayData"  # (a range entry: repeating group 60xx)
     assert dictionary.lookup(0x00191010, "NO SUCH CREATOR") is None
+
+
+def test_dictionary_index_of_public_vrs_equals_the_table():
+    """data/dictionary.idx (the public tags' VRs and the range entries, which implicit VR reading needs) is the one
+    made from data/dictionary.tsv by tools/derive_dictionary.py --index, and vr_of through it gives what the whole
+    table gives: for every public entry, for tags of repeating groups and for unknown tags."""
+    import importlib
+
+    from dcmsend import dictionary
+
+    with open(dictionary._TABLE_PATH, encoding="latin-1") as fh:
+        text = fh.read()
+    with open(dictionary._INDEX_PATH, "rb") as fh:
+        assert fh.read() == dictionary.index_bytes(text)
+    fresh = importlib.reload(dictionary)  # (nothing loaded yet: the index alone)
+    try:
+        tags = [int(line[:8], 16) for line in text.split("\n")[1:] if line and line[0] not in "*=#"]
+        others = [0x60003000, 0x60020010, 0x50000005, 0x7F000010, 0x00090010, 0x00091001, 0x00190010, 0x12345678,
+                  0x00000000, 0xFFFFFFFF, 0x60013000, 0x002804F0, 0x00281203]
+        via_index = [fresh.vr_of(tag) for tag in tags + others]
+        assert not fresh._loaded  # (the table itself was not read)
+        assert fresh.vr_of(0x00100010) == "PN" and fresh.vr_of(0x60003000) in ("OB", "OW", "ox")
+        fresh._load()
+        for tag, vr in zip(tags + others, via_index):
+            found = fresh.lookup(tag)
+            assert vr == (found[0] if found is not None else "??"), hex(tag)
+    finally:
+        importlib.reload(dictionary)

@@ -4,7 +4,10 @@ DCMTK 3.6.7 (Debian's libdcmtk17) loads ``dicom.dic`` and ``private.dic`` by def
 clone needs, for every tag, the VR DCMTK reads an implicit VR element with and the name it prints in messages.
 
 Usage: python tools/derive_dictionary.py [DIC ...] > src/dcmsend/data/dictionary.tsv
-(default: /usr/share/libdcmtk17/dicom.dic /usr/share/libdcmtk17/private.dic)
+(default: /usr/share/libdcmtk17/dicom.dic /usr/share/libdcmtk17/private.dic), then
+       python tools/derive_dictionary.py --index src/dcmsend/data/dictionary.tsv src/dcmsend/data/dictionary.idx
+for the index of the public tags' VRs that implicit VR reading uses (dcmsend.dictionary.index_bytes; a test checks
+that the shipped index is the one made from the shipped table).
 
 Output, one entry a line, tab-separated (hex upper case), in three blocks, each in the order of the input files
 (DCMTK's hash dictionary keeps the last of equal keys; the repeating entries are searched in order):
@@ -14,6 +17,7 @@ Output, one entry a line, tab-separated (hex upper case), in three blocks, each 
   ``=ggggeeee creator VR name``                           an exact private tag (its creator's block: 00ee)
 """
 
+import os
 import re
 import sys
 
@@ -48,7 +52,20 @@ def parse_key(key):
     return part(group), None, part(elem)
 
 
+def write_index(table: str, index: str) -> None:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
+    from dcmsend.dictionary import index_bytes
+
+    with open(table, encoding="latin-1") as fh:
+        data = index_bytes(fh.read())
+    with open(index, "wb") as fh:
+        fh.write(data)
+
+
 def main():
+    if sys.argv[1:2] == ["--index"] and len(sys.argv) == 4:
+        write_index(sys.argv[2], sys.argv[3])
+        return
     files = sys.argv[1:] or DEFAULT
     public: dict = {}  # (a later file's entry replaces an earlier one, as DCMTK's dictionary does)
     ranges: list = []

@@ -3,7 +3,10 @@ implicit VR element is read with and the tag names DCMTK prints in its messages;
 one copy: collect.py and dataset.py read them from here).
 
 The table is ``data/dictionary.tsv``, derived once by ``tools/derive_dictionary.py``; it is read on the first
-look-up only (a plain explicit VR transfer never needs it).  Look-ups follow DcmDataDictionary::findEntry: the exact
+look-up only (a plain explicit VR transfer never needs it).  The VRs of the public tags, which every implicit VR
+file needs, come from ``data/dictionary.idx``, derived from the table by the same tool: its sorted tags and their
+VRs (looked up by bisection in an array) and the range entries, read in a tenth of a millisecond where the whole
+table takes milliseconds.  Look-ups follow DcmDataDictionary::findEntry: the exact
 entries first (a private tag with its creator, then with the element's low byte only), then the repeating (range)
 entries in the order of the files.  A public entry matches only a tag without private creator and vice versa.
 """
@@ -11,9 +14,14 @@ entries in the order of the files.  A public entry matches only a tag without pr
 from __future__ import annotations
 
 import os
+import struct
+import sys
+from array import array
 from bisect import bisect_left
 
 _TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "dictionary.tsv")
+_INDEX_PATH = os.path.join(os.path.dirname(_TABLE_PATH), "dictionary.idx")
+_INDEX_MAGIC = b"DVR1"
 
 _public: list = []  # "GGGGEEEE\tVR\tname", sorted (looked up by bisection: no per-entry work when loading)
 _private: list = []  # "=GGGGEEEE\tcreator\tVR\tname", sorted
@@ -40,19 +48,64 @@ def _load() -> None:
     global _public, _private, _ranges, _loaded
     with open(_TABLE_PATH, encoding="latin-1") as fh:
         text = fh.read()
+    head, first_range, first_private = _sections(text)
+    _public = text[head:first_range - 1].split("\n")
+    _private = text[first_private:].split("\n")
+    _ranges = _ranges or _parse_ranges(text[first_range:first_private])
+    _loaded = True
+
+
+def _sections(text: str) -> tuple[int, int, int]:
+    """Where the table's public, range and private entries start."""
     head = text.index("\n") + 1
-    first_range = text.find("\n*", head) + 1 or len(text)
-    first_private = text.find("\n=", head) + 1 or len(text)
+    return head, text.find("\n*", head) + 1 or len(text), text.find("\n=", head) + 1 or len(text)
+
+
+def _parse_ranges(text: str) -> list:
     ranges = []
-    for line in text[first_range:first_private].split("\n"):
+    for line in text.split("\n"):
         if line:
             f = line.split("\t")
             ranges.append((int(f[0][1:], 16), int(f[1], 16), f[2], int(f[3], 16), int(f[4], 16), f[5],
                            None if f[6] == "-" else f[6], f[7], f[8]))
-    _public = text[head:first_range - 1].split("\n")
-    _private = text[first_private:].split("\n")
-    _ranges = ranges
-    _loaded = True
+    return ranges
+
+
+def index_bytes(text: str) -> bytes:
+    """``data/dictionary.idx`` made from the table's text: magic, count, length of the range lines; the public tags
+    (uint32, sorted), their VRs (two characters each); the table's range lines.  Little endian."""
+    head, first_range, first_private = _sections(text)
+    lines = text[head:first_range - 1].split("\n") if first_range > head else []
+    tags = array("I", (int(line[:8], 16) for line in lines))
+    if sys.byteorder == "big":
+        tags.byteswap()
+    vrs = "".join(line[9:11] for line in lines).encode("ascii")
+    ranges = text[first_range:first_private].encode("latin-1")
+    return struct.pack("<4sLL", _INDEX_MAGIC, len(lines), len(ranges)) + tags.tobytes() + vrs + ranges
+
+
+_index: tuple | None = None  # (tags, VRs) of data/dictionary.idx; () when it cannot be read (the table then)
+
+
+def _load_index() -> None:
+    global _index, _ranges
+    try:
+        with open(_INDEX_PATH, "rb") as fh:
+            raw = fh.read()
+        magic, count, ranges_len = struct.unpack_from("<4sLL", raw)
+        tags = array("I")
+        if magic != _INDEX_MAGIC or tags.itemsize != 4 or len(raw) != 12 + 6 * count + ranges_len:
+            raise ValueError(_INDEX_PATH)
+        tags.frombytes(raw[12:12 + 4 * count])
+        if sys.byteorder == "big":
+            tags.byteswap()
+        vrs = raw[12 + 4 * count:12 + 6 * count].decode("ascii")
+        if not _ranges:
+            _ranges = _parse_ranges(raw[12 + 6 * count:].decode("latin-1"))
+    except (OSError, ValueError, struct.error):
+        _index = ()
+        return
+    _index = (tags, vrs)
 
 
 def _find(lines: list, prefix: str) -> str | None:
@@ -96,16 +149,21 @@ def lookup(tag: int, creator: str | None = None) -> tuple[str, str] | None:
         vr, name = line.split("\t", 1)
         found = (vr, name)
     else:
-        group, elem = tag >> 16, tag & 0xFFFF
-        low = elem & 0xFF if creator is not None else elem  # (a private entry: the element's low byte, too)
-        for glo, ghi, gr, elo, ehi, er, rcreator, vr, name in _ranges:
-            if rcreator == creator and _fits(group, glo, ghi, gr) and (
-                    _fits(elem, elo, ehi, er) or _fits(low, elo, ehi, er)):
-                found = (vr, name)
-                break
+        found = _in_ranges(tag, creator)
     if len(_memo) < 65536:
         _memo[key] = found
     return found
+
+
+def _in_ranges(tag: int, creator: str | None) -> tuple[str, str] | None:
+    """The first range entry ``tag`` fits, or None."""
+    group, elem = tag >> 16, tag & 0xFFFF
+    low = elem & 0xFF if creator is not None else elem  # (a private entry: the element's low byte, too)
+    for glo, ghi, gr, elo, ehi, er, rcreator, vr, name in _ranges:
+        if rcreator == creator and _fits(group, glo, ghi, gr) and (
+                _fits(elem, elo, ehi, er) or _fits(low, elo, ehi, er)):
+            return vr, name
+    return None
 
 
 def tag_name(tag: int, creator: str | None = None) -> str:
@@ -121,7 +179,27 @@ def tag_text(tag: int) -> str:
     return "(%04x,%04x)" % (tag >> 16, tag & 0xFFFF)
 
 
+_vr_memo: dict = {}
+
+
 def vr_of(tag: int, creator: str | None = None) -> str:
     """The VR DCMTK reads an implicit VR element with ('??' when the tag is unknown, DCMTK's EVR_UNKNOWN)."""
+    if creator is None:
+        vr = _vr_memo.get(tag)
+        if vr is not None:
+            return vr
+        if _index is None:
+            _load_index()
+        if _index:
+            tags, vrs = _index
+            i = bisect_left(tags, tag)
+            if i < len(tags) and tags[i] == tag:
+                vr = vrs[2 * i:2 * i + 2]
+            else:
+                found = _in_ranges(tag, None)
+                vr = found[0] if found is not None else "??"
+            if len(_vr_memo) < 65536:
+                _vr_memo[tag] = vr
+            return vr
     found = lookup(tag, creator)
     return found[0] if found is not None else "??"
