@@ -150,14 +150,14 @@ def test_list_decoders(capsys):
     listed = out[len(head):].splitlines()
     assert all(ln.startswith("- ") for ln in listed)
     # whatever is listed really is decodable by pydicom's registry (or, for the JPEG DCT processes pydicom has no
-    # decoder for, by the JPEG library convert.py calls directly)
+    # decoder for, by the JPEG library decompress.py calls directly)
     from pydicom.pixels.decoders.base import get_decoder
 
-    from dcmsend import convert, uids
+    from dcmsend import decompress, uids
 
     for ln in listed:
         uid = uids.transfer_syntax(ln[2:]).uid
-        assert (uid in convert.JPEG_DCT and convert._ijg_available()) or get_decoder(uid).is_available
+        assert (uid in decompress.JPEG_DCT and decompress._ijg_available()) or get_decoder(uid).is_available
     assert "- RLE Lossless" in listed  # pydicom's own RLE decoder is always there
 
 

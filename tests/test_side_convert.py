@@ -12,7 +12,7 @@ import os
 import pytest
 
 from conftest import requires_dcmtk
-from dcmsend import convert
+from dcmsend import decompress
 from harness import compare, run_side
 from test_pixels import TEST_FILES, build
 
@@ -44,7 +44,7 @@ SCENARIOS = [(name, mode) for name in DCMTK_DECODABLE for mode in MODES]
 
 @pytest.mark.parametrize("name,mode", SCENARIOS, ids=[f"{n}{''.join(m)}" for n, m in SCENARIOS])
 def test_like_real_dcmsend(tmp_path, files, name, mode):
-    exact = name not in LOSSY_JPEG or convert._ijg_available() == "turbo"
+    exact = name not in LOSSY_JPEG or decompress._ijg_available() == "turbo"
     if name == "JPEG-lossy.dcm" and not exact and "+dly" in mode:
         pytest.skip("pylibjpeg-libjpeg rejects its invalid SOS parameters (libjpeg-turbo / DCMTK decode it)")
     real, ours = compare(_args(mode, files[name]), tmp_path, check_received=exact)
@@ -53,7 +53,7 @@ def test_like_real_dcmsend(tmp_path, files, name, mode):
 
 
 def test_several_files_in_one_run_no_halt(tmp_path, files):
-    paths = [files[n] for n in DCMTK_DECODABLE if n not in LOSSY_JPEG or convert._ijg_available() == "turbo"]
+    paths = [files[n] for n in DCMTK_DECODABLE if n not in LOSSY_JPEG or decompress._ijg_available() == "turbo"]
     compare(["-v", "-nh", "+dly", "+crf", "{report}", "127.0.0.1", "{port}", *paths], tmp_path)
 
 
@@ -118,7 +118,7 @@ def test_jpeg_2000(tmp_path, files, name, mode):
 def test_failed_decode(tmp_path, files, extra):
     """A JPEG stream that fails to decode: "No conversion ... possible!", libjpeg's message as the condition, an
     unsuccessful store (halt: exit 62).  (libjpeg's own warnings before the error are not reproduced.)"""
-    if convert._ijg_available() != "turbo":
+    if decompress._ijg_available() != "turbo":
         pytest.skip("libjpeg-turbo (imagecodecs) gives libjpeg's messages")
     data = bytearray(open(files["spectral"], "rb").read())
     sos = data.find(b"\xff\xda")
@@ -150,7 +150,7 @@ DEBUG_CASES = [(n, "-d") for n in DCMTK_DECODABLE + ["jls_lossless_rgb"]] + \
 @pytest.mark.parametrize("name,level", DEBUG_CASES, ids=[f"{n}{lv}" for n, lv in DEBUG_CASES])
 def test_debug_output(tmp_path, files, name, level):
     """The decoders' own debug and trace lines (libjpeg's marker trace, per frame / pixel item) among dcmsend's."""
-    if name in LOSSY_JPEG and convert._ijg_available() != "turbo":
+    if name in LOSSY_JPEG and decompress._ijg_available() != "turbo":
         pytest.skip("exact pixel values need libjpeg-turbo")
     flags = ["-d"] if level == "-d" else ["-ll", "trace"]
     # (at TRACE only libjpeg's lines are compared: the rest of the trace output is not this module's)

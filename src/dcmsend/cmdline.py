@@ -776,7 +776,7 @@ def decoder_transfer_syntaxes() -> list[str]:
     """Names (DCMTK's) of the compressed transfer syntaxes our decoders really handle (convert.decodable_syntaxes,
     the same list planning uses)."""
     from dcmsend import uids
-    from dcmsend.convert import decodable_syntaxes
+    from dcmsend.decompress import decodable_syntaxes
 
     return [uids.ts_name(uid) for uid in decodable_syntaxes()]
 

@@ -45,16 +45,6 @@ from dcmsend.dataset import (  # noqa: F401  (re-exported: convert.X names used 
     _remove_uid_spaces,
     _uid_value,
 )
-from dcmsend.decompress import (  # noqa: F401
-    JPEG_DCT,
-    _decompress,
-    _ijg_available,
-    _Image,
-    _rle_frame_decoder,
-    _spool_file,
-    can_decode,
-    decodable_syntaxes,
-)
 from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DATA
 from dcmsend.log import DEBUG as DEBUG_LEVEL
@@ -187,7 +177,9 @@ class Loaded:
         elems = self.elems
         buf, fd = self._buf, (None if self._inflated else self._fileno())
         if dst is not None and not dst.encapsulated and self.has_encapsulated_pixel_data():
-            if not can_decode(self.original_ts):
+            from dcmsend import decompress  # (only when pixel data is decompressed: start-up time)
+
+            if not decompress.can_decode(self.original_ts):
                 raise ConditionError(EC_CannotChangeRepresentation)
             elems = self._decompressed()
         elif dst is not None and dst.encapsulated and network_ts != self.original_ts:
@@ -253,9 +245,11 @@ class Loaded:
     def _decompressed(self) -> list[Elem]:
         """The elements with the pixel data decoded (once; into an anonymous spool file, frame by frame)."""
         if self._decoded is None:
-            spool = _spool_file()
+            from dcmsend import decompress
+
+            spool = decompress._spool_file()
             try:
-                self._decoded = _decompress(self.original_ts, self.elems, self._buf, spool)
+                self._decoded = decompress._decompress(self.original_ts, self.elems, self._buf, spool)
             except ConditionError:
                 spool.close()
                 raise

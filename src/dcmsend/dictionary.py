@@ -5,7 +5,7 @@ one copy: collect.py and dataset.py read them from here).
 The table is ``data/dictionary.tsv``, derived once by ``tools/derive_dictionary.py``; it is read on the first
 look-up only (a plain explicit VR transfer never needs it).  The VRs of the public tags, which every implicit VR
 file needs, come from ``data/dictionary.idx``, derived from the table by the same tool: its sorted tags and their
-VRs (looked up by bisection in an array) and the range entries, read in a tenth of a millisecond where the whole
+VRs (looked up by bisection) and the range entries, read in a tenth of a millisecond where the whole
 table takes milliseconds.  Look-ups follow DcmDataDictionary::findEntry: the exact
 entries first (a private tag with its creator, then with the element's low byte only), then the repeating (range)
 entries in the order of the files.  A public entry matches only a tag without private creator and vice versa.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import struct
 import sys
-from array import array
 from bisect import bisect_left
 
 _TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "dictionary.tsv")
@@ -76,12 +75,10 @@ def index_bytes(text: str) -> bytes:
     (uint32, sorted), their VRs (two characters each); the table's range lines.  Little endian."""
     head, first_range, first_private = _sections(text)
     lines = text[head:first_range - 1].split("\n") if first_range > head else []
-    tags = array("I", (int(line[:8], 16) for line in lines))
-    if sys.byteorder == "big":
-        tags.byteswap()
+    tags = struct.pack(f"<{len(lines)}L", *(int(line[:8], 16) for line in lines))
     vrs = "".join(line[9:11] for line in lines).encode("ascii")
     ranges = text[first_range:first_private].encode("latin-1")
-    return struct.pack("<4sLL", _INDEX_MAGIC, len(lines), len(ranges)) + tags.tobytes() + vrs + ranges
+    return struct.pack("<4sLL", _INDEX_MAGIC, len(lines), len(ranges)) + tags + vrs + ranges
 
 
 _index: tuple | None = None  # (tags, VRs) of data/dictionary.idx; () when it cannot be read (the table then)
@@ -93,12 +90,12 @@ def _load_index() -> None:
         with open(_INDEX_PATH, "rb") as fh:
             raw = fh.read()
         magic, count, ranges_len = struct.unpack_from("<4sLL", raw)
-        tags = array("I")
-        if magic != _INDEX_MAGIC or tags.itemsize != 4 or len(raw) != 12 + 6 * count + ranges_len:
+        if magic != _INDEX_MAGIC or len(raw) != 12 + 6 * count + ranges_len:
             raise ValueError(_INDEX_PATH)
-        tags.frombytes(raw[12:12 + 4 * count])
-        if sys.byteorder == "big":
-            tags.byteswap()
+        # (a sequence of the tags for bisect: the bytes as they are where the machine is little endian; the array
+        # module would import collections, milliseconds at start-up)
+        tags = (memoryview(raw)[12:12 + 4 * count].cast("I") if sys.byteorder == "little" and struct.calcsize("I") == 4
+                else struct.unpack_from(f"<{count}L", raw, 12))
         vrs = raw[12 + 4 * count:12 + 6 * count].decode("ascii")
         if not _ranges:
             _ranges = _parse_ranges(raw[12 + 6 * count:].decode("latin-1"))

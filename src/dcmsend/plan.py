@@ -88,7 +88,7 @@ def can_decompress(ts_uid: str) -> bool:
         return False
     if ts.deflated:
         return True
-    from dcmsend.convert import can_decode
+    from dcmsend.decompress import can_decode
 
     return can_decode(ts.uid)
 
