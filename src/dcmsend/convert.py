@@ -10,7 +10,6 @@ from __future__ import annotations
 import mmap
 import os
 import stat
-import zlib
 
 from dcmsend import collect, uids, walk
 from dcmsend.dataset import (  # noqa: F401  (re-exported: convert.X names used elsewhere)
@@ -196,6 +195,8 @@ class Loaded:
         total = out.size()
         self.current_ts = network_ts
         if dst is not None and dst.deflated:
+            import zlib  # (only for a deflated syntax: start-up time)
+
             raw = PiecesReader(out.parts, fd, buf, total).read(total)
             comp = zlib.compressobj(level if level is not None else 6, zlib.DEFLATED, -15, 8)
             data = comp.compress(raw) + comp.flush()
@@ -480,6 +481,8 @@ def _load(instance: collect.Instance, fh) -> Loaded:
         compressed = bytes(buf[offset:])
         data = b""
         if compressed:
+            import zlib
+
             d = zlib.decompressobj(-15)  # (a raw deflate stream; DCMTK 3.6.7 reads a zlib header as deflate data too)
             try:
                 data = d.decompress(compressed) + d.flush()

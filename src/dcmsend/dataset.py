@@ -18,7 +18,7 @@ benchmarks/profile_hot_path.py --check and tests/test_dataset.py prove that both
 
 from __future__ import annotations
 
-import bisect
+import _bisect as bisect  # (the C module: bisect.py adds an import)
 import os
 import struct
 

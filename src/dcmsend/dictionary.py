@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
-from bisect import bisect_left
+from _bisect import bisect_left  # (the C module: bisect.py adds an import)
 
 _TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "dictionary.tsv")
 _INDEX_PATH = os.path.join(os.path.dirname(_TABLE_PATH), "dictionary.idx")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import _socket as socket  # (the C module: socket.py costs 4 ms of imports, its wrappers are not needed)
 import errno
-import math
 import os
 import select
 import struct
@@ -989,7 +988,7 @@ class Association:
                         self._spin = False  # a slower peer: sleep at once, until it answers quickly again
                 if not ready:
                     start = time.perf_counter()
-                    ready = wait > 0 and poll.poll(math.ceil(wait * 1000))
+                    ready = wait > 0 and poll.poll(-int(-wait * 1000 // 1))
                     if ready and _SPIN_SECONDS and time.perf_counter() - start < _SPIN_SECONDS:
                         self._spin = True
             except (OSError, ValueError):
