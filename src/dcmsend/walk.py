@@ -616,7 +616,8 @@ _LE_U16 = struct.Struct("<H")
 _LE_U32 = struct.Struct("<L")
 _LE_UN_LONG = struct.Struct("<HH2sHL").pack
 _ITEM_HEAD = struct.pack("<HH", 0xFFFE, 0xE000)
-# tag -> (VR, _VR_INFO tuple) of the standard tags whose VR needs no context (implicit VR reading)
+# tag -> (VR, _VR_INFO tuple, explicit VR header up to the length, packer of the length) of the standard tags whose
+# VR needs no context (implicit VR reading)
 _IMPLICIT_VRS: dict = {}
 
 
@@ -691,6 +692,7 @@ class _ToExplicitLE:
                 group, elem, length = head(data, pos)
             else:
                 group, elem, raw_vr, length = head(data, pos)
+            prefix = None  # (the header up to the length: from _IMPLICIT_VRS, else made below)
             tag = (group << 16) | elem
             if tag <= last or group in invalid:
                 if tag == ITEM_DELIM and undefined_item:
@@ -741,10 +743,12 @@ class _ToExplicitLE:
                         info = vr_info.get(vr)
                         if info is None:
                             raise Bail
+                        prefix, long_length = _prefix_le(tag, vr)
+                        pack_length = u32 if long_length else u16
                         if len(vrs) < 65536:
-                            vrs[tag] = (vr, info)
+                            vrs[tag] = (vr, info, prefix, pack_length)
                 else:
-                    vr, info = got
+                    vr, info, prefix, pack_length = got
             vpos = pos + hlen
             if group_len is not None and group != group_len[2]:
                 _LE_U32.pack_into(group_len[0], group_len[1], group_sum)
@@ -801,11 +805,11 @@ class _ToExplicitLE:
                     length = n + (n & 1)
                     if length > 0xFFFF or length >= _BIG:
                         raise Bail  # (the generic walk)
-                    got = prefixes.get((tag, vr))
-                    if got is None:
-                        got = _prefix_le(tag, vr)
-                    out += got[0]
-                    out += (u32 if got[1] else u16)(length)
+                    if prefix is None:
+                        got = prefixes.get((tag, vr)) or _prefix_le(tag, vr)
+                        prefix, pack_length = got[0], (u32 if got[1] else u16)
+                    out += prefix
+                    out += pack_length(length)
                     out += data[vpos:vpos + n]
                     if n & 1:
                         out.append(pad)
@@ -817,11 +821,11 @@ class _ToExplicitLE:
                     if top and (tag == SOP_CLASS_UID or tag == SOP_INSTANCE_UID):
                         raise Bail
                     if length <= 0xFFFF:
-                        got = prefixes.get((tag, vr))
-                        if got is None:
-                            got = _prefix_le(tag, vr)
-                        out += got[0]
-                        out += (u32 if got[1] else u16)(length)
+                        if prefix is None:
+                            got = prefixes.get((tag, vr)) or _prefix_le(tag, vr)
+                            prefix, pack_length = got[0], (u32 if got[1] else u16)
+                        out += prefix
+                        out += pack_length(length)
                     else:
                         out += _LE_UN_LONG(group, elem, info[0].encode() if info[1] else b"UN", 0, length)
                     swap = 1 if implicit else info[2]
