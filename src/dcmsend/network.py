@@ -1144,11 +1144,12 @@ class Association:
     def request(self) -> Condition | None:
         """ASC_requestAssociation as DcmSCU::negotiateAssociation uses it (logging included)."""
         opts = self.options
-        text = "Request Parameters:\n" + dump_parameters(self.params, "RQ")
-        if opts.verbose_pc:
-            NET.info(text)
-        else:
-            NET.debug(text)
+        if NET.enabled(INFO if opts.verbose_pc else DEBUG):  # (the dump is made only when it is shown)
+            text = "Request Parameters:\n" + dump_parameters(self.params, "RQ")
+            if opts.verbose_pc:
+                NET.info(text)
+            else:
+                NET.debug(text)
         NET.info("Requesting Association")
         cond = self._request()
         if cond is not None:
@@ -1157,11 +1158,12 @@ class Association:
             else:
                 NET.debug(f"Association Request Failed: {cond}")
             return cond
-        text = "Association Parameters Negotiated:\n" + dump_parameters(self.params, "AC")
-        if opts.verbose_pc:
-            NET.info(text)
-        else:
-            NET.debug(text)
+        if NET.enabled(INFO if opts.verbose_pc else DEBUG):
+            text = "Association Parameters Negotiated:\n" + dump_parameters(self.params, "AC")
+            if opts.verbose_pc:
+                NET.info(text)
+            else:
+                NET.debug(text)
         if identity.missing_positive_response(self.params.user_identity, self.params.user_identity_response):
             NET.error("User Identity Negotiation failed: Positive response requested but none received")
             self.abort_now()
@@ -1220,7 +1222,8 @@ class Association:
             self.state = 0
             return exc.condition
         if pdu_type == 2:
-            NET.debug(dump_pdu("Associate Accept", head + body))
+            if NET.enabled(DEBUG):
+                NET.debug(dump_pdu("Associate Accept", head + body))
             try:
                 self._ac_items = parse_associate_ac(body, self.params)
             except AssociatePduError as exc:

@@ -30,17 +30,21 @@ def _load_table() -> tuple[dict[str, str], dict[str, str], dict[str, str], set[s
     by_name: dict[str, str] = {}
     modality: dict[str, str] = {}
     storage: set[str] = set()
-    with open(_TABLE_PATH, encoding="utf-8") as fh:
-        text = fh.read()
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
+    with open(_TABLE_PATH, "rb") as fh:
+        text = fh.read().decode("utf-8")
+    for line in text.split("\n"):
+        if not line or line[0] == "#":
             continue
-        uid, name, flag, mod = (line.split("\t") + ["", "", ""])[:4]
+        fields = line.split("\t")
+        if len(fields) != 4:
+            fields = (fields + ["", "", ""])[:4]
+        uid, name, flag, mod = fields
         names[uid] = name
-        by_name.setdefault(name, uid)
+        if name not in by_name:
+            by_name[name] = uid
         if mod:
             modality[uid] = mod
-        if flag in ("P", "N"):
+        if flag == "P" or flag == "N":
             storage.add(uid)
     return names, by_name, modality, storage
 
