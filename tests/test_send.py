@@ -151,3 +151,44 @@ def test_next_request_goes_out_right_after_the_response(scp, tmp_path, capsys, m
     err = capsys.readouterr().err
     assert sum(early) == 5, err  # every instance but the first went out from the response wait
     assert err == ""
+
+
+@requires_dcmtk
+def test_next_file_read_ahead_while_a_large_data_set_drains(scp, tmp_path, monkeypatch):
+    """A data set larger than the socket buffers: while the write waits for the peer to drain them, the next file is
+    read ahead (send._Ahead.prepare runs from inside the waiting write, once), and the peer receives every data set
+    as it is in its file."""
+    import inspect
+
+    from dcmsend import collect
+
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "benchmarks"))
+    import shapes
+
+    send_module = sys.modules["dcmsend.send"]
+    from_write = []
+    original = send_module._Ahead.prepare
+
+    def recording(self, assoc=None):
+        from_write.append(any(frame.function == "_send_all" for frame in inspect.stack()))
+        original(self, assoc)
+
+    monkeypatch.setattr(send_module._Ahead, "prepare", recording)
+    log.reset()
+    port = scp()
+    files = []
+    for i, frames in enumerate((600, 600, 2)):  # (600 frames of 128 x 128 x 16 bit: 19.7 MB)
+        path = str(tmp_path / f"in{i}.dcm")
+        with open(path, "wb") as fh:
+            fh.write(shapes.enhanced_mr(f"1.2.826.0.1.3680043.8.498.{i + 1}", frames=frames, undefined=False))
+        files.append(path)
+    entries = collect.collect(Options(peer="127.0.0.1", port=port, files=files))
+    assert transfer(Options(peer="127.0.0.1", port=port, files=files), entries) == 0
+    assert [(e.request_sent, e.status) for e in entries] == [(True, 0)] * 3
+    assert from_write.count(True) == 2  # (the second and the third file, each while the one before it drained)
+    received = [data for _, data in harness.received_files(str(tmp_path / "rcv0"))]
+    sent = []
+    for path in files:
+        with open(path, "rb") as fh:
+            sent.append(harness._strip_meta(fh.read()))
+    assert sorted(received) == sorted(sent)

@@ -25,7 +25,7 @@ from dcmsend.log import DATA, DEBUG, INFO, NET
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
 # ---------------------------------------------------------------------------------------------------------------
 # Identification
@@ -898,6 +898,9 @@ class Association:
         self._poll_for: transport.Transport | None = None
         self._spin = _SPIN_SECONDS > 0  # poll a moment before sleeping (see _fill)
         self._tls = False  # the transport is TLS: it may hold received bytes the socket no longer shows (pending)
+        # called once when a write has to wait for the peer to drain the socket buffer (a large data set): the
+        # sender reads the next file ahead then, instead of idling (see send._Ahead)
+        self.while_sending: Callable[[], None] | None = None
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -1108,6 +1111,12 @@ class Association:
                 if sent >= pdu_end:
                     pdu_end = _pdu_end(sent, first, slot, total)  # the next PDU's write: its own timeout
                     deadline = time.monotonic() + self._io_timeout
+                idle = self.while_sending
+                if idle is not None:
+                    self.while_sending = None
+                    started = time.monotonic()
+                    idle()
+                    deadline += time.monotonic() - started  # (our own work is not the peer's waiting)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
                     # the peer has stopped reading: nothing may wait for it again (see abort), and a PDU cut here

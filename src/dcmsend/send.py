@@ -597,8 +597,14 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
         NET.debug(network.dump_outgoing_store(pcid, message_id, sop_class, sop_instance))
     elif NET.enabled(INFO):
         NET.info(f"Sending C-STORE Request (MsgID {message_id}, {uids.modality_code(sop_class)})")
-    status, current = _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream, size, current,
-                                  options)
+    if ahead is not None and window is None:
+        # a data set larger than the socket buffer: the next file is read ahead while the peer drains it
+        assoc.while_sending = lambda: ahead.prepare(assoc)
+    try:
+        status, current = _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream, size,
+                                      current, options)
+    finally:
+        assoc.while_sending = None
     if window is not None:  # (--async-ops) the response is awaited later, with the others outstanding
         if status is not None:
             NET.error(f"Failed sending C-STORE request: {status}")
