@@ -7,7 +7,8 @@ are the file's, literal bytes only for what changes.  It accepts only data sets 
 
 - ``_Walker``: the generic walk, any uncompressed or encapsulated syntax into any uncompressed one;
 - ``_SameExplicitLE``: explicit VR little endian sent as it is (the most common case), the generic walk with the
-  per-element work of conversions left out;
+  per-element work of conversions left out; its sequences of explicit length whose items go out as they are (the
+  thousands of per-frame items of an enhanced multi-frame header) make no pieces of their own;
 - ``_ToExplicitLE``: implicit VR little endian or explicit VR big endian into explicit VR little endian, written
   straight into one buffer.
 
