@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import requires_dcmtk
-from dcmsend import cmdline, network
+from dcmsend import cmdline, pdu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -123,11 +123,11 @@ def _user_items(pdu: bytes):
 
 
 def test_rq_carries_the_window_only_with_the_option():
-    params = network.AssociationParameters("A", "B", 16384)
-    plain = network.encode_associate_rq(params)
+    params = pdu.AssociationParameters("A", "B", 16384)
+    plain = pdu.encode_associate_rq(params)
     assert 0x53 not in [t for t, _ in _user_items(plain)]
     params.async_invoked = 12
-    items = dict(_user_items(network.encode_associate_rq(params)))
+    items = dict(_user_items(pdu.encode_associate_rq(params)))
     assert items[0x53] == struct.pack(">HH", 12, 1)
 
 
@@ -143,9 +143,9 @@ def _ac_body(window: bytes | None) -> bytes:
     (8, struct.pack(">HH", 4, 1), 4), (8, struct.pack(">HH", 20, 1), 8), (8, struct.pack(">HH", 0, 1), 8),
     (8, None, 0), (0, struct.pack(">HH", 4, 1), 0), (8, b"\x00\x04", 0)])
 def test_ac_grant(proposed, answer, granted):
-    params = network.AssociationParameters("A", "B", 16384)
+    params = pdu.AssociationParameters("A", "B", 16384)
     params.async_invoked = proposed
-    network.parse_associate_ac(_ac_body(answer), params)
+    pdu.parse_associate_ac(_ac_body(answer), params)
     assert params.async_granted == granted
 
 
@@ -428,9 +428,9 @@ def test_parallel_with_a_peer_refusing_every_association(corpus, tmp_path):
 
 
 def _minimal_rq() -> bytes:
-    params = network.AssociationParameters("OTHER", "ANY-SCP", 16384)
-    params.contexts = [network.ContextResult(1, "1.2.840.10008.1.1", ["1.2.840.10008.1.2"])]
-    return network.encode_associate_rq(params)
+    params = pdu.AssociationParameters("OTHER", "ANY-SCP", 16384)
+    params.contexts = [pdu.ContextResult(1, "1.2.840.10008.1.1", ["1.2.840.10008.1.2"])]
+    return pdu.encode_associate_rq(params)
 
 
 @requires_dcmtk

@@ -1,4 +1,5 @@
-"""Unit tests of dcmsend.network: texts, dumps, PDU coding, PDV sizes, and live associations against tests/scp.py."""
+"""Unit tests of dcmsend.network and dcmsend.pdu: texts, dumps, PDU coding, PDV sizes, and live associations against
+tests/scp.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 from dcmsend import network, uids
+from dcmsend import pdu as codec  # (pdu: the PDUs of the tests)
 from dcmsend.cmdline import Options
 from dcmsend.log import get_logger
 from dcmsend.plan import PresentationContext
@@ -28,7 +30,7 @@ CT = "1.2.840.10008.5.1.4.1.1.2"
     (0xC123, "Error: CannotUnderstand"), (0xA801, "Unknown Status: 0xa801"), (0x0001, "Unknown Status: 0x1"),
 ])
 def test_cstore_status_string(status, text):
-    assert network.cstore_status_string(status) == text
+    assert codec.cstore_status_string(status) == text
 
 
 @pytest.mark.parametrize("status,text", [
@@ -38,33 +40,33 @@ def test_cstore_status_string(status, text):
     (0x0110, "0x0110: Failure"), (0xFE00, "0xfe00: Cancel"), (0x1234, "0x1234: Unknown Status Code (non-standard)"),
 ])
 def test_cstore_status_dump(status, text):
-    assert network.cstore_status_dump(status) == text
+    assert codec.cstore_status_dump(status) == text
 
 
 def test_condition_push_text():
-    cond = network.push(network.DIMSE_SENDFAILED, network.fsm_error(1, 8))
+    cond = codec.push(codec.DIMSE_SENDFAILED, network.fsm_error(1, 8))
     assert str(cond) == ("0006:020e DIMSE Failed to send message\n"
                          "0006:0303 DUL Finite State Machine Error: No action defined, state 1 event 8")
 
 
 def test_dump_pdu_layout():
-    text = network.dump_pdu("Associate Accept", bytes(range(32)))
+    text = codec.dump_pdu("Associate Accept", bytes(range(32)))
     lines = text.split("\n")
     assert lines[0] == "PDU Type: Associate Accept, PDU Length: 26 + 6 bytes PDU header"
     assert lines[1] == "".join(f"  {b:02x}" for b in range(16))
     assert lines[-1] == ""  # a full last row ends with a newline, giving DCMTK's trailing "D: " line
-    assert "Only dumping 512 bytes." in network.dump_pdu("X", bytes(600))
-    assert not network.dump_pdu("X", bytes(17)).endswith("\n")
+    assert "Only dumping 512 bytes." in codec.dump_pdu("X", bytes(600))
+    assert not codec.dump_pdu("X", bytes(17)).endswith("\n")
 
 
 def _params():
-    return network.AssociationParameters("DCMSEND", "ANY-SCP", 16384, [
-        network.ContextResult(1, CT, list(uids.U3)), network.ContextResult(3, "1.2.3.4", ["1.2.840.10008.1.2.4.91"])])
+    return codec.AssociationParameters("DCMSEND", "ANY-SCP", 16384, [
+        codec.ContextResult(1, CT, list(uids.U3)), codec.ContextResult(3, "1.2.3.4", ["1.2.840.10008.1.2.4.91"])])
 
 
 def test_dump_parameters_rq_and_ac():
     params = _params()
-    rq = network.dump_parameters(params, "RQ").split("\n")
+    rq = codec.dump_parameters(params, "RQ").split("\n")
     assert rq[0] == "====================== BEGIN A-ASSOCIATE-RQ ====================="
     assert "Their Implementation Class UID:    " in rq
     assert "    Abstract Syntax: =CTImageStorage" in rq
@@ -73,7 +75,7 @@ def test_dump_parameters_rq_and_ac():
     assert rq[-1] == "======================= END A-ASSOCIATE-RQ ======================"
     params.contexts[0].result, params.contexts[0].transfer_syntax = 0, uids.LEI
     params.contexts[1].result = 3
-    ac = network.dump_parameters(params, "AC").split("\n")
+    ac = codec.dump_parameters(params, "AC").split("\n")
     assert "  Context ID:        1 (Accepted)" in ac
     assert "    Accepted Transfer Syntax: =LittleEndianImplicit" in ac
     assert "  Context ID:        3 (Abstract Syntax Not Supported)" in ac
@@ -82,22 +84,22 @@ def test_dump_parameters_rq_and_ac():
 
 def test_associate_rq_round_trip_through_ac_parser():
     params = _params()
-    pdu = network.encode_associate_rq(params)
+    pdu = codec.encode_associate_rq(params)
     assert pdu[0] == 1 and struct.unpack(">I", pdu[2:6])[0] == len(pdu) - 6
     assert pdu[10:26] == b"ANY-SCP".ljust(16) and pdu[26:42] == b"DCMSEND".ljust(16)
     # build an AC from the RQ with the test SCP's helper and parse it back
     from scp import _accept_pdu
 
     ac = _accept_pdu(pdu[6:], 12345)
-    network.parse_associate_ac(ac[6:], params)
+    codec.parse_associate_ac(ac[6:], params)
     assert params.their_max_pdu == 12345
     assert params.their_impl_uid == "1.2.3.4.5.6" and params.their_impl_version == "TESTSCP"
     assert [(c.result, c.transfer_syntax) for c in params.contexts] == [(0, uids.LEE), (0, "1.2.840.10008.1.2.4.91")]
 
 
 def test_command_coding():
-    cmd = network.encode_cstore_rq(7, CT, "1.2.3")
-    parsed = network.parse_command(cmd)
+    cmd = codec.encode_cstore_rq(7, CT, "1.2.3")
+    parsed = codec.parse_command(cmd)
     assert parsed.us(0x00000100) == 1 and parsed.us(0x00000110) == 7 and parsed.us(0x00000700) == 0
     assert parsed.text(0x00000002) == CT and parsed.text(0x00001000) == "1.2.3"
     assert struct.unpack("<I", parsed.elements[0])[0] == len(cmd) - 12
@@ -105,11 +107,11 @@ def test_command_coding():
 
 
 def test_status_detail_dump():
-    cmd = network.Command({0x00000100: struct.pack("<H", 0x8001), 0x00000900: struct.pack("<H", 0xC000),
+    cmd = codec.Command({0x00000100: struct.pack("<H", 0x8001), 0x00000900: struct.pack("<H", 0xC000),
                            0x00000902: b"Bad thing "})
-    text = network.dump_status_detail(cmd)
+    text = codec.dump_status_detail(cmd)
     assert "(0000,0902) LO [Bad thing]" in text and text.rstrip().endswith("#  10, 1 ErrorComment")
-    assert network.dump_status_detail(network.Command({0x00000900: b"\0\0"})) is None
+    assert codec.dump_status_detail(codec.Command({0x00000900: b"\0\0"})) is None
 
 
 @pytest.mark.parametrize("peer_max,max_send,pdv,fragment", [
@@ -125,7 +127,7 @@ def test_pdv_lengths(peer_max, max_send, pdv, fragment, capsys):
 
 
 def test_init_network_rejects_long_peer_name():
-    assert network.init_network(Options(peer="x" * 58, port=104)) == network.EC_ILLEGAL_CALL
+    assert network.init_network(Options(peer="x" * 58, port=104)) == codec.EC_ILLEGAL_CALL
     assert network.init_network(Options(peer="x" * 57, port=104)) is None
 
 
@@ -184,7 +186,7 @@ def test_live_store_and_release(scp):
     assert pid == 1 and cmd.us(0x00000100) == 0x8001 and cmd.us(0x00000900) == 0
     # the raw SCP never answers the release request: the ACSE timeout ends the wait
     assoc.options.acse_timeout = 1
-    assert assoc.release() == network.DUL_READTIMEOUT
+    assert assoc.release() == codec.DUL_READTIMEOUT
     assert assoc.connected  # as in DCMTK: still "connected", the abort at exit then fails
     assert assoc.abort().text.endswith("state 1 event 14")
 
@@ -193,7 +195,7 @@ def test_live_peer_release_request(scp):
     port = scp("--raw", "release")
     assoc, cond = _store(port)
     assert cond is None
-    assert assoc.receive_command(5) == network.DUL_PEERREQUESTEDRELEASE
+    assert assoc.receive_command(5) == codec.DUL_PEERREQUESTEDRELEASE
     assert assoc.abort() is None
 
 
@@ -211,7 +213,7 @@ def test_live_dimse_timeout(scp):
     assoc = network.Association(options, [PresentationContext(1, CT, list(uids.U3))])
     assert assoc.request() is None
     # nothing was sent, so no answer comes: the DIMSE timeout ends the wait
-    assert assoc.receive_command(1) == network.DIMSE_NODATAAVAILABLE
+    assert assoc.receive_command(1) == codec.DIMSE_NODATAAVAILABLE
     assert assoc.abort() is None
 
 
@@ -223,7 +225,7 @@ def test_live_rejection_is_logged_at_debug(scp, capsys):
     old = net.level
     net.level = 10000
     try:
-        assert assoc.request() == network.DUL_ASSOCIATIONREJECTED
+        assert assoc.request() == codec.DUL_ASSOCIATIONREJECTED
     finally:
         net.level = old
     err = capsys.readouterr().err
@@ -235,7 +237,7 @@ def test_live_no_acceptable_contexts(scp):
     port = scp("--no-contexts")
     options = Options(peer="127.0.0.1", port=port, acse_timeout=5)
     assoc = network.Association(options, [PresentationContext(1, CT, list(uids.U3))])
-    assert assoc.request() == network.NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS
+    assert assoc.request() == codec.NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS
     assert assoc.connected
     assert assoc.release() is None
     assert not assoc.connected
@@ -264,15 +266,15 @@ def test_parse_command_layout_shortcut_equals_walk():
 
     def outcome(data):
         try:
-            return network.parse_command(data).elements
-        except network.PduError as exc:
+            return codec.parse_command(data).elements
+        except codec.PduError as exc:
             return str(exc)
 
     for data in variants:
-        network._command_layouts.clear()
-        network.parse_command(base)
+        codec._command_layouts.clear()
+        codec.parse_command(base)
         warm = outcome(data)
-        network._command_layouts.clear()
+        codec._command_layouts.clear()
         assert warm == outcome(data), data
 
 

@@ -1,6 +1,6 @@
-"""Our own PDU / DIMSE codec (dcmsend.network, plain ``struct``) against pynetdicom 3 as an independent oracle.
+"""Our own PDU / DIMSE codec (dcmsend.pdu, plain ``struct``) against pynetdicom 3 as an independent oracle.
 
-dcmsend.network encodes and parses the association PDUs (PS3.8 §9.3) and the DIMSE command sets (PS3.7, Implicit VR
+dcmsend.pdu encodes and parses the association PDUs (PS3.8 §9.3) and the DIMSE command sets (PS3.7, Implicit VR
 Little Endian) itself, to keep pynetdicom (and numpy, which it pulls in through pydicom) off the start-up path.  These
 tests check both directions against pynetdicom's PDU classes (pynetdicom.pdu, pynetdicom.pdu_items) and its DIMSE
 message classes (pynetdicom.dimse_messages, encoding through pydicom):
@@ -64,6 +64,7 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import PresentationContext as PynetContext
 
 from dcmsend import log, network
+from dcmsend import pdu as codec  # (pdu: the PDUs of the tests)
 from dcmsend.cmdline import Options
 from dcmsend.plan import PresentationContext
 
@@ -122,10 +123,10 @@ RQ_CASES = {
 }
 
 
-def _params(calling: str, called: str, max_pdu: int, contexts) -> network.AssociationParameters:
-    return network.AssociationParameters(
+def _params(calling: str, called: str, max_pdu: int, contexts) -> codec.AssociationParameters:
+    return codec.AssociationParameters(
         calling_ae=calling, called_ae=called, max_pdu=max_pdu,
-        contexts=[network.ContextResult(cid, abstract, list(ts)) for cid, abstract, ts in contexts])
+        contexts=[codec.ContextResult(cid, abstract, list(ts)) for cid, abstract, ts in contexts])
 
 
 def _expected_contexts(contexts) -> list[tuple[int, str, list[str]]]:
@@ -148,9 +149,9 @@ def _pynetdicom_rq(calling: str, called: str, max_pdu: int, contexts) -> A_ASSOC
     ml = MaximumLengthNotification()
     ml.maximum_length_received = max_pdu
     ic = ImplementationClassUIDNotification()
-    ic.implementation_class_uid = network.IMPLEMENTATION_CLASS_UID
+    ic.implementation_class_uid = codec.IMPLEMENTATION_CLASS_UID
     iv = ImplementationVersionNameNotification()
-    iv.implementation_version_name = network.IMPLEMENTATION_VERSION_NAME
+    iv.implementation_version_name = codec.IMPLEMENTATION_VERSION_NAME
     primitive.user_information = [ml, ic, iv]
     return A_ASSOCIATE_RQ(primitive)
 
@@ -158,7 +159,7 @@ def _pynetdicom_rq(calling: str, called: str, max_pdu: int, contexts) -> A_ASSOC
 @pytest.mark.parametrize("case", list(RQ_CASES))
 def test_associate_rq_decoded_by_pynetdicom(case):
     calling, called, max_pdu, contexts = RQ_CASES[case]
-    raw = network.encode_associate_rq(_params(calling, called, max_pdu, contexts))
+    raw = codec.encode_associate_rq(_params(calling, called, max_pdu, contexts))
 
     pdu = A_ASSOCIATE_RQ()
     pdu.decode(raw)
@@ -180,8 +181,8 @@ def test_associate_rq_decoded_by_pynetdicom(case):
     assert [type(item) for item in user.user_data] == [MaximumLengthSubItem, ImplementationClassUIDSubItem,
                                                        ImplementationVersionNameSubItem]
     assert user.maximum_length == max_pdu
-    assert user.implementation_class_uid == network.IMPLEMENTATION_CLASS_UID
-    assert user.implementation_version_name == network.IMPLEMENTATION_VERSION_NAME
+    assert user.implementation_class_uid == codec.IMPLEMENTATION_CLASS_UID
+    assert user.implementation_version_name == codec.IMPLEMENTATION_VERSION_NAME
 
     # pynetdicom's encoding is canonical for these values: its re-encoding of what it decoded, and the same request
     # built by pynetdicom from scratch, are our bytes exactly (no UID padding, space-padded AE titles, 0 reserved)
@@ -195,7 +196,7 @@ def test_associate_rq_leading_spaces_in_ae_titles(calling, called):
     and trailing spaces are not significant) and re-encodes the title left-justified, while we (like DCMTK) send the
     title as given.  So only the fields are compared, and the bytes differ in the two AE title fields alone."""
     contexts = [(1, CT, [LEE, LEI])]
-    raw = network.encode_associate_rq(_params(calling, called, 16384, contexts))
+    raw = codec.encode_associate_rq(_params(calling, called, 16384, contexts))
     assert raw[10:26] == called.encode().ljust(16) and raw[26:42] == calling.encode().ljust(16)
     pdu = A_ASSOCIATE_RQ()
     pdu.decode(raw)
@@ -329,7 +330,7 @@ def test_associate_ac_from_pynetdicom_parsed_by_us(case):
     assert raw[0] == 0x02 and struct.unpack_from(">I", raw, 2)[0] == len(raw) - 6
 
     params = _params("DCMSEND", "ANY-SCP", 16384, proposed)
-    network.parse_associate_ac(raw[6:], params)
+    codec.parse_associate_ac(raw[6:], params)
 
     got = {cx.id: (cx.result, cx.transfer_syntax) for cx in params.contexts}
     assert got == expected
@@ -348,10 +349,10 @@ def test_associate_ac_from_pynetdicom_parsed_by_us(case):
 
 def test_associate_ac_short_body_is_rejected():
     raw = _ac_primitive_pdu([(1, 0, LEE)], 16384, "1.2.3", "X").encode()
-    with pytest.raises(network.PduError):
-        network.parse_associate_ac(raw[6:6 + 67], _params("A", "B", 16384, [(1, CT, [LEE])]))
-    with pytest.raises(network.PduError):  # an item cut short
-        network.parse_associate_ac(raw[6:-3], _params("A", "B", 16384, [(1, CT, [LEE])]))
+    with pytest.raises(codec.PduError):
+        codec.parse_associate_ac(raw[6:6 + 67], _params("A", "B", 16384, [(1, CT, [LEE])]))
+    with pytest.raises(codec.PduError):  # an item cut short
+        codec.parse_associate_ac(raw[6:-3], _params("A", "B", 16384, [(1, CT, [LEE])]))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -585,7 +586,7 @@ def test_unexpected_pdu_gets_pynetdicoms_provider_abort(wired):
     assoc, peer = wired([PresentationContext(1, CT, [LEE])], accepted_ts=LEE)
     peer.sendall(_ac_primitive_pdu([(1, 0, LEE)], 16384, "1.2.3", "X").encode())
     cond = assoc.receive_command(5)
-    assert isinstance(cond, network.Condition) and cond.code == network.DIMSE_RECEIVEFAILED.code
+    assert isinstance(cond, network.Condition) and cond.code == codec.DIMSE_RECEIVEFAILED.code
     raw = _recv_pdu(peer)
     assert raw == _pynetdicom_abort(2, 2).encode()
     pdu = A_ABORT_RQ()
@@ -596,7 +597,7 @@ def test_unexpected_pdu_gets_pynetdicoms_provider_abort(wired):
 def test_abort_from_pynetdicom_received(wired):
     assoc, peer = wired([PresentationContext(1, CT, [LEE])], accepted_ts=LEE)
     peer.sendall(_pynetdicom_abort(2, 1).encode())
-    assert assoc.receive_command(5) == network.DUL_PEERABORTEDASSOCIATION
+    assert assoc.receive_command(5) == codec.DUL_PEERABORTEDASSOCIATION
     assert assoc.state == network.STA_IDLE
 
 
@@ -642,7 +643,7 @@ def test_p_data_written_by_us_decoded_by_pynetdicom(context_id, fragment, size, 
 
     padded = dataset + b"\0" * (size % 2)  # an odd data set (end of a deflated stream) is NUL padded, as in DCMTK
     chunks = [padded[i:i + fragment] for i in range(0, len(padded), fragment)]
-    expected = [(0x03, network.encode_cstore_rq(17, CT, "1.2.3.4.5"))] \
+    expected = [(0x03, codec.encode_cstore_rq(17, CT, "1.2.3.4.5"))] \
         + [(0x00, c) for c in chunks[:-1]] + [(0x02, chunks[-1])]
     got = []
     for raw in pdus:
@@ -701,7 +702,7 @@ def _pynetdicom_decode_command(command: bytes, context_id: int = 1) -> DIMSEMess
 
 @pytest.mark.parametrize("message_id,sop_class,sop_instance,priority", STORE_CASES)
 def test_cstore_rq_decoded_by_pynetdicom(message_id, sop_class, sop_instance, priority):
-    command = network.encode_cstore_rq(message_id, sop_class, sop_instance, priority)
+    command = codec.encode_cstore_rq(message_id, sop_class, sop_instance, priority)
     msg = _pynetdicom_decode_command(command)
     assert isinstance(msg, C_STORE_RQ)
     cs = msg.command_set
@@ -736,7 +737,7 @@ def _pynetdicom_cstore_rq(message_id, sop_class, sop_instance, priority) -> byte
 # which peers take too: any value but 0x0101 means "a data set follows".)
 @pytest.mark.parametrize("message_id,sop_class,sop_instance,priority", STORE_CASES)
 def test_cstore_rq_bytes_equal_pynetdicom(message_id, sop_class, sop_instance, priority):
-    assert network.encode_cstore_rq(message_id, sop_class, sop_instance, priority) == \
+    assert codec.encode_cstore_rq(message_id, sop_class, sop_instance, priority) == \
         _pynetdicom_cstore_rq(message_id, sop_class, sop_instance, priority)
 
 
@@ -752,7 +753,7 @@ def test_pynetdicom_cstore_rq_is_dcmtks():
 
 
 def test_cstore_rq_bytes_equal_dcmtk_capture():
-    assert network.encode_cstore_rq(1, CT, "1.2.3.4") == DCMTK_CSTORE_RQ
+    assert codec.encode_cstore_rq(1, CT, "1.2.3.4") == DCMTK_CSTORE_RQ
 
 
 @pytest.mark.parametrize("context_id,fragment,size", SEND_CASES)
@@ -827,7 +828,7 @@ def _element_bytes(ds: Dataset, tag) -> bytes:
     return dsutils.encode(one, True, True)[8:]
 
 
-def _check_command(cmd: network.Command, cs: Dataset, encoded: bytes) -> None:
+def _check_command(cmd: codec.Command, cs: Dataset, encoded: bytes) -> None:
     assert list(cmd.elements) == [int(elem.tag) for elem in cs]
     for elem in cs:
         assert cmd.elements[int(elem.tag)] == _element_bytes(cs, elem.tag), elem.keyword
@@ -851,7 +852,7 @@ def _check_command(cmd: network.Command, cs: Dataset, encoded: bytes) -> None:
 def test_cstore_rsp_from_pynetdicom_parsed_by_us(case):
     cs = RSP_CASES[case]()
     encoded = dsutils.encode(cs, True, True)
-    _check_command(network.parse_command(encoded), cs, encoded)
+    _check_command(codec.parse_command(encoded), cs, encoded)
 
 
 @pytest.mark.parametrize("case", list(RSP_CASES))

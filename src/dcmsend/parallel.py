@@ -33,9 +33,7 @@ from dcmsend.exitcodes import (
     NO_ERROR,
 )
 from dcmsend.log import APP
-from dcmsend.network import (
-    NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS,
-)
+from dcmsend.pdu import NET_EC_NO_ACCEPTABLE_PRESENTATION_CONTEXTS
 from dcmsend.units import make_units
 
 BACKED_OFF = -1  # (_rounds: the worker gave its unit back and ends)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import _signal as signal  # (the C module: signal.py imports enum, milliseconds at start-up)
 import time
 
-from dcmsend import convert, network, plan, report, uids
+from dcmsend import convert, network, pdu, plan, report, uids
 from dcmsend.collect import STATUS_NO_ACCEPTABLE_CONTEXT
 from dcmsend.exitcodes import (
     CANNOT_ADD_PRESENTATION_CONTEXT,
@@ -21,7 +21,7 @@ from dcmsend.exitcodes import (
     ConditionError,
 )
 from dcmsend.log import APP, DATA, DEBUG, INFO, NET, WARN
-from dcmsend.network import (
+from dcmsend.pdu import (
     DIMSE_BADCOMMANDTYPE,
     DIMSE_ILLEGALASSOCIATION,
     DIMSE_NOVALIDPRESENTATIONCONTEXTID,
@@ -371,7 +371,7 @@ class _Ahead:
             return
         cx = assoc.accepted_context(entry.context_id)
         if (cx is None or not assoc.regular_answer or cx.abstract_syntax != cls
-                or cx.transfer_syntax not in network.DIMSE_SUPPORTED_TS
+                or cx.transfer_syntax not in pdu.DIMSE_SUPPORTED_TS
                 or _xfer_key(cx.transfer_syntax) is None or _xfer_key(loaded.original_ts) is None):
             return
         # (in the file's own syntax, or converted between the uncompressed ones by the fast walk, which says nothing
@@ -594,7 +594,7 @@ def _send_store_request(scu: _Scu, entry, loaded, options, ahead: _Ahead | None 
         return DIMSE_NOVALIDPRESENTATIONCONTEXTID, current
     if NET.enabled(DEBUG):
         NET.info("Sending C-STORE Request")
-        NET.debug(network.dump_outgoing_store(pcid, message_id, sop_class, sop_instance))
+        NET.debug(pdu.dump_outgoing_store(pcid, message_id, sop_class, sop_instance))
     elif NET.enabled(INFO):
         NET.info(f"Sending C-STORE Request (MsgID {message_id}, {uids.modality_code(sop_class)})")
     if ahead is not None and window is None:
@@ -642,18 +642,18 @@ def _await_response(assoc, entry, options, ahead: _Ahead | None, status: Conditi
         response_status = cmd.us(0x00000900) or 0
         if NET.enabled(DEBUG):
             NET.info("Received C-STORE Response")
-            NET.debug(network.dump_incoming_store_rsp(pid, cmd))
+            NET.debug(pdu.dump_incoming_store_rsp(pid, cmd))
         elif NET.enabled(INFO):
-            NET.info(f"Received C-STORE Response ({network.cstore_status_string(response_status)})")
+            NET.info(f"Received C-STORE Response ({pdu.cstore_status_string(response_status)})")
     else:
         NET.error(f"Expected C-STORE response but received DIMSE command 0x{(command_field or 0):04x}")
-        NET.debug(network.dump_incoming_other(pid, cmd))
+        NET.debug(pdu.dump_incoming_other(pid, cmd))
         assoc.note_protocol_error()
         return DIMSE_BADCOMMANDTYPE, current
     entry.status = response_status
     if hooks is not None:
         hooks.response(entry, cmd)
-    detail = network.dump_status_detail(cmd)
+    detail = pdu.dump_status_detail(cmd)
     if detail is not None:
         NET.debug("Response has status detail:\n" + detail)
     return None, current
@@ -665,7 +665,7 @@ def _send_dimse(assoc, pcid, message_id, sop_class, sop_instance, loaded, stream
         return DIMSE_ILLEGALASSOCIATION, current
     cx = assoc.accepted_context(pcid)
     if cx is None:
-        return network.ASC_BADPRESENTATIONCONTEXTID, current
+        return pdu.ASC_BADPRESENTATIONCONTEXTID, current
     target = cx.transfer_syntax
     if stream is None:
         try:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dcmsend import convert, network
+from dcmsend import convert, pdu
 from dcmsend.collect import STATUS_NO_ACCEPTABLE_CONTEXT
 from dcmsend.exitcodes import Condition, ConditionError
 from dcmsend.log import DEBUG, INFO, NET
-from dcmsend.network import DIMSE_BADCOMMANDTYPE, DIMSE_ILLEGALASSOCIATION, DIMSE_NOVALIDPRESENTATIONCONTEXTID
+from dcmsend.pdu import DIMSE_BADCOMMANDTYPE, DIMSE_ILLEGALASSOCIATION, DIMSE_NOVALIDPRESENTATIONCONTEXTID
 
 # Not a DCMTK condition: a C-STORE response whose Message ID Being Responded To matches no outstanding request.
 UNEXPECTED_RESPONSE = Condition(6, 0x0FFE, "DIMSE: Response to an unknown request")
@@ -69,7 +69,7 @@ class Window:
         command_field = cmd.us(0x00000100)
         if command_field != 0x8001:
             NET.error(f"Expected C-STORE response but received DIMSE command 0x{(command_field or 0):04x}")
-            NET.debug(network.dump_incoming_other(pid, cmd))
+            NET.debug(pdu.dump_incoming_other(pid, cmd))
             return DIMSE_BADCOMMANDTYPE
         message_id = cmd.us(0x00000120)
         item = self.outstanding.pop(message_id, None)
@@ -80,14 +80,14 @@ class Window:
         response_status = cmd.us(0x00000900) or 0
         if NET.enabled(DEBUG):
             NET.info("Received C-STORE Response")
-            NET.debug(network.dump_incoming_store_rsp(pid, cmd))
+            NET.debug(pdu.dump_incoming_store_rsp(pid, cmd))
         elif NET.enabled(INFO):
-            NET.info(f"Received C-STORE Response ({network.cstore_status_string(response_status)})")
+            NET.info(f"Received C-STORE Response ({pdu.cstore_status_string(response_status)})")
         if self.hooks is not None:
             self.hooks.response(entry, cmd)
         entry.status = response_status
         entry.request_sent = True
-        detail = network.dump_status_detail(cmd)
+        detail = pdu.dump_status_detail(cmd)
         if detail is not None:
             NET.debug("Response has status detail:\n" + detail)
         self.done(entry, None)
