@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from dcmsend import cmdline, log
+from dcmsend import cmdline, log, logconfig
 from dcmsend.exitcodes import Exit
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,7 +127,7 @@ def test_pattern_errors(capsys):
 
 
 def test_simple_layout():
-    assert log.SimpleLayout().format(log.Event(log.WARN, "x", "a\nb")) == "WARN - a\nb\n"
+    assert logconfig.SimpleLayout().format(log.Event(log.WARN, "x", "a\nb")) == "WARN - a\nb\n"
 
 
 # --- property files ------------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_simple_layout():
 def test_parse_properties():
     data = (b"# comment\n  \n  log4cplus.a = 1 \r\nno equals sign\n\tlog4cplus.b\t=\tx = y\t\n"
             b"log4cplus.a=2\nempty=\n")
-    assert log.parse_properties(data) == {"log4cplus.a": "2", "log4cplus.b": "x = y", "empty": ""}
+    assert logconfig.parse_properties(data) == {"log4cplus.a": "2", "log4cplus.b": "x = y", "empty": ""}
 
 
 @pytest.mark.parametrize("content,message", [
@@ -151,8 +151,8 @@ def test_config_file_errors(content, message, tmp_path, capsys):
     path = tmp_path / "l.cfg"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(log.ConfigError, match=re.escape(message)):
-        log.read_config_file(str(path))
+    with pytest.raises(logconfig.ConfigError, match=re.escape(message)):
+        logconfig.read_config_file(str(path))
     with pytest.raises(Exit) as exc:
         cmdline.evaluate(["dcmsend", "-lc", str(path), "h", "1", "f"])
     assert exc.value.code == 1
@@ -160,14 +160,14 @@ def test_config_file_errors(content, message, tmp_path, capsys):
 
 
 def test_config_directory_does_not_exist(tmp_path):
-    with pytest.raises(log.ConfigError, match="does not exist"):
-        log.read_config_file(str(tmp_path))
+    with pytest.raises(logconfig.ConfigError, match="does not exist"):
+        logconfig.read_config_file(str(tmp_path))
 
 
 def configure(tmp_path, text: str, program: str = "/usr/bin/dcmsend") -> None:
     path = tmp_path / "l.cfg"
     path.write_text(text)
-    log.configure_from_properties(log.read_config_file(str(path)), program)
+    logconfig.configure_from_properties(logconfig.read_config_file(str(path)), program)
 
 
 def test_console_appender_streams(tmp_path, capsys):

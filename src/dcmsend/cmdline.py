@@ -822,11 +822,13 @@ def _configure_logger(cmd: CommandLine, app: _App) -> None:
         app.check_conflict("--log-config", "--log-level", log_level_text != "")
         app.check_conflict("--log-config", "--verbose, --debug or --quiet", level is not None)
         path = cmd.value()
+        from dcmsend import logconfig  # (only for --log-config: start-up time)
+
         try:
-            props = log.read_config_file(path)
-        except log.ConfigError as exc:
+            props = logconfig.read_config_file(path)
+        except logconfig.ConfigError as exc:
             app.error(str(exc))
-        log.configure_from_properties(props, cmd.program)
+        logconfig.configure_from_properties(props, cmd.program)
     else:
         log.set_level(log.WARN if level is None else level)
 
