@@ -22,7 +22,7 @@ PROBE = r"""
 import resource, sys, time
 mode, path = sys.argv[1], sys.argv[2]
 import numpy, pydicom, pydicom.pixels  # imports are the baseline
-from dcmsend import collect, convert, uids
+from dcmsend import collect, convert, part10, uids
 try:
     import imagecodecs  # noqa: F401
 except ImportError:
@@ -32,7 +32,7 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 done = 0
 if mode == "ours":
-    inst = collect.Instance(path, collect.READ_FILE_ONLY, "", "", "")
+    inst = collect.Instance(path, part10.READ_FILE_ONLY, "", "", "")
     with convert.load(inst) as loaded:
         reader, total = loaded.encode(uids.LEE)
         buf = bytearray(65536)

@@ -11,7 +11,7 @@ import struct
 import pytest
 
 import fixtures_data as fx
-from dcmsend import collect, log
+from dcmsend import collect, log, part10
 from dcmsend.cmdline import Options
 from dcmsend.exitcodes import Exit
 
@@ -229,15 +229,15 @@ def test_whitespace_and_nul_padding(tmp_path, capsys):
 def test_read_modes(tmp_path, capsys):
     no_meta = fx.write(str(tmp_path / "nometa.dcm"), fx.dataset(sop_instance="1.2.3.9"))
     assert run(capsys, [no_meta])[0] == 22
-    for mode in (collect.READ_FILE, collect.READ_DATASET):
+    for mode in (part10.READ_FILE, part10.READ_DATASET):
         result, err = run(capsys, [no_meta], read_mode=mode)
         assert [(i.sop_instance_uid, i.transfer_syntax_uid, i.read_mode) for i in result] == [
             ("1.2.3.9", fx.LEE, mode)]
     implicit = fx.write(str(tmp_path / "imp.dcm"), fx.dataset(sop_instance="1.2.3.8", explicit=False))
-    result, err = run(capsys, [implicit], read_mode=collect.READ_DATASET)
+    result, err = run(capsys, [implicit], read_mode=part10.READ_DATASET)
     assert result[0].transfer_syntax_uid == fx.LEI
     missing = fx.write(str(tmp_path / "m.dcm"), fx.part10(sop_instance=None, ds_instance="1.2.3.5"))
-    result, err = run(capsys, [missing], read_mode=collect.READ_FILE)
+    result, err = run(capsys, [missing], read_mode=part10.READ_FILE)
     assert result[0].sop_instance_uid == "1.2.3.5"
     assert "D: no SOP Class UID and/or SOP Instance UID found in meta-header, checking dataset instead" in err
 
@@ -247,7 +247,7 @@ def test_read_modes(tmp_path, capsys):
 def test_dicomdir_records(tmp_path, capsys):
     dd = fx.make_dicomdir(str(tmp_path / "dd" / "DICOMDIR"), [
         ("IMAGES\\IM1", fx.CT, "1.2.3.1", fx.LEE), ("IMAGES\\IM2", fx.MR, "1.2.3.2", fx.LEI)])
-    result, err = run(capsys, [dd], read_from_dicomdir=True, read_mode=collect.READ_FILE)
+    result, err = run(capsys, [dd], read_from_dicomdir=True, read_mode=part10.READ_FILE)
     assert [(i.path, i.sop_instance_uid, i.read_mode) for i in result] == [
         (str(tmp_path / "dd" / "IMAGES" / "IM1"), "1.2.3.1", "file"),
         (str(tmp_path / "dd" / "IMAGES" / "IM2"), "1.2.3.2", "file")]

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from conftest import requires_dcmtk
-from dcmsend import collect, convert, uids
+from dcmsend import collect, convert, part10, uids
 from dcmsend.exitcodes import ConditionError
 from harness import REAL_DCMSEND, Peer, _strip_meta, run_program
 
@@ -29,7 +29,7 @@ def data_file(name: str) -> str:
     return os.path.join(TEST_FILES, name)
 
 
-def instance(path: str, mode: str = collect.READ_FILE_ONLY) -> collect.Instance:
+def instance(path: str, mode: str = part10.READ_FILE_ONLY) -> collect.Instance:
     return collect.Instance(path, mode, "", "", "")
 
 
@@ -123,7 +123,7 @@ def test_size_of_data_sets_without_sop_uids(tmp_path, name):
     size, _, _, stderr = real_send(tmp_path, path, ["+xa"], ["+f", "-nuc"] if name != "UN_sequence.dcm" else [])
     if size is None:
         pytest.skip(f"real dcmsend did not get as far as the report: {stderr.strip()[:200]}")
-    mode = collect.READ_FILE if name != "UN_sequence.dcm" else collect.READ_FILE_ONLY
+    mode = part10.READ_FILE if name != "UN_sequence.dcm" else part10.READ_FILE_ONLY
     with convert.load(instance(path, mode)) as loaded:
         assert loaded.dataset_size() == size
         assert (loaded.sop_class_uid, loaded.sop_instance_uid) == ("", "") or name == "UN_sequence.dcm"
@@ -180,7 +180,7 @@ def test_missing_meta_header_in_file_only_mode(tmp_path):
     with pytest.raises(ConditionError) as info:
         convert.load(instance(str(path)))
     assert info.value.condition.text == "File meta information header missing"
-    with convert.load(instance(str(path), collect.READ_DATASET)) as loaded:  # -f: detected from the data set
+    with convert.load(instance(str(path), part10.READ_DATASET)) as loaded:  # -f: detected from the data set
         assert loaded.original_ts == uids.LEE
         assert loaded.sop_instance_uid == "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
 
@@ -232,8 +232,8 @@ def _big_file(path, pixel_bytes: int) -> None:
 
 _MEMORY_PROBE = r"""
 import resource, sys
-from dcmsend import collect, convert
-inst = collect.Instance(sys.argv[1], collect.READ_FILE_ONLY, "", "", "")
+from dcmsend import collect, convert, part10
+inst = collect.Instance(sys.argv[1], part10.READ_FILE_ONLY, "", "", "")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with convert.load(inst) as loaded:
     size = loaded.dataset_size()

@@ -37,7 +37,7 @@ def test_fuzz_fixed_seed_subset(tmp_path):
 @pytest.mark.parametrize("seed", range(6))
 def test_hostile_dicomdir_shapes(seed, tmp_path):
     """Deep nesting, thousands of records, escaping paths: each ends with a DCMTK message, not a crash."""
-    from dcmsend import collect
+    from dcmsend import part10
 
     rng = random.Random(seed)
     data = fuzz._dicomdir(rng, str(tmp_path), ["T0.DCM"])
@@ -46,7 +46,7 @@ def test_hostile_dicomdir_shapes(seed, tmp_path):
     argv = ["dcmsend", "-nh", "+rd", "127.0.0.1", str(fuzz.closed_port()), str(path)]
     rc, out, err, _ = fuzz.run_case(argv, 30)
     assert fuzz.check_output(rc, out, err) == [], err[-2000:]
-    assert collect.EC_NESTING_TOO_DEEP  # the text used for nesting beyond what is followed
+    assert part10.EC_NESTING_TOO_DEEP  # the text used for nesting beyond what is followed
 
 
 def test_nesting_beyond_dcmtk(tmp_path):

@@ -16,7 +16,8 @@ from pydicom.uid import UID
 
 from conftest import HAVE_DCMTK
 from dcmsend import cmdline, collect, log
-from dcmsend.collect import READ_FILE_ONLY, Instance
+from dcmsend.collect import Instance
+from dcmsend.part10 import READ_FILE_ONLY
 from dcmsend.plan import TransferState
 from dcmsend.report import report_chunks, report_text, write_report
 from harness import Peer

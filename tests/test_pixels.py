@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import requires_dcmtk
-from dcmsend import collect, convert, decompress, uids
+from dcmsend import collect, convert, decompress, part10, uids
 from harness import Peer, ours_command, run_program
 
 pydicom = pytest.importorskip("pydicom")
@@ -213,8 +213,8 @@ def test_htj2k_decodes(tmp_path, ts):
     from dcmsend import dataset
 
     with open(path, "rb") as fh:
-        status, offset, found = collect.read_file_meta(fh.fileno(), os.fstat(fh.fileno()).st_size,
-                                                       collect.READ_FILE)
+        status, offset, found = part10.read_file_meta(fh.fileno(), os.fstat(fh.fileno()).st_size,
+                                                       part10.READ_FILE)
         assert (status, found) == (None, None)  # (an unknown transfer syntax)
         buf = fh.read()
         enc = dataset.Encoding.of(ts)
@@ -233,7 +233,7 @@ def test_htj2k_decodes(tmp_path, ts):
 def test_big_endian_and_implicit_targets(tmp_path):
     """Decoded pixel data in the other native syntaxes: OW, swapped per 16-bit word for big endian."""
     path, native = build(str(tmp_path), "rle_rgb_mf")
-    inst = collect.Instance(path, collect.READ_FILE_ONLY, "", "", "")
+    inst = collect.Instance(path, part10.READ_FILE_ONLY, "", "", "")
     import io
 
     from pydicom.filereader import read_dataset
@@ -256,7 +256,7 @@ def test_failed_decode_is_a_condition(tmp_path):
     data[soi:soi + 3] = b"\x00\x00\x00"  # no JPEG stream any more
     bad = tmp_path / "bad.dcm"
     bad.write_bytes(bytes(data))
-    inst = collect.Instance(str(bad), collect.READ_FILE_ONLY, "", "", "")
+    inst = collect.Instance(str(bad), part10.READ_FILE_ONLY, "", "", "")
     with convert.load(inst) as loaded:
         with pytest.raises(convert.ConditionError) as info:
             loaded.encode(uids.LEE)
@@ -268,7 +268,7 @@ def test_rle_direct_decoder_is_pydicoms(name, tmp_path, monkeypatch):
     """RLE is decoded with pylibjpeg-rle directly; pydicom's decoder framework (the way for layouts the direct path
     does not cover) gives the same bytes."""
     path, _ = build(str(tmp_path), name)
-    inst = collect.Instance(path, collect.READ_FILE_ONLY, "", "", "")
+    inst = collect.Instance(path, part10.READ_FILE_ONLY, "", "", "")
     results = []
     for direct in (True, False):
         if not direct:
@@ -281,7 +281,7 @@ def test_rle_direct_decoder_is_pydicoms(name, tmp_path, monkeypatch):
 
 def test_rle_direct_decoder_refuses_a_frame_of_the_wrong_size(tmp_path):
     path, _ = build(str(tmp_path), "rle_rgb_mf")
-    inst = collect.Instance(path, collect.READ_FILE_ONLY, "", "", "")
+    inst = collect.Instance(path, part10.READ_FILE_ONLY, "", "", "")
     data = bytearray(open(path, "rb").read())
     with convert.load(inst) as loaded:
         image = decompress._Image(loaded.elems, loaded._buf)
@@ -299,8 +299,8 @@ def test_rle_decoder_loaded_without_numpy(tmp_path):
     path, _ = build(str(tmp_path), "rle_gray16s")
     script = f"""
 import sys
-from dcmsend import collect, convert, decompress, uids
-inst = collect.Instance({path!r}, collect.READ_FILE_ONLY, "", "", "")
+from dcmsend import collect, convert, decompress, part10, uids
+inst = collect.Instance({path!r}, part10.READ_FILE_ONLY, "", "", "")
 with convert.load(inst) as loaded:
     reader, size = loaded.encode(uids.LEE)
     ours = reader.read(size)

@@ -17,7 +17,8 @@ from pydicom.filewriter import write_dataset, write_file_meta_info
 
 from conftest import REAL_DCMSEND, requires_dcmtk
 from dcmsend import log, plan, uids
-from dcmsend.collect import READ_FILE_ONLY, Instance
+from dcmsend.collect import Instance
+from dcmsend.part10 import READ_FILE_ONLY
 from dcmsend.plan import (
     NO_PRESENTATION_CONTEXTS_DEFINED,
     UNSUPPORTED_ENCODING,

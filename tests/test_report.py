@@ -18,7 +18,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 
 from conftest import REAL_DCMSEND, requires_dcmtk
 from dcmsend import log
-from dcmsend.collect import READ_FILE_ONLY, Instance
+from dcmsend.collect import Instance
+from dcmsend.part10 import READ_FILE_ONLY
 from dcmsend.plan import TransferState, add_presentation_contexts
 from dcmsend.report import report_text, status_text, summary_text, write_report
 from harness import Peer, free_port

@@ -423,7 +423,7 @@ DICOMDIR_META = [*UNUSUAL_META, "group-length-long", "no-transfer-syntax", "unkn
 @pytest.mark.parametrize("kind", DICOMDIR_META)
 def test_meta_header_of_a_dicomdir_file_read_at_send_time(kind, opts, tmp_path):
     """A file from a DICOMDIR (its data set offset unknown to the input phase) is read at send time by the same
-    meta-header reader as the input phase's (collect.read_file_meta): DCMTK's messages, conditions, data set offset
+    meta-header reader as the input phase's (part10.read_file_meta): DCMTK's messages, conditions, data set offset
     and transfer syntax, with +fo (the meta header required) and +f (a bare data set taken, its encoding detected)."""
     real, _ = _send_from_dicomdir(_dicomdir_meta_variant(kind, "1.2.3.2"), "1.2.3.2", opts, tmp_path)
     assert real.returncode == 0

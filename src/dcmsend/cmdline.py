@@ -46,7 +46,7 @@ class Options:
     port: int = 0
     files: list[str]  # default: a new empty list
     # input
-    # collect.READ_FILE ('file', +f) / READ_FILE_ONLY ('fileonly', +fo) / READ_DATASET ('dataset', -f)
+    # part10.READ_FILE ('file', +f) / READ_FILE_ONLY ('fileonly', +fo) / READ_DATASET ('dataset', -f)
     read_mode: str = "fileonly"
     read_from_dicomdir: bool = False  # +rd
     scan_directories: bool = False  # +sd

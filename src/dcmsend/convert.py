@@ -11,7 +11,7 @@ import mmap
 import os
 import stat
 
-from dcmsend import collect, uids, walk
+from dcmsend import collect, part10, uids, walk
 from dcmsend.dataset import (  # noqa: F401  (re-exported: convert.X names used elsewhere)
     _DCMDATA,
     PIXEL_DATA,
@@ -403,7 +403,7 @@ def unchanged_since_loaded(loaded: Loaded) -> bool:
 def load_fast(instance: collect.Instance) -> Loaded | None:
     """The fast load alone (no message at levels above DEBUG, nothing raised), or None: :func:`load` is needed."""
     ts = instance.transfer_syntax_uid
-    if (instance.dataset_offset > 0 and instance.read_mode != collect.READ_DATASET and ts
+    if (instance.dataset_offset > 0 and instance.read_mode != part10.READ_DATASET and ts
             and not instance.meta_reread):
         info = uids.TRANSFER_SYNTAXES.get(ts)
         if info is not None and not info.deflated and ts not in _NOT_FAST:
@@ -420,14 +420,14 @@ def load(instance: collect.Instance) -> Loaded:
         return loaded
     path = instance.path
     try:
-        fd = collect.open_without_waiting(path)
+        fd = part10.open_without_waiting(path)
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             # (a file replaced by a directory since the input phase: DCMTK's fopen succeeds, its first read fails)
             os.close(fd)
             raise ConditionError(EC_StreamNotifyClient)
         fh = os.fdopen(fd, "rb")
-    except collect.WouldBlock:
-        raise ConditionError(Condition(_DCMDATA, 18, collect.WOULD_BLOCK_TEXT)) from None
+    except part10.WouldBlock:
+        raise ConditionError(Condition(_DCMDATA, 18, part10.WOULD_BLOCK_TEXT)) from None
     except OSError as exc:
         raise ConditionError(Condition(_DCMDATA, 18, _os_error_text(exc))) from None
     try:
@@ -449,14 +449,14 @@ def _load(instance: collect.Instance, fh) -> Loaded:
     ts = instance.transfer_syntax_uid
     offset = instance.dataset_offset
     detect = False  # the data set's transfer syntax is unknown: detected from its first bytes
-    if mode == collect.READ_DATASET:
+    if mode == part10.READ_DATASET:
         if offset < 0 or not ts:
             offset, ts, detect = 0, "", True
     elif offset < 0 or not ts or instance.meta_reread or uids.transfer_syntax(ts) is None:
         # a file the input phase did not read (from a DICOMDIR), or whose meta header it found unusual: the meta
         # header read now by the input phase's reader, with what DCMTK says of it then (its warnings again, its own
         # encoding, lookForXfer's lines; +fo: no known transfer syntax is no meta header)
-        status, offset, found = collect.read_file_meta(fh.fileno(), size, mode)
+        status, offset, found = part10.read_file_meta(fh.fileno(), size, mode)
         if status is not None:
             raise ConditionError(_condition(status))
         ts, detect = found or "", found is None
@@ -464,13 +464,13 @@ def _load(instance: collect.Instance, fh) -> Loaded:
         DATA.debug('DcmMetaInfo::checkAndReadPreamble() TransferSyntax="Little Endian Explicit"')
     buf: mmap.mmap | bytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     if detect:
-        explicit, little = collect.detect_transfer_syntax(bytes(buf[offset:offset + 6]))
+        explicit, little = part10.detect_transfer_syntax(bytes(buf[offset:offset + 6]))
         # (big endian implicit VR is no transfer syntax: read as little endian implicit VR)
         ts = (uids.LEE if little else uids.BEE) if explicit else uids.LEI
     if offset >= len(buf):
         # nothing after the meta header: DCMTK reads an empty data set and keeps its default (explicit VR LE)
         return Loaded(instance.path, fh, buf, offset, uids.LEE, [], False)
-    if detect or (offset == 0 and mode != collect.READ_FILE_ONLY):
+    if detect or (offset == 0 and mode != part10.READ_FILE_ONLY):
         DATA.debug("DcmDataset::read() trying to detect transfer syntax of data set (because it is unknown)")
     info = uids.transfer_syntax(ts)
     DATA.debug(f'DcmDataset::read() TransferSyntax="{uids.ts_name(ts)}"')
@@ -487,7 +487,7 @@ def _load(instance: collect.Instance, fh) -> Loaded:
             try:
                 data = d.decompress(compressed) + d.flush()
             except zlib.error as exc:
-                raise ConditionError(Condition(_DCMDATA, 16, collect.zlib_error_text(exc))) from None
+                raise ConditionError(Condition(_DCMDATA, 16, part10.zlib_error_text(exc))) from None
             if not d.eof:  # the deflated stream ends prematurely
                 raise ConditionError(EC_StreamNotifyClient)
         inflated = True

@@ -1,6 +1,6 @@
 """DCMTK 3.6.7's data dictionary (dicom.dic and private.dic, as Debian's libdcmtk17 loads them by default): the VR an
 implicit VR element is read with and the tag names DCMTK prints in its messages; and the VR tables of its DcmVR (the
-one copy: collect.py and dataset.py read them from here).
+one copy: part10.py, walk.py and dataset.py read them from here).
 
 The table is ``data/dictionary.tsv``, derived once by ``tools/derive_dictionary.py``; it is read on the first
 look-up only (a plain explicit VR transfer never needs it).  The VRs of the public tags, which every implicit VR
