@@ -49,7 +49,7 @@ Modes:
                            short-pdv   answer the data set with a P-DATA PDU holding a PDV of length 1
                            no-pdv      answer the data set with an empty P-DATA PDU
                            data-pdv    answer the data set with a data set PDV instead of a command
-                           huge-pdu    answer the data set with a P-DATA header of length 0xFFFFFFFF and close
+                           huge-pdu    answer the data set with a P-DATA header of length 0xFFFFFFFF, end, read on
                            delay-first store every data set as received (byte for byte, NNN-<instance UID>) and
                                        answer each C-STORE with success, the first one --delay seconds (2) late
                            max-pdu N   (combined with the above: announce max PDU N; 0 = unlimited) -- see --max-pdu
@@ -314,6 +314,11 @@ def _raw_session(conn: socket.socket, behaviour: str, max_pdu: int) -> None:
                 return
             elif behaviour == "huge-pdu":
                 conn.sendall(struct.pack(">BBI", 4, 0, 0xFFFFFFFF) + b"\0" * 64)
+                # (then this side of the connection ends, and what the sender writes is read until it closes:
+                # closing with unread data would reset the connection, and when the reset arrives would decide what
+                # each sender says next)
+                conn.shutdown(socket.SHUT_WR)
+                _drain(conn)
                 return
             elif behaviour == "echo-rsp":
                 cmd = _command([(0x00000002, b"1.2.840.10008.1.1\0"), (0x00000100, struct.pack("<H", 0x8030)),

@@ -138,6 +138,9 @@ SCP_FAULTS = [
     ("data-pdv-nh", ["-v", "-nh", "-td", "1", "-ta", "1", "+crf", "{report}"], [CT, MR], ["--raw", "data-pdv"]),
     ("huge-pdu-halt", ["-v"], [CT], ["--raw", "huge-pdu"]),
     ("huge-pdu-nh", ["-v", "-nh", "+crf", "{report}"], [CT, MR], ["--raw", "huge-pdu"]),
+    # (the refused header is held: the next instance's read refuses its body, the release sees a P-DATA PDU)
+    ("huge-pdu-nh-one", ["-v", "-nh"], [CT], ["--raw", "huge-pdu"]),
+    ("huge-pdu-nh-debug", ["-d", "-nh"], [CT, MR], ["--raw", "huge-pdu"]),
     ("garbage-nh", ["-v", "-nh", "+crf", "{report}"], [CT, MR], ["--raw", "garbage"]),
     ("echo-rsp-nh", ["-v", "-nh", "+crf", "{report}"], [CT, MR], ["--raw", "echo-rsp"]),
     ("close-halt", ["-d", "+crf", "{report}"], [CT, MR], ["--raw", "close"]),

@@ -44,6 +44,7 @@ from dcmsend.pdu import (
     DIMSE_SENDFAILED,
     DIMSE_SUPPORTED_TS,
     DUL_ASSOCIATIONREJECTED,
+    DUL_ILLEGALPDULENGTH,
     DUL_NETWORKCLOSED,
     DUL_PDATAPDUARRIVED,
     DUL_PEERABORTEDASSOCIATION,
@@ -224,6 +225,7 @@ class Association:
         self._rx = bytearray()
         self._pending_pdvs: list[tuple[int, int, bytes]] = []
         self._unsent = b""  # the rest of a PDU whose writing an interrupt cut short
+        self._held_head = False  # a refused P-DATA PDU header DCMTK still holds (see _read_pdu)
         self._write_timed_out = False  # a write waited the socket timeout in vain: the peer stopped reading
         self._cut_pdu = False  # ... and left a PDU incomplete on the wire
         self._protocol_error = False  # the peer sent something malformed or unexpected (see abort)
@@ -358,6 +360,11 @@ class Association:
         TRANS_CONN_CLOSED event), _Timeout, or _ConditionRaised (a bad header, or the connection ended inside the
         body: "DUL network closed", which DCMTK returns as it is, the association staying in its state; the header
         is consumed then, the part of the body that came is not)."""
+        if self._held_head:
+            # DCMTK keeps the header of a P-DATA PDU whose length it refused (readPDUHead); the next read takes that
+            # header and refuses its body (readPDUBodyTCP: the plain condition), leaving the body unread
+            self._held_head = False
+            raise _ConditionRaised(DUL_ILLEGALPDULENGTH)
         deadline = None if timeout is None else time.monotonic() + timeout
         rx = self._rx
         if len(rx) < 6:
@@ -369,6 +376,7 @@ class Association:
             raise _ConditionRaised(_c(_UNRECOGNIZED_PDU_TYPE, f"Unrecognized PDU type: {pdu_type:2x}"))
         if pdu_type == 4 and length > self.params.max_pdu:
             del rx[:6]
+            self._held_head = True
             raise _ConditionRaised(_c(_ILLEGAL_PDU_LENGTH,
                                       f"DUL Illegal PDU Length {length}.  Max expected {self.params.max_pdu}"))
         if length > ASSOCIATE_PDU_SIZE_LIMIT:
@@ -1042,6 +1050,8 @@ class Association:
             return err
         self.state = 7
         timeout = self.options.acse_timeout or None
+        if self._held_head:
+            return DUL_PDATAPDUARRIVED  # (DCMTK's release sees the P-DATA header it still holds, see _read_pdu)
         while True:
             try:
                 pdu_type, _head, _body = self._read_pdu(timeout)

@@ -62,6 +62,7 @@ DUL_PEERABORTEDASSOCIATION = _c(0x317, "Peer aborted Association (or never conne
 DUL_PEERREQUESTEDRELEASE = _c(0x319, "DUL Peer Requested Release")
 DUL_READTIMEOUT = _c(0x31A, "DUL network read timeout")
 DUL_NETWORKCLOSED = _c(0x310, "DUL network closed")
+DUL_ILLEGALPDULENGTH = _c(0x308, "DUL Illegal PDU Length")
 NET_EC_ASSOCIATE_PDU_TOO_LARGE = _c(1079, "A-ASSOCIATE PDU too large")
 NET_EC_INVALID_SOP_CLASS_UID = _c(1000, "Invalid SOP Class UID")
 NET_EC_INVALID_SOP_INSTANCE_UID = _c(1002, "Invalid SOP Instance UID")
