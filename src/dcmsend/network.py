@@ -289,7 +289,7 @@ class Association:
             self.sock = None
 
     def _wait_readable(self, timeout: float | None) -> bool:
-        if self._rx or (self._tls and self.sock is not None and self.sock.pending()):
+        if self._rx or self._held_head or (self._tls and self.sock is not None and self.sock.pending()):
             return True
         if self.sock is None:
             return True
